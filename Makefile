@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/spikes demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

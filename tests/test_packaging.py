@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import spikes
@@ -16,11 +19,19 @@ def test_subpackages_map_to_their_folders():
         assert Path(spec.origin).resolve() == (REPO / folder / "__init__.py").resolve()
 
 
-def test_no_top_level_models_or_datasets_package_from_this_repo():
+def test_no_top_level_models_or_datasets_package_from_this_repo(tmp_path):
+    """Outside the repo (a user's working directory), only spikes.* is importable from this project."""
+    probe = (
+        "import importlib.util, json\n"
+        "print(json.dumps({n: (importlib.util.find_spec(n).origin if importlib.util.find_spec(n) else None)"
+        " for n in ('models', 'datasets', 'deploy', 'spikes.models')}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    assert found["spikes.models"] is not None
     for name in ("models", "datasets", "deploy"):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin:
-            assert not Path(spec.origin).resolve().is_relative_to(REPO), f"{name} is importable as a top-level package"
+        origin = found[name]
+        assert origin is None or not Path(origin).resolve().is_relative_to(REPO), f"{name} is importable at top level"
 
 
 def test_version_is_exposed():

@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/spikes demo
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --nbmake tests $(wildcard notebooks/*.ipynb)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -1,4 +1,6 @@
 """Synaptic layers that operate on whole sequences, time first ``(T, B, ...)``."""
+from spikes.layers.event_linear import EventLinear
+from spikes.layers.recurrent import RecurrentLIF
 from spikes.layers.time_distributed import TimeDistributed
 
-__all__ = ["TimeDistributed"]
+__all__ = ["EventLinear", "RecurrentLIF", "TimeDistributed"]

@@ -1,0 +1,291 @@
+"""Training-step speed of spikes vs snntorch and norse on a CPU (Adam step, fp32, 2 threads).
+
+Three networks, the same weights, input, loss and optimiser in every library; ms per step is the median of
+the repeats. ``dense floor`` is the same network's matmuls/convs alone (forward + backward, no neurons).
+
+(a) recurrent: Linear 40->100, recurrent LIF 100, Linear 100->2 (readout current), T=1000, B=64, 5 % input
+    spikes, loss MSE(mean over time of the readout, target).
+(b) feed-forward: Linear 2312->256, LIF, Linear 256->10, LIF, T=100, B=32, 2 % input spikes,
+    loss cross-entropy of the output spike counts.
+(c) conv: 2x34x34 -> conv3x3 16, LIF -> conv3x3 32, LIF -> avgpool 2 -> fc 10, LIF, T=50, B=32, 2 % input.
+
+Neuron equations: spikes and snntorch run ``v = alpha v + I; s = H(v - 1)``, subtractive reset, atan
+surrogate (snntorch's default; it applies the reset one step late, its documented ``reset_delay``). norse's
+LIF integrates forward Euler ``v += k (-v + I)``: its input weights are scaled by 1/k, ``k = 1 - alpha``, so
+that it computes ``v = alpha v + I`` too, with its own reset to 0 and SuperSpike surrogate; its recurrent
+cell (case a) is current-based, with the current decay set to 1 per step (the current is the input of the
+previous step). Peers step through time in Python, as their tutorials do (``x.unbind(0)``, not ``x[t]``).
+
+spikes runs its sequence kernels (``spikes.kernels``, numba). Alternatives measured for the neuron
+recurrence (case a's LIF, T=1000, B=64, N=100, forward + backward, 2 threads, under load): per-step autograd
+loop 240 ms, numba kernel 39 ms; a JIT-built C++ extension would run the same loops at the same speed but
+needs a compiler on every user's machine and ~40 s of build; TorchScript and torch.compile still dispatch
+per-step ops (the reference loop's cost) or, for torch.compile, recompile per sequence length.
+
+Usage: ``python benchmarks/bench_training.py [--quick] [--only a|b|c] [--repeats N]``.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+ALPHA = 0.95
+
+
+# ------------------------------------------------------------------------------------------------ spikes
+
+def spikes_models(case: str):
+    from spikes.layers import EventLinear, RecurrentLIF, TimeDistributed
+    from spikes.neurons import LIF, NeuronParameters
+
+    if case == "a":
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rec = RecurrentLIF(40, 100, NeuronParameters(alpha=ALPHA), bias=False)  # norse's has no input bias
+                self.out = nn.Linear(100, 2)
+
+            def forward(self, x):
+                # readout of the time-mean: the same as the mean of the per-step readout (the readout is linear)
+                return self.out(self.rec(x).mean(0))
+        return Net()
+    if case == "b":
+        return nn.Sequential(EventLinear(2312, 256), LIF(ALPHA), nn.Linear(256, 10), LIF(ALPHA))
+    return nn.Sequential(TimeDistributed(nn.Conv2d(2, 16, 3, padding=1)), LIF(ALPHA),
+                         TimeDistributed(nn.Conv2d(16, 32, 3, padding=1)), LIF(ALPHA),
+                         TimeDistributed(nn.AvgPool2d(2)), nn.Flatten(2), nn.Linear(32 * 17 * 17, 10), LIF(ALPHA))
+
+
+def layer_weights(case: str, model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(weight, bias) of the synaptic layers in order (case a: input, recurrent, readout)."""
+    if case == "a":
+        return [(model.rec.input.weight, model.rec.input.bias), (model.rec.weight_rec, None),
+                (model.out.weight, model.out.bias)]
+    return [(m.weight, m.bias) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+# ------------------------------------------------------------------------------------------------ peers
+
+def snntorch_model(case: str, weights):
+    import snntorch as snn
+
+    def leaky():
+        return snn.Leaky(beta=ALPHA, threshold=1.0, reset_mechanism="subtract")
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if case == "a":
+                self.fc1, self.fc2 = nn.Linear(40, 100), nn.Linear(100, 2)
+                self.lif = snn.RLeaky(beta=ALPHA, linear_features=100, threshold=1.0, reset_mechanism="subtract")
+                _copy([self.fc1, self.lif.recurrent, self.fc2], weights)
+            elif case == "b":
+                self.fc1, self.fc2 = nn.Linear(2312, 256), nn.Linear(256, 10)
+                self.l1, self.l2 = leaky(), leaky()
+                _copy([self.fc1, self.fc2], weights)
+            else:
+                self.c1, self.c2 = nn.Conv2d(2, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)
+                self.fc = nn.Linear(32 * 17 * 17, 10)
+                self.l1, self.l2, self.l3 = leaky(), leaky(), leaky()
+                _copy([self.c1, self.c2, self.fc], weights)
+
+        def forward(self, x):
+            out = []
+            if case == "a":
+                spk, mem = self.lif.init_rleaky()
+                for x_t in x.unbind(0):
+                    spk, mem = self.lif(self.fc1(x_t), spk, mem)
+                    out.append(self.fc2(spk))
+                return torch.stack(out).mean(0)
+            if case == "b":
+                m1, m2 = self.l1.init_leaky(), self.l2.init_leaky()
+                for x_t in x.unbind(0):
+                    s1, m1 = self.l1(self.fc1(x_t), m1)
+                    s2, m2 = self.l2(self.fc2(s1), m2)
+                    out.append(s2)
+                return torch.stack(out)
+            m1, m2, m3 = self.l1.init_leaky(), self.l2.init_leaky(), self.l3.init_leaky()
+            for x_t in x.unbind(0):
+                s1, m1 = self.l1(self.c1(x_t), m1)
+                s2, m2 = self.l2(self.c2(s1), m2)
+                s3, m3 = self.l3(self.fc(F.avg_pool2d(s2, 2).flatten(1)), m3)
+                out.append(s3)
+            return torch.stack(out)
+    return Net()
+
+
+def norse_model(case: str, weights):
+    import norse.torch as norse
+
+    k = 1.0 - ALPHA
+    dt = 1e-3
+    box = norse.LIFBoxParameters(tau_mem_inv=torch.as_tensor(k / dt), v_th=torch.as_tensor(1.0))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if case == "a":
+                p = norse.LIFParameters(tau_mem_inv=torch.as_tensor(k / dt), tau_syn_inv=torch.as_tensor(1.0 / dt),
+                                        v_th=torch.as_tensor(1.0))
+                self.rec = norse.LIFRecurrent(40, 100, p=p, dt=dt, autapses=True)
+                self.fc2 = nn.Linear(100, 2)
+                with torch.no_grad():
+                    self.rec.input_weights.copy_(weights[0][0] / k)
+                    self.rec.recurrent_weights.copy_(weights[1][0] / k)
+                _copy([self.fc2], weights[2:])
+            elif case == "b":
+                self.fc1, self.fc2 = nn.Linear(2312, 256), nn.Linear(256, 10)
+                self.l1, self.l2 = norse.LIFBox(box, dt=dt), norse.LIFBox(box, dt=dt)
+                _copy([self.fc1, self.fc2], weights, 1.0 / k)
+            else:
+                self.c1, self.c2 = nn.Conv2d(2, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)
+                self.fc = nn.Linear(32 * 17 * 17, 10)
+                self.l1, self.l2, self.l3 = (norse.LIFBoxCell(box, dt=dt) for _ in range(3))
+                _copy([self.c1, self.c2, self.fc], weights, 1.0 / k)
+
+        def forward(self, x):
+            if case == "a":
+                s, _ = self.rec(x)
+                return self.fc2(s).mean(0)
+            if case == "b":
+                # norse's sequence module LIFBox loops over time in Python
+                s1, _ = self.l1(torch.stack([self.fc1(x_t) for x_t in x.unbind(0)]))
+                s2, _ = self.l2(torch.stack([self.fc2(s_t) for s_t in s1.unbind(0)]))
+                return s2
+            out, st1, st2, st3 = [], None, None, None
+            for x_t in x.unbind(0):
+                s1, st1 = self.l1(self.c1(x_t), st1)
+                s2, st2 = self.l2(self.c2(s1), st2)
+                s3, st3 = self.l3(self.fc(F.avg_pool2d(s2, 2).flatten(1)), st3)
+                out.append(s3)
+            return torch.stack(out)
+    return Net()
+
+
+def _copy(layers, weights, scale: float = 1.0) -> None:
+    with torch.no_grad():
+        for layer, (w, b) in zip(layers, weights):
+            layer.weight.copy_(w * scale)
+            if layer.bias is not None:
+                layer.bias.copy_(b * scale) if b is not None else layer.bias.zero_()
+
+
+# ------------------------------------------------------------------------------------------------ floor
+
+def dense_floor_model(case: str, weights):
+    """The same synaptic layers without neurons (the recurrence as T small matmuls, as every peer runs it)."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.params = nn.ParameterList([nn.Parameter(w.detach().clone()) for w, _ in weights])
+
+        def forward(self, x):
+            w = list(self.params)
+            if case == "a":
+                cur = F.linear(x, w[0])
+                h = torch.zeros_like(cur[0])
+                out = []
+                for c_t in cur.unbind(0):
+                    h = c_t + h @ w[1].t()
+                    out.append(h)
+                return F.linear(torch.stack(out).mean(0), w[2])
+            if case == "b":
+                return F.linear(F.linear(x, w[0]), w[1])
+            t, b = x.shape[:2]
+            y = F.conv2d(F.conv2d(x.flatten(0, 1), w[0], padding=1), w[1], padding=1)
+            y = F.avg_pool2d(y, 2).flatten(1)
+            return F.linear(y, w[2]).reshape(t, b, -1)
+    return Net()
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+CASES = {
+    "a": dict(shape=(1000, 64, 40), density=0.05, classes=None),
+    "b": dict(shape=(100, 32, 2312), density=0.02, classes=10),
+    "c": dict(shape=(50, 32, 2, 34, 34), density=0.02, classes=10),
+}
+
+
+def make_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, case: str, rescale_floor: bool = False) -> Callable[[], float]:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        if case == "a":
+            loss = F.mse_loss(out, target)
+        else:
+            counts = out.sum(0)
+            loss = F.cross_entropy(counts * (1e-3 if rescale_floor else 1.0), target)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+    return step
+
+
+def time_step(step: Callable[[], float], repeats: int) -> tuple[float, float]:
+    loss = step()  # warm-up (compilation, allocator)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3, loss
+
+
+def run_case(case: str, repeats: int, libs: list[str]) -> dict[str, float]:
+    cfg = CASES[case]
+    torch.manual_seed(0)
+    x = (torch.rand(cfg["shape"]) < cfg["density"]).float()
+    b = cfg["shape"][1]
+    target = torch.rand(b, 2) if cfg["classes"] is None else torch.randint(0, cfg["classes"], (b,))
+    torch.manual_seed(1)
+    ours = spikes_models(case)
+    weights = [(w.detach().clone(), None if bias is None else bias.detach().clone()) for w, bias in layer_weights(case, ours)]
+    builders = {"spikes": lambda: ours, "snntorch": lambda: snntorch_model(case, weights),
+                "norse": lambda: norse_model(case, weights), "dense floor": lambda: dense_floor_model(case, weights)}
+    results = {}
+    print(f"\n({case}) input {cfg['shape']}, density {cfg['density']:.0%}, {repeats} repeats (median)", flush=True)
+    for lib in libs:
+        try:
+            model = builders[lib]()
+        except ImportError as exc:
+            print(f"  {lib:12s} skipped ({exc})")
+            continue
+        ms, loss = time_step(make_step(model, x, target, case, rescale_floor=lib == "dense floor"), repeats)
+        results[lib] = ms
+        print(f"  {lib:12s} {ms:9.1f} ms/step   loss {loss:.4f}", flush=True)
+    if "spikes" in results:
+        for lib in ("snntorch", "norse"):
+            if lib in results:
+                print(f"  speed-up vs {lib}: {results[lib] / results['spikes']:.2f}x")
+        if "dense floor" in results:
+            print(f"  spikes / dense floor: {results['spikes'] / results['dense floor']:.2f}x")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--only", choices=sorted(CASES), action="append", help="run only this case (repeatable)")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--libs", default="spikes,snntorch,norse,dense floor")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    repeats = args.repeats or (2 if args.quick else 5)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32; timings on a shared machine (under load)")
+    for case in args.only or sorted(CASES):
+        run_case(case, repeats, [s.strip() for s in args.libs.split(",")])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -109,22 +109,34 @@ def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, w
 
 
 def _scalars(p: NeuronParameters, dtype: torch.dtype) -> dict:
-    """The parameters as numpy scalars of the tensors' dtype (float32 runs in float32, like PyTorch)."""
+    """Kernel scalars in the tensors' dtype (float32 runs in float32, like PyTorch). Without a synaptic current
+    ``alpha_syn = 0`` and without adaptation ``beta = rho = 0``: the kernels' loops are branch-free."""
     f = np.float32 if dtype == torch.float32 else np.float64
-    return dict(alpha=f(p.alpha_value), alpha_syn=f(p.alpha_syn), v_th=f(p.v_th), bias=f(p.bias), beta=f(p.beta),
-                rho=f(p.rho))
+    return dict(alpha=f(p.alpha_value), alpha_syn=f(p.alpha_syn if p.has_current else 0.0), v_th=f(p.v_th),
+                bias=f(p.bias), beta=f(p.beta if p.adaptive else 0.0), rho=f(p.rho if p.adaptive else 0.0),
+                zr=f(1.0 if p.reset == "zero" else 0.0), one=f(1.0), code=p.surrogate.code,
+                slope=f(p.surrogate.slope), width=f(p.surrogate.width))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-def _grad_or_zeros(g: torch.Tensor | None, like: torch.Tensor) -> np.ndarray:
-    return np.zeros(like.shape, like.numpy().dtype) if g is None else _np(g)
+def _grad_or_zeros(g: torch.Tensor | None, like: torch.Tensor, used: bool = True) -> np.ndarray:
+    """The incoming gradient as an array (zeros when absent or when the state passes through the kernel)."""
+    return np.zeros(like.shape, like.numpy().dtype) if g is None or not used else _np(g)
 
 
-def _surrogate_args(p: NeuronParameters, f) -> tuple:
-    return p.surrogate.code, f(p.surrogate.slope), f(p.surrogate.width)
+def _passthrough(kernel_out: np.ndarray, initial: torch.Tensor, used: bool) -> torch.Tensor:
+    """A state the kernel does not evolve (no current / no adaptation) is the initial one, as in ``neuron_step``."""
+    return torch.from_numpy(kernel_out) if used else initial.detach().clone()
+
+
+def _alloc_saved(xn: np.ndarray, p: NeuronParameters):
+    one = (1,) * xn.ndim
+    aprev = np.empty_like(xn) if p.adaptive else np.empty(one, xn.dtype)
+    refr = np.empty(xn.shape, np.uint8) if p.refractory_steps else np.empty(one, np.uint8)
+    return np.empty_like(xn), np.empty_like(xn), aprev, refr
 
 
 class _SequenceFunction(torch.autograd.Function):
@@ -137,22 +149,21 @@ class _SequenceFunction(torch.autograd.Function):
         kernels.set_threads()
         c = _scalars(p, x.dtype)
         xn = _np(x)
-        t_steps, m = xn.shape
-        s = np.empty_like(xn)
-        u = np.empty_like(xn)
-        aprev = np.empty_like(xn) if p.adaptive else np.empty((1, 1), xn.dtype)
-        refr = np.empty((t_steps, m), np.uint8) if p.refractory_steps else np.empty((1, 1), np.uint8)
+        m = xn.shape[1]
+        s, u, aprev, refr = _alloc_saved(xn, p)
         v_t, i_t, a_t = np.empty(m, xn.dtype), np.empty(m, xn.dtype), np.empty(m, xn.dtype)
         r_t = np.empty(m, np.int32)
-        K.sequence_forward(xn, _np(v0), _np(i0), _np(a0), _np(r0), c["alpha"], c["alpha_syn"], c["v_th"], c["bias"],
-                           c["beta"], c["rho"], int(p.refractory_steps), p.reset == "zero", p.has_current, p.adaptive,
-                           s, u, aprev, refr, v_t, i_t, a_t, r_t)
+        zeros = np.zeros(m, xn.dtype)
+        K.sequence_forward(xn, _np(v0), _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
+                           c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
+                           int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
         ctx.alpha_is_tensor = alpha_t is not None
         ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0)
         out_r = torch.from_numpy(r_t)
         ctx.mark_non_differentiable(out_r)
-        return (torch.from_numpy(s), torch.from_numpy(v_t), torch.from_numpy(i_t), torch.from_numpy(a_t), out_r)
+        return (torch.from_numpy(s), torch.from_numpy(v_t), _passthrough(i_t, i0, p.has_current),
+                _passthrough(a_t, a0, p.adaptive), out_r)
 
     @staticmethod
     def backward(ctx, g_s, g_v, g_i, g_a, _g_r):  # type: ignore[override]
@@ -161,24 +172,23 @@ class _SequenceFunction(torch.autograd.Function):
         kernels.set_threads()
         p: NeuronParameters = ctx.p
         u, s, aprev, refr, v0 = ctx.saved_tensors
-        f = np.float32 if u.dtype == torch.float32 else np.float64
         c = _scalars(p, u.dtype)
         t_steps, m = u.shape
         gs = _grad_or_zeros(g_s, u)
-        gv_t, gi_t, ga_t = (_grad_or_zeros(g, v0) for g in (g_v, g_i, g_a))
-        gx = np.empty((t_steps, m), u.numpy().dtype)
+        gv_t = _grad_or_zeros(g_v, v0)
+        gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
+        gx = np.empty((t_steps, m), gs.dtype)
         gv0, gi0, ga0 = (np.empty(m, gx.dtype) for _ in range(3))
         parts = np.zeros((m + K.BLOCK - 1) // K.BLOCK, np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[1]
         K.sequence_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0),
                             c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
-                            p.reset == "zero", p.has_current, p.adaptive, *_surrogate_args(p, f), need_galpha,
+                            c["zr"], c["one"], p.adaptive, c["code"], c["slope"], c["width"], need_galpha,
                             gx, gv0, gi0, ga0, parts)
-        g_alpha = None
-        if need_galpha:
-            g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape)
-        return (torch.from_numpy(gx), g_alpha, torch.from_numpy(gv0), torch.from_numpy(gi0), torch.from_numpy(ga0),
-                None, None)
+        g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape) if need_galpha else None
+        g_i0 = torch.from_numpy(gi0) if p.has_current else g_i
+        g_a0 = torch.from_numpy(ga0) if p.adaptive else g_a
+        return torch.from_numpy(gx), g_alpha, torch.from_numpy(gv0), g_i0, g_a0, None, None
 
 
 class _RecurrentFunction(torch.autograd.Function):
@@ -191,50 +201,48 @@ class _RecurrentFunction(torch.autograd.Function):
         kernels.set_threads()
         c = _scalars(p, x.dtype)
         xn = _np(x)
-        s = np.empty_like(xn)
-        u = np.empty_like(xn)
-        aprev = np.empty_like(xn) if p.adaptive else np.empty((1, 1, 1), xn.dtype)
-        refr = np.empty(xn.shape, np.uint8) if p.refractory_steps else np.empty((1, 1, 1), np.uint8)
+        s, u, aprev, refr = _alloc_saved(xn, p)
         shape = xn.shape[1:]
         v_t, i_t, a_t = np.empty(shape, xn.dtype), np.empty(shape, xn.dtype), np.empty(shape, xn.dtype)
         r_t = np.empty(shape, np.int32)
-        K.recurrent_forward(xn, _np(w_rec.t()), _np(s0), _np(v0), _np(i0), _np(a0), _np(r0), c["alpha"], c["alpha_syn"],
-                            c["v_th"], c["bias"], c["beta"], c["rho"], int(p.refractory_steps), p.reset == "zero",
-                            p.has_current, p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
+        zeros = np.zeros(shape, xn.dtype)
+        K.recurrent_forward(xn, _np(w_rec.t()), _np(s0), _np(v0), _np(i0) if p.has_current else zeros,
+                            _np(a0) if p.adaptive else zeros, _np(r0), c["alpha"], c["alpha_syn"], c["v_th"], c["bias"],
+                            c["beta"], c["rho"], int(p.refractory_steps), c["zr"], c["one"], p.adaptive,
+                            s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
         ctx.alpha_is_tensor = alpha_t is not None
         ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0, s0, w_rec)
         out_r = torch.from_numpy(r_t)
         ctx.mark_non_differentiable(out_r)
-        return (torch.from_numpy(s), torch.from_numpy(v_t), torch.from_numpy(i_t), torch.from_numpy(a_t), out_r)
+        return (torch.from_numpy(s), torch.from_numpy(v_t), _passthrough(i_t, i0, p.has_current),
+                _passthrough(a_t, a0, p.adaptive), out_r)
 
     @staticmethod
     def backward(ctx, g_s, g_v, g_i, g_a, _g_r):  # type: ignore[override]
-        import numba
-
         from spikes.kernels import numba_neuron as K
 
-        kernels.set_threads()
+        n_chunks = kernels.set_threads()
         p: NeuronParameters = ctx.p
         u, s, aprev, refr, v0, s0, w_rec = ctx.saved_tensors
-        f = np.float32 if u.dtype == torch.float32 else np.float64
         c = _scalars(p, u.dtype)
         t_steps, b, n = u.shape
         gs = _grad_or_zeros(g_s, u)
-        gv_t, gi_t, ga_t = (_grad_or_zeros(g, v0) for g in (g_v, g_i, g_a))
+        gv_t = _grad_or_zeros(g_v, v0)
+        gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
         dt = gs.dtype
         gx = np.empty((t_steps, b, n), dt)
         gv0, gi0, ga0, gs0 = (np.empty((b, n), dt) for _ in range(4))
-        gw_parts = np.zeros((numba.config.NUMBA_NUM_THREADS, n, n), dt)
-        parts = np.zeros(b, np.float64)
+        gw_parts = np.zeros((min(n_chunks, b), n, n), dt)
+        parts = np.zeros(gw_parts.shape[0], np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[3]
         K.recurrent_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0), _np(s0), _np(w_rec),
                              c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
-                             p.reset == "zero", p.has_current, p.adaptive, *_surrogate_args(p, f), need_galpha,
+                             c["zr"], c["one"], p.adaptive, c["code"], c["slope"], c["width"], need_galpha,
                              gx, gv0, gi0, ga0, gs0, gw_parts, parts)
         g_w = torch.from_numpy(gw_parts.sum(0).T.copy()) if ctx.needs_input_grad[1] else None
-        g_alpha = None
-        if need_galpha:
-            g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape)
-        return (torch.from_numpy(gx), g_w, torch.from_numpy(gs0), g_alpha, torch.from_numpy(gv0), torch.from_numpy(gi0),
-                torch.from_numpy(ga0), None, None)
+        g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape) if need_galpha else None
+        g_i0 = torch.from_numpy(gi0) if p.has_current else g_i
+        g_a0 = torch.from_numpy(ga0) if p.adaptive else g_a
+        return (torch.from_numpy(gx), g_w, torch.from_numpy(gs0), g_alpha, torch.from_numpy(gv0), g_i0, g_a0,
+                None, None)

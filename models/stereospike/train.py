@@ -49,6 +49,7 @@ class StereoConfig:
     seed: int = 0
     fb: float = MVSEC_FB            # focal x baseline (px m) for the one-pixel accuracy
     input_size: tuple[int, int] | None = None  # set from the data
+    in_channels: int = 4            # set from the data
     init_depth: float | None = None  # readout bias; default: the training set's mean depth
 
     def __post_init__(self) -> None:
@@ -71,42 +72,67 @@ def build_model(cfg: StereoConfig) -> StereoUNet:
     if cfg.input_size is None:
         raise ValueError("StereoConfig.input_size is not set (it comes from the data set)")
     common = dict(base=cfg.base, levels=cfg.levels, n_res=cfg.n_res, input_size=cfg.input_size,
+                  in_channels=cfg.in_channels,
                   init_depth=cfg.init_depth or 0.0)
     if cfg.model == "snn":
         return StereoSpike(neuron=cfg.neuron, **common)
     return StereoUNetANN(activation=cfg.activation, **common)
 
 
-class TensorCache:
-    """A whole (small) data set stacked in memory: ``x`` (N, 4, H, W), ``depth`` (N, H, W)."""
+class StereoData:
+    """A stereo-depth data set as batches: ``batch(idx) -> (x (B, 4, H, W), depth (B, H, W))``.
 
-    def __init__(self, dataset: Dataset, name: str = "data set"):
+    Small sets (below ``max_bytes``) are stacked in memory once; larger ones (full MVSEC) are read item by
+    item on demand.
+    """
+
+    def __init__(self, dataset: Dataset, name: str = "data set", max_bytes: float = 1e9):
+        self.dataset, self.name = dataset, name
         n = len(dataset)
         if n == 0:
             raise ValueError(f"{name} is empty")
-        xs, ds = [], []
-        for i in range(n):
-            x, d = dataset[i]
-            xs.append(torch.as_tensor(np.asarray(x), dtype=torch.float32))
-            ds.append(torch.as_tensor(np.asarray(d), dtype=torch.float32))
-        self.x = torch.stack(xs)
-        self.depth = torch.stack(ds)
-        if self.x.dim() != 4 or self.depth.dim() != 3 or self.x.shape[-2:] != self.depth.shape[-2:]:
-            raise ValueError(f"{name}: expected x (4, H, W) and depth (H, W), got x {tuple(self.x.shape[1:])} "
-                             f"and depth {tuple(self.depth.shape[1:])}")
+        x, d = self._item(0)
+        if x.dim() != 3 or d.dim() != 2 or x.shape[-2:] != d.shape:
+            raise ValueError(f"{name}: expected x (C, H, W) and depth (H, W), got x {tuple(x.shape)} and depth "
+                             f"{tuple(d.shape)}")
+        self.in_channels = x.shape[0]
+        self.input_size: tuple[int, int] = tuple(d.shape)
+        self._n = n
+        self.x: torch.Tensor | None = None
+        self.depth: torch.Tensor | None = None
+        if n * (x.numel() + d.numel()) * 4 <= max_bytes:
+            items = [self._item(i) for i in range(n)]
+            self.x = torch.stack([a for a, _ in items])
+            self.depth = torch.stack([b for _, b in items])
+
+    def _item(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, d = self.dataset[i]
+        return (torch.as_tensor(np.asarray(x), dtype=torch.float32),
+                torch.as_tensor(np.asarray(d), dtype=torch.float32))
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return self._n
 
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return tuple(self.x.shape[-2:])
+    def batch(self, idx: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.x is not None:
+            idx = torch.as_tensor(idx)
+            return self.x[idx], self.depth[idx]
+        items = [self._item(int(i)) for i in idx]
+        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+    def batches(self, batch_size: int):
+        for start in range(0, len(self), batch_size):
+            yield self.batch(list(range(start, min(start + batch_size, len(self)))))
 
     def mean_depth(self) -> float:
-        valid = self.depth[~torch.isnan(self.depth)]
-        if valid.numel() == 0:
-            raise ValueError("the data set has no valid depth pixel")
-        return float(valid.mean())
+        """Mean of the valid depth pixels over the whole set."""
+        s, n = 0.0, 0
+        for _, d in self.batches(64):
+            valid = d[~torch.isnan(d)]
+            s, n = s + float(valid.double().sum()), n + valid.numel()
+        if n == 0:
+            raise ValueError(f"{self.name} has no valid depth pixel")
+        return s / n
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -153,7 +179,7 @@ def load_checkpoint(path: Path) -> tuple[StereoUNet, StereoConfig, dict]:
 
 
 @torch.no_grad()
-def evaluate(model: StereoUNet, data: TensorCache, fb: float = MVSEC_FB, batch_size: int = 8,
+def evaluate(model: StereoUNet, data: StereoData, fb: float = MVSEC_FB, batch_size: int = 8,
              progress: bool = False) -> dict:
     """MDE (m), one-pixel accuracy, per-unit firing rates (density of nonzero entries) and their mean."""
     model.eval()
@@ -161,9 +187,8 @@ def evaluate(model: StereoUNet, data: TensorCache, fb: float = MVSEC_FB, batch_s
     scale_err = [0.0] * model.levels
     nz: dict[str, float] = {}
     numel: dict[str, int] = {}
-    for start in tqdm(range(0, len(data), batch_size), desc="eval", disable=not progress, leave=False):
-        x = data.x[start:start + batch_size]
-        gt = data.depth[start:start + batch_size]
+    for x, gt in tqdm(data.batches(batch_size), total=math.ceil(len(data) / batch_size), desc="eval",
+                      disable=not progress, leave=False):
         out = model(x)
         s, k = abs_error_sum(out.depth, gt)
         err, n = err + s, n + k
@@ -190,18 +215,22 @@ def evaluate(model: StereoUNet, data: TensorCache, fb: float = MVSEC_FB, batch_s
     return result
 
 
-def mean_depth_baseline(train: TensorCache, test: TensorCache) -> float:
+def mean_depth_baseline(train: StereoData, test: StereoData) -> float:
     """MDE of predicting the training set's mean depth everywhere."""
     mean = train.mean_depth()
-    s, n = abs_error_sum(torch.full_like(test.depth, mean), test.depth)
+    s, n = 0.0, 0
+    for _, d in test.batches(64):
+        a, b = abs_error_sum(torch.full_like(d, mean), d)
+        s, n = s + a, n + b
     return s / n
 
 
-def train(cfg: StereoConfig, train_data: TensorCache, val_data: TensorCache | None = None,
+def train(cfg: StereoConfig, train_data: StereoData, val_data: StereoData | None = None,
           checkpoint: Path | None = None, progress: bool = True) -> tuple[StereoUNet, dict]:
     """Train a fresh model; returns it (eval mode) and the history (loss per epoch, final metrics)."""
     torch.manual_seed(cfg.seed)
     cfg.input_size = tuple(train_data.input_size)
+    cfg.in_channels = train_data.in_channels
     if cfg.init_depth is None:
         cfg.init_depth = train_data.mean_depth()
     model = build_model(cfg)
@@ -218,15 +247,16 @@ def train(cfg: StereoConfig, train_data: TensorCache, val_data: TensorCache | No
         total = 0.0
         for b in range(steps):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            out = model(train_data.x[idx])
-            loss = depth_loss(out.depths, train_data.depth[idx], cfg.grad_weight, cfg.lam,
+            x, gt = train_data.batch(idx)
+            out = model(x)
+            loss = depth_loss(out.depths, gt, cfg.grad_weight, cfg.lam,
                               out.penalised, cfg.beta if cfg.model == "snn" else 0.0)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch}, batch {b}")
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss)
+            total += float(loss.detach())
             bar.update(1)
         sched.step()
         history["loss"].append(total / steps)

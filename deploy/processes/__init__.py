@@ -1,0 +1,1 @@
+"""Custom Lava processes (one module per neuron model): ``gt`` (growth-transform neurons)."""

@@ -2,7 +2,17 @@
 
 See :mod:`spikes.metrics.probe` for the definitions; :mod:`spikes.metrics.table` writes tables as CSV/Markdown.
 """
-from spikes.metrics.probe import LayerStats, SpikeProbe, is_synaptic
-from spikes.metrics.table import atomic_write_text, to_csv, to_markdown
+from __future__ import annotations
 
-__all__ = ["LayerStats", "SpikeProbe", "atomic_write_text", "is_synaptic", "to_csv", "to_markdown"]
+import importlib
+
+# Lazy exports: the table helpers need no torch (the CLI imports them before torch is loaded).
+_EXPORTS = {"LayerStats": "probe", "SpikeProbe": "probe", "is_synaptic": "probe",
+            "atomic_write_text": "table", "to_csv": "table", "to_markdown": "table"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"spikes.metrics.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'spikes.metrics' has no attribute {name!r}")

@@ -19,12 +19,23 @@ Resuming (``--resume``) restores everything in the checkpoint and skips the batc
 current epoch (the order is a pure function of seed and epoch), so a run killed at any point and resumed
 ends with the same weights as an uninterrupted one; log lines past the checkpoint are dropped.
 """
-from spikes.training.checkpoint import load_checkpoint, save_checkpoint
-from spikes.training.config import ConfigError, TrainConfig, read_config_file, resolve_config, write_config
-from spikes.training.data import batch_order, load_split, synthetic_frames
-from spikes.training.loop import (CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, build_model,
-                                  evaluate, seed_everything, train)
+from __future__ import annotations
 
-__all__ = ["CHECKPOINT_FILE", "CONFIG_FILE", "ConfigError", "METRICS_FILE", "SUMMARY_FILE", "TrainConfig",
-           "batch_order", "build_model", "evaluate", "load_checkpoint", "load_split", "read_config_file",
-           "resolve_config", "save_checkpoint", "seed_everything", "synthetic_frames", "train", "write_config"]
+import importlib
+
+# Lazy exports: ``spikes.training.config`` is imported by the CLI to build its flags without loading torch.
+_EXPORTS = {
+    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "ConfigError": "config", "TrainConfig": "config", "read_config_file": "config", "resolve_config": "config",
+    "write_config": "config",
+    "batch_order": "data", "load_split": "data", "synthetic_frames": "data",
+    "CHECKPOINT_FILE": "loop", "CONFIG_FILE": "loop", "METRICS_FILE": "loop", "SUMMARY_FILE": "loop",
+    "build_model": "loop", "evaluate": "loop", "seed_everything": "loop", "train": "loop",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"spikes.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'spikes.training' has no attribute {name!r}")

@@ -265,9 +265,18 @@ def load_split(dataset: str, seed: int = 0, test_size: float = 0.25, val_size: f
 
 def logistic_baseline(split: Split, seed: int = 0) -> float:
     """Test accuracy of scikit-learn's logistic regression trained on the same training part."""
+    import multiprocessing
+
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=5000, random_state=seed).fit(split.x_train, split.y_train)
+    unset = multiprocessing.get_start_method(allow_none=True) is None
+    try:
+        model = LogisticRegression(max_iter=5000, random_state=seed).fit(split.x_train, split.y_train)
+    finally:
+        # scikit-learn's fit fixes multiprocessing's start method; importing lava afterwards in the same
+        # process then fails with "context has already been set". Leave it unset as we found it.
+        if unset:
+            multiprocessing.set_start_method(None, force=True)
     return float(model.score(split.x_test, split.y_test))
 
 
@@ -286,8 +295,15 @@ def fit(net: GTNetwork, split: Split, epochs: int, seed: int = 0, batch_size: in
 
     Ties in validation accuracy go to the later epoch (fewer spikes).
     """
+    import multiprocessing
+    import threading
+
     from tqdm.auto import tqdm
 
+    if multiprocessing.get_start_method(allow_none=True) is None and not hasattr(tqdm, "_lock"):
+        # tqdm's default lock creates a multiprocessing lock, which fixes the start method; a later
+        # `import lava` in the same process then fails ("context has already been set").
+        tqdm.set_lock(threading.RLock())
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
     xv, yv = torch.from_numpy(split.x_val), torch.from_numpy(split.y_val)

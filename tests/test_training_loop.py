@@ -1,0 +1,103 @@
+"""Training loop: same seed -> same weights; a stopped run resumed mid-epoch ends bit-identical; run-dir files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from spikes.training import ConfigError, TrainConfig, batch_order, load_checkpoint, resolve_config, train
+
+TINY = dict(dataset="synthetic", model="mlp_snn", width=8, n_time_bins=3, batch_size=16, train_limit=56,
+            test_limit=32, epochs=3, checkpoint_every=0, threads=1, progress=False)   # 4 steps/epoch (last one short)
+
+
+def _run(tmp_path, name, resume=False, **over):
+    run_dir = tmp_path / name
+    summary = train(TrainConfig(**{**TINY, **over}), run_dir, resume=resume, log=lambda m: None)
+    return run_dir, summary
+
+
+def _weights(run_dir):
+    return load_checkpoint(run_dir / "checkpoint.pt")["model"]
+
+
+def _log(run_dir):
+    return [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted tiny run, shared by the tests below."""
+    return _run(tmp_path_factory.mktemp("ref"), "ref")
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path, reference):
+    ref_dir, ref_summary = reference
+    torch.rand(10)                                    # global RNG state differs from the reference run's
+    run_dir, summary = _run(tmp_path, "again")
+    assert _equal(_weights(run_dir), _weights(ref_dir))
+    assert [r["loss"] for r in _log(run_dir)] == [r["loss"] for r in _log(ref_dir)]
+    assert summary["test_accuracy"] == ref_summary["test_accuracy"]
+    other_dir, _ = _run(tmp_path, "seed1", seed=1)
+    assert not _equal(_weights(other_dir), _weights(ref_dir))
+
+
+def test_stop_mid_epoch_then_resume_matches_uninterrupted(tmp_path, reference):
+    ref_dir, _ = reference
+    run_dir, partial = _run(tmp_path, "run", max_steps=6)
+    ckpt = load_checkpoint(run_dir / "checkpoint.pt")
+    assert ckpt["position"] == {"epoch": 1, "batch": 2, "step": 6}     # mid-epoch: 2 of 4 batches done
+    assert not partial["completed"] and partial["steps"] == 6
+    with open(run_dir / "metrics.jsonl", "a") as f:                     # a killed run may log past its checkpoint
+        f.write(json.dumps({"step": 7, "loss": -1.0}) + "\n" + '{"step": 8, "lo')
+    _, summary = _run(tmp_path, "run", resume=True)
+    assert summary["completed"] and summary["steps"] == 12
+    assert _equal(_weights(run_dir), _weights(ref_dir))
+    log, ref_log = _log(run_dir), _log(ref_dir)
+    assert [r["step"] for r in log] == list(range(1, 13))
+    assert [r["loss"] for r in log] == [r["loss"] for r in ref_log]
+
+
+def test_periodic_checkpoints_resume_from_each(tmp_path, reference):
+    ref_dir, _ = reference
+    run_dir, _ = _run(tmp_path, "ck", checkpoint_every=5, max_steps=5)   # stops right on a periodic checkpoint
+    assert load_checkpoint(run_dir / "checkpoint.pt")["position"] == {"epoch": 1, "batch": 1, "step": 5}
+    _run(tmp_path, "ck", resume=True, checkpoint_every=5)
+    assert _equal(_weights(run_dir), _weights(ref_dir))
+
+
+def test_run_dir_files(reference):
+    run_dir, summary = reference
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.toml", "metrics.jsonl", "summary.json"]
+    assert resolve_config(run_dir / "config.toml") == TrainConfig(**TINY)
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    assert on_disk["test_accuracy"] == summary["test_accuracy"] and on_disk["steps"] == 12
+    assert set(on_disk["firing_rates"]) == {"features.2", "features.4", "output"}
+    assert all(0.0 <= r <= 1.0 for r in on_disk["firing_rates"].values())
+    rows = {r["layer"]: r for r in on_disk["layers"]}
+    assert rows["features.1"]["kind"] == "Linear" and rows["features.1"]["synops"] > 0
+    assert on_disk["n_test"] == 32
+    log = _log(run_dir)
+    assert {"step", "epoch", "loss", "accuracy", "firing_rate", "lr"} <= set(log[0])
+    assert log[-1]["lr"] == pytest.approx(0.0, abs=1e-12)            # cosine schedule reaches 0 at the last step
+
+
+def test_refuses_to_overwrite_or_change_fixed_keys(tmp_path, reference):
+    run_dir, _ = _run(tmp_path, "r", max_steps=2)
+    with pytest.raises(FileExistsError, match="--resume"):
+        _run(tmp_path, "r")
+    with pytest.raises(ConfigError, match="'seed'"):
+        _run(tmp_path, "r", resume=True, seed=3)
+
+
+def test_batch_order_is_a_function_of_seed_and_epoch():
+    a = batch_order(10, 4, seed=0, epoch=1)
+    assert [len(b) for b in a] == [4, 4, 2]
+    assert sorted(torch.cat(a).tolist()) == list(range(10))
+    assert all(torch.equal(x, y) for x, y in zip(a, batch_order(10, 4, seed=0, epoch=1)))
+    assert not torch.equal(torch.cat(a), torch.cat(batch_order(10, 4, seed=0, epoch=2)))

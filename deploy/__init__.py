@@ -1,0 +1,6 @@
+"""Deploy trained spiking networks: graph IR (``graph``), lowering with Lava's timing (``network``), Loihi 2
+quantisation (``quantize``), backends behind one ``run`` (``backends``: ``sim``, ``lava-fixed``,
+``lava-float``), NIR interchange (``nir_io``) and a chip-fit report (``chipfit``).
+
+Submodules are imported on use (Lava and numba are heavy).
+"""

@@ -1,0 +1,33 @@
+"""``Neurons``: a population of the integrate-and-fire family (``spikes.neurons.NeuronParameters``).
+
+Equations in ``spikes.neurons.dynamics``. The population's input current is the sum over all edges into it
+(additive skips); an edge from a population back to itself through a linear node is a recurrent
+connection and carries the previous step's spikes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spikes.deploy.graph.node import Node, as_shape
+from spikes.neurons.dynamics import NeuronParameters
+
+
+@dataclass(eq=False)
+class Neurons(Node):
+    """Population of ``shape`` with ``params`` (one value per population, bias included)."""
+
+    shape: tuple[int, ...]
+    params: NeuronParameters
+
+    def __post_init__(self) -> None:
+        self.shape = as_shape(self.shape, "Neurons.shape")
+        if not isinstance(self.params, NeuronParameters):
+            raise ValueError(f"Neurons: params must be NeuronParameters, got {type(self.params).__name__}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shape
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.shape

@@ -1,0 +1,221 @@
+"""Build Lava process graphs from a lowered network and run them (``lava-float``, ``lava-fixed``).
+
+Per population one ``LIF`` (fixed: ``QPopulation`` integers; float: ``du = 1 - alpha_syn``,
+``dv = 1 - alpha``, ``vth = v_th``, ``bias_mant = bias``); per projection one ``Dense``, ``Sparse``,
+``Conv`` or, for a delay above one step, ``DelaySparse`` (``delays = delay - 1``); several projections into
+one population connect to the same ``a_in`` port, which sums them (additive skips). An input feeding
+projections of several delays gets one ``RingBuffer`` per delay (its data shifted in time), because graded
+values cannot pass a ``DelaySparse``. Spikes leave through one ``Extractor`` per population (whole vectors per
+step; ``Monitor`` is far slower), final ``u``/``v`` through ``Var.get``.
+
+Layout: a (C, H, W) population is a Lava (X, Y, C) = (W, H, C) population (``x_lava = x.transpose(2, 1, 0)``);
+Dense/Sparse matrices are permuted to that flat order and Conv kernels flipped and transposed
+(``w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)``, Lava convolves). Lava has no batch axis: every sample is a
+copy of the graph; copies (and several networks) share one compiled run, joined by zero-weight Dense
+connections into a one-neuron sink so that a single ``run`` call compiles them all.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from spikes.deploy.network import Network
+from spikes.deploy.quantize import QNetwork, check_lava
+
+
+def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(reversed(shape)) if len(shape) == 3 else (math.prod(shape),)
+
+
+def to_lava(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Per-sample array (..., *shape) in torch layout -> (..., *lava_shape)."""
+    lead = x.shape[: x.ndim - len(shape)]
+    if len(shape) == 3:
+        return np.moveaxis(x, (-3, -2, -1), (-1, -2, -3))
+    return x.reshape(*lead, -1)
+
+
+def from_lava(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    lead = x.shape[: x.ndim - len(lava_shape(shape))]
+    if len(shape) == 3:
+        return np.moveaxis(x, (-1, -2, -3), (-3, -2, -1))
+    return x.reshape(*lead, *shape)
+
+
+def perm(shape: tuple[int, ...]) -> np.ndarray:
+    """perm[i] = torch flat index of Lava flat index i."""
+    idx = np.arange(math.prod(shape)).reshape(shape)
+    return to_lava(idx, shape).reshape(-1)
+
+
+def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
+    """The projection as a matrix in Lava flat order (conv projections are probed into a sparse matrix)."""
+    w = proj.weight
+    if proj.kind == "conv":
+        c = proj.conv
+        n_in = math.prod(src_shape)
+        eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *src_shape)
+        y = torch.nn.functional.conv2d(eye, torch.as_tensor(np.asarray(w, dtype=np.float64)), None, c.stride,
+                                       c.padding, c.dilation, c.groups).reshape(n_in, -1).numpy().T
+        w = sp.csr_matrix(y)
+    pd, ps = perm(dst_shape), perm(src_shape)
+    if sp.issparse(w):
+        return w.tocsr()[pd][:, ps].tocsr()
+    return np.asarray(w)[np.ix_(pd, ps)]
+
+
+def import_lava() -> None:
+    """Import Lava's runtime even if the start method is already 'fork' (numba's parallel pool sets it):
+    lava calls ``multiprocessing.set_start_method('fork')`` unguarded at import."""
+    import multiprocessing as mp
+    import sys
+
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" in sys.modules:
+        return
+    current = mp.get_start_method(allow_none=True)
+    if current not in (None, "fork"):
+        raise RuntimeError(f"Lava needs the 'fork' start method, but this program set {current!r}")
+    original = mp.set_start_method
+    mp.set_start_method = lambda method, force=False: None if method == "fork" else original(method, force)  # type: ignore[assignment]
+    try:
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+    finally:
+        mp.set_start_method = original  # type: ignore[assignment]
+
+
+class _Built:
+    def __init__(self):
+        self.lifs: dict = {}
+        self.extractors: dict = {}
+
+
+def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink):
+    import_lava()
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.extractor import Extractor
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.sparse.process import DelaySparse, Sparse
+
+    built = _Built()
+    t_steps = next(iter(sample.values())).shape[0]
+    for name in net.order():
+        pop = net.populations[name]
+        shape = lava_shape(pop.shape)
+        if fixed:
+            bias = to_lava(pop.bias_mant.reshape(pop.shape), pop.shape)
+            lif = LIF(shape=shape, du=pop.du, dv=pop.dv, vth=pop.vth, bias_mant=bias, bias_exp=pop.bias_exp)
+        else:
+            check_lava(pop)
+            p = pop.params
+            bias = to_lava(pop.bias.reshape(pop.shape), pop.shape)
+            lif = LIF(shape=shape, du=1.0 - p.alpha_syn, dv=1.0 - p.alpha_value, vth=float(p.v_th), bias_mant=bias)
+        built.lifs[name] = lif
+        ex = Extractor(shape=shape, buffer_size=buffer)
+        lif.s_out.connect(ex.in_port)
+        built.extractors[name] = ex
+    sources: dict = {}
+
+    def source_port(name: str, delay: int):
+        """(out port, extra delay still to apply, graded?)"""
+        if name in net.populations:
+            return built.lifs[name].s_out, delay - 1, False
+        key = (name, delay)
+        if key not in sources:
+            shape = net.inputs[name]
+            x = to_lava(np.asarray(sample[name], dtype=np.float64), shape)      # (T, *lava_shape)
+            shifted = np.zeros_like(x)
+            if delay - 1 < t_steps:
+                shifted[delay - 1:] = x[: t_steps - (delay - 1)]
+            sources[key] = RingBuffer(data=np.moveaxis(shifted, 0, -1).copy())
+        return sources[key].s_out, 0, True
+
+    for proj in net.projections:
+        src_shape = net.inputs[proj.src] if proj.src in net.inputs else net.populations[proj.src].shape
+        dst_shape = net.populations[proj.dst].shape
+        port, extra, graded = source_port(proj.src, proj.delay)
+        bits = 24 if graded else 0
+        exp = int(getattr(proj, "weight_exp", 0))
+        kw = {"weight_exp": exp} if fixed else {}
+        if proj.kind == "conv" and extra == 0 and len(src_shape) == 3:
+            c = proj.conv
+            w = np.asarray(proj.weight)[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).copy()
+            conn = Conv(weight=w if fixed else w.astype(np.float64), input_shape=lava_shape(src_shape),
+                        padding=(c.padding[1], c.padding[0]), stride=(c.stride[1], c.stride[0]),
+                        dilation=(c.dilation[1], c.dilation[0]), groups=c.groups, num_message_bits=bits)
+            port.connect(conn.s_in)
+            conn.a_out.connect(built.lifs[proj.dst].a_in)
+            continue
+        mat = _matrix(proj, src_shape, dst_shape)
+        if extra > 0:
+            conn = DelaySparse(weights=sp.csr_matrix(mat), delays=extra, num_message_bits=bits, **kw)
+        elif sp.issparse(mat):
+            conn = Sparse(weights=mat, num_message_bits=bits, **kw)
+        else:
+            conn = Dense(weights=mat, num_message_bits=bits, **kw)
+        (port.flatten() if len(src_shape) == 3 else port).connect(conn.s_in)
+        out = conn.a_out.reshape(lava_shape(dst_shape)) if len(dst_shape) == 3 else conn.a_out
+        out.connect(built.lifs[proj.dst].a_in)
+    if sink is not None:
+        first = built.lifs[net.order()[0]]
+        n = math.prod(first.s_out.shape)
+        tie = Dense(weights=np.zeros((1, n)))
+        (first.s_out.flatten() if len(first.s_out.shape) > 1 else first.s_out).connect(tie.s_in)
+        tie.a_out.connect(sink.a_in)
+    return built
+
+
+def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed: bool, states: bool = True,
+             buffer: int = 64) -> list[dict]:
+    """Run every ``(network, one-sample inputs {name: (T, *shape)})`` job in ONE Lava run.
+
+    Returns per job ``{population: {"spikes": (T, *shape), "u": shape, "v": shape}}`` (torch layout; u/v
+    are read only when ``states``). All jobs need the same number of steps.
+    """
+    import_lava()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.lif.process import LIF
+
+    if not jobs:
+        return []
+    steps = {next(iter(s.values())).shape[0] for _, s in jobs}
+    if len(steps) != 1:
+        raise ValueError(f"run_lava: all jobs need the same number of steps, got {sorted(steps)}")
+    t_steps = steps.pop()
+    buffer = max(1, min(buffer, t_steps))
+    sink = LIF(shape=(1,), du=4095, dv=4095, vth=1) if len(jobs) > 1 else None
+    builds = [_build_one(net, sample, fixed, buffer, sink) for net, sample in jobs]
+    anchor = sink if sink is not None else next(iter(builds[0].lifs.values()))
+    cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",
+                       exception_proc_model_map={Extractor: PyLoihiExtractorModel})
+    spikes = [{n: [] for n in b.extractors} for b in builds]
+    out: list[dict] = []
+    try:
+        done = 0
+        while done < t_steps:
+            chunk = min(buffer, t_steps - done)
+            anchor.run(condition=RunSteps(num_steps=chunk), run_cfg=cfg)
+            for b, sp_ in zip(builds, spikes):
+                for n, ex in b.extractors.items():
+                    for _ in range(chunk):
+                        sp_[n].append(np.array(ex.receive()))
+            done += chunk
+        for (net, _), b, sp_ in zip(jobs, builds, spikes):
+            res = {}
+            for n in b.lifs:
+                shape = net.populations[n].shape
+                r = {"spikes": from_lava(np.stack(sp_[n]), shape).astype(np.uint8)}
+                if states:
+                    r["u"] = from_lava(np.asarray(b.lifs[n].u.get()), shape)
+                    r["v"] = from_lava(np.asarray(b.lifs[n].v.get()), shape)
+                res[n] = r
+            out.append(res)
+    finally:
+        anchor.stop()
+    return out

@@ -1,0 +1,244 @@
+"""Lowered network: populations joined by projections, with Lava's timing (what ``sim`` and Lava run).
+
+``lower(graph)`` folds every chain of linear nodes between two populations (or an input and a population)
+into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``sparse`` matrix built by
+probing the chain on basis vectors), sums the constant terms (layer biases) into the target population's
+per-neuron bias, and assigns delays. Timing: every projection delivers at step t what its source sent at
+step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds more). Population latency
+``L(P) = max over forward projections of L(S) + 1`` (inputs: 0); a forward projection gets
+``delay = L(P) - L(S)`` (shorter skip paths are delayed to align), a recurrent one (closing a loop)
+``L(P) - L(S) + 1``. So the spikes of P at step ``t + L(P)`` equal those of the torch model at step t
+(for bias-free populations; a bias also acts during the first ``L(P)`` steps). Constant input currents
+(layer biases) become the population's bias on v: exact for ``alpha_syn = 0``; with a synaptic current the
+steady state ``c / (1 - alpha_syn)`` is used (the first steps differ).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from spikes.deploy.graph import Affine, Conv2d, Graph, Input, LinearNode, Neurons
+from spikes.neurons.dynamics import NeuronParameters
+
+MAX_DENSE_ELEMENTS = 4_000_000  # a probed chain above this size is kept sparse
+
+
+@dataclass(eq=False)
+class Population:
+    name: str
+    shape: tuple[int, ...]
+    params: NeuronParameters
+    bias: np.ndarray            # (N,) float, flat in C order: the layer's params.bias plus incoming constants
+    latency: int = 0
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(eq=False)
+class Projection:
+    """``a_dst[t] += W s_src[t - delay]``; ``kind`` dense (``weight`` (Nout, Nin) array), sparse (csr) or conv."""
+
+    src: str
+    dst: str
+    kind: str
+    weight: np.ndarray | sp.csr_matrix
+    delay: int = 1
+    recurrent: bool = False
+    conv: Conv2d | None = None  # geometry of a conv projection (weight = conv.weight)
+
+    @property
+    def n_synapses(self) -> int:
+        if self.kind == "sparse":
+            return int(self.weight.nnz)
+        if self.kind == "conv":
+            c = self.conv
+            return int(np.prod(c.output_shape) * np.prod(c.weight.shape[1:]))
+        return int(np.count_nonzero(self.weight))
+
+    def max_abs(self) -> float:
+        w = self.weight.data if self.kind == "sparse" else self.weight
+        return float(np.abs(w).max()) if np.size(w) else 0.0
+
+    def row_l1(self) -> np.ndarray:
+        """Sum of |w| into each target neuron (flat)."""
+        if self.kind == "sparse":
+            return np.asarray(abs(self.weight).sum(axis=1)).ravel()
+        if self.kind == "dense":
+            return np.abs(self.weight).sum(axis=1)
+        c = self.conv
+        ones = torch.ones(1, *c.input_shape, dtype=torch.float64)
+        return torch.nn.functional.conv2d(ones, torch.as_tensor(np.abs(c.weight)), None, c.stride, c.padding,
+                                          c.dilation, c.groups).reshape(-1).numpy()
+
+
+@dataclass(eq=False)
+class Network:
+    inputs: dict[str, tuple[int, ...]]
+    populations: dict[str, Population]
+    projections: list[Projection]
+    outputs: dict[str, str] = field(default_factory=dict)   # output node -> population
+
+    def order(self) -> list[str]:
+        """Populations in an order where every forward projection's source comes first."""
+        return sorted(self.populations, key=lambda p: self.populations[p].latency)
+
+    def incoming(self, pop: str) -> list[Projection]:
+        return [p for p in self.projections if p.dst == pop]
+
+    def shape_of(self, name: str) -> tuple[int, ...]:
+        return self.inputs[name] if name in self.inputs else self.populations[name].shape
+
+
+def _sources(graph: Graph, pop: str) -> tuple[list[str], set[str]]:
+    """Sources (inputs/populations) feeding ``pop`` through linear nodes, and the linear nodes between."""
+    sources, linear, stack = [], set(), list(graph.predecessors(pop))
+    while stack:
+        n = stack.pop()
+        node = graph.nodes[n]
+        if isinstance(node, (Input, Neurons)):
+            if n not in sources:
+                sources.append(n)
+        elif isinstance(node, LinearNode):
+            if n not in linear:
+                linear.add(n)
+                stack.extend(graph.predecessors(n))
+        else:
+            raise ValueError(f"node {n!r} ({type(node).__name__}) cannot feed population {pop!r}")
+    return sources, linear
+
+
+def _evaluate(graph: Graph, pop: str, linear: set[str], active: str | None, x: torch.Tensor | None,
+              bias: bool, batch: int) -> torch.Tensor:
+    """The summed input of ``pop`` when source ``active`` holds ``x`` and every other source is zero."""
+    memo: dict[str, torch.Tensor] = {}
+
+    def value(n: str) -> torch.Tensor:
+        if n in memo:
+            return memo[n]
+        node = graph.nodes[n]
+        if n not in linear:
+            v = x if n == active else torch.zeros(batch, *node.output_shape, dtype=torch.float64)
+        else:
+            preds = graph.predecessors(n)
+            total = value(preds[0])
+            for p in preds[1:]:
+                total = total + value(p)
+            v = node.apply(total, bias=bias)
+        memo[n] = v
+        return v
+
+    preds = graph.predecessors(pop)
+    out = value(preds[0])
+    for p in preds[1:]:
+        out = out + value(p)
+    return out.reshape(batch, -1)
+
+
+def _path_is_single(graph: Graph, src: str, pop: str, linear: set[str], kind: type) -> LinearNode | None:
+    """The one linear node of ``kind`` if the only path from src to pop is src -> node -> pop."""
+    between = [n for n in linear if src in graph.predecessors(n)]
+    if len(between) != 1 or src in graph.predecessors(pop):
+        return None
+    node = graph.nodes[between[0]]
+    if not isinstance(node, kind) or graph.predecessors(between[0]) != [src] or graph.successors(between[0]) != [pop]:
+        return None
+    if graph.predecessors(pop).count(between[0]) != 1:
+        return None
+    return node
+
+
+def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out: int,
+           chunk: int = 1024) -> np.ndarray | sp.csr_matrix:
+    """The matrix of the linear chain src -> pop, probed on basis vectors (exact for these linear maps)."""
+    shape = graph.nodes[src].output_shape
+    blocks = []
+    for start in range(0, n_in, chunk):
+        stop = min(start + chunk, n_in)
+        eye = torch.zeros(stop - start, n_in, dtype=torch.float64)
+        eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+        cols = _evaluate(graph, pop, linear, src, eye.reshape(stop - start, *shape), False, stop - start)
+        blocks.append(sp.csr_matrix(cols.numpy().T))
+    mat = sp.hstack(blocks).tocsr()
+    mat.eliminate_zeros()
+    if n_in * n_out <= MAX_DENSE_ELEMENTS and mat.nnz > 0.25 * n_in * n_out:
+        return mat.toarray()
+    return mat
+
+
+def lower(graph: Graph) -> Network:
+    """The :class:`Network` of ``graph`` (see the module docstring for the timing)."""
+    back = graph.recurrent_edges()
+    pops: dict[str, Population] = {}
+    raw: list[tuple[str, str, bool, Projection]] = []
+    for name in graph.populations:
+        node: Neurons = graph.nodes[name]  # type: ignore[assignment]
+        n = math.prod(node.shape)
+        sources, linear = _sources(graph, name)
+        const = _evaluate(graph, name, linear, None, None, True, 1).reshape(-1).numpy()
+        # a constant input current c enters i (i = alpha_syn i + c); Lava adds bias to v: use the steady state
+        pops[name] = Population(name, node.shape, node.params, const / (1.0 - node.params.alpha_syn) + node.params.bias)
+        for src in sources:
+            recurrent = _crosses_back_edge(graph, src, name, linear, back)
+            n_in = math.prod(graph.nodes[src].output_shape)
+            single = _path_is_single(graph, src, name, linear, (Affine, Conv2d))
+            if isinstance(single, Affine):
+                proj = Projection(src, name, "dense", single.weight.copy())
+            elif isinstance(single, Conv2d):
+                geo = Conv2d(single.weight, single.in_shape, None, single.stride, single.padding, single.dilation,
+                             single.groups)
+                proj = Projection(src, name, "conv", geo.weight, conv=geo)
+            else:
+                w = _probe(graph, name, linear, src, n_in, n)
+                proj = Projection(src, name, "dense" if isinstance(w, np.ndarray) else "sparse", w)
+            proj.recurrent = recurrent
+            raw.append((src, name, recurrent, proj))
+    # latencies: longest forward path from the inputs
+    lat = {i: 0 for i in graph.inputs}
+    forward = [(s, d) for s, d, r, _ in raw if not r]
+    for _ in range(len(pops) + 1):
+        changed = False
+        for s, d in forward:
+            if s in lat and lat.get(d, -1) < lat[s] + 1:
+                lat[d] = lat[s] + 1
+                changed = True
+        if not changed:
+            break
+    else:
+        raise ValueError("forward projections form a loop: mark the recurrent edges")
+    for name, p in pops.items():
+        if name not in lat:
+            raise ValueError(f"population {name!r} gets no forward input from any Input")
+        p.latency = lat[name]
+    projections = []
+    for s, d, r, proj in raw:
+        proj.delay = lat[d] - lat[s] + (1 if r else 0)
+        if proj.delay < 1:
+            raise ValueError(f"recurrent projection {s!r} -> {d!r} needs a delay of {proj.delay} steps to keep the "
+                             f"torch timing (source latency {lat[s]} > target latency {lat[d]}): not mappable")
+        projections.append(proj)
+    outputs = {o: graph.predecessors(o)[0] for o in graph.outputs}
+    return Network({i: graph.nodes[i].shape for i in graph.inputs}, pops, projections, outputs)  # type: ignore[attr-defined]
+
+
+def _crosses_back_edge(graph: Graph, src: str, pop: str, linear: set[str], back: set[tuple[str, str]]) -> bool:
+    """Whether the paths from src to pop use a back edge (all of them must agree)."""
+    flags: set[bool] = set()
+
+    def walk(n: str, used: bool) -> None:
+        for s in graph.successors(n):
+            e = used or (n, s) in back
+            if s == pop:
+                flags.add(e)
+            elif s in linear:
+                walk(s, e)
+
+    walk(src, False)
+    if len(flags) > 1:
+        raise ValueError(f"{src!r} reaches {pop!r} both directly and through a recurrent loop: split the paths")
+    return flags.pop()

@@ -47,7 +47,7 @@ class TrainConfig:
     scheduler: str = _opt("cosine", "learning-rate schedule over all steps", choices=("cosine", "constant"))
     seed: int = _opt(0, "seed of weights, data order and every RNG", min=0)
     checkpoint_every: int = _opt(50, "write checkpoint.pt every N steps (and at every epoch end; 0 = epoch ends only)", min=0)
-    threads: int = _opt(2, "torch CPU threads", min=1, max=64)
+    threads: int = _opt(2, "CPU threads of torch and of the numba neuron kernels", min=1, max=64)
     deterministic: bool = _opt(True, "torch.use_deterministic_algorithms(True)")
     progress: bool = _opt(True, "show a tqdm progress bar")
 

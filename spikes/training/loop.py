@@ -31,11 +31,16 @@ FIXED_ON_RESUME = ("model", "neuron", "width", "readout", "gain", "dataset", "n_
 
 
 def seed_everything(seed: int, threads: int, deterministic: bool) -> None:
-    """Seed python, numpy and torch; fix the thread count; ask torch for deterministic kernels."""
+    """Seed python, numpy and torch; fix the torch and numba thread counts; ask torch for deterministic kernels."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
+    try:  # the compiled neuron kernels (spikes.kernels) run numba prange loops
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
     torch.use_deterministic_algorithms(deterministic)
 
 

@@ -1,0 +1,117 @@
+"""Stage (b): a recurrent LIF/ALIF network trained online with e-prop on the embedded digits event set.
+
+Input: the digits frames (``spikes.datasets.digits.digits_frames``, T bins of 34x34x2 binary events)
+max-pooled 2x2 to 17x17x2 = 578 input channels (keeps the eligibility traces ``(B, N, n_in)`` small
+enough for 2 CPU cores), time first ``(T, B, 578)``. Network (``spikes.models.rsnn``): ``n_rec`` recurrent
+neurons, half of them ALIF; leaky readout; loss: softmax cross-entropy at every step
+(``SequenceCrossEntropy``) plus e-prop's firing-rate regulariser ``c_reg sum_j (f_j - f_target)^2``
+(the spike-penalty setting recorded in the summary). Learning rule: ``spikes.learning.eprop_train.Trainer``
+with symmetric feedback.
+
+Activity per layer: ``rec`` (recurrent neurons: firing rate, ``synops`` = input events x N + recurrent
+spikes x (N - 1) + recurrent spikes x K readout synapses, per sample). Counted from the spikes directly.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from spikes.pipeline.record import StageResult
+
+FULL = {"n_time_bins": 20, "n_rec": 64, "epochs": 2, "batch_size": 32, "lr": 5e-3, "c_reg": 0.1,
+        "f_target": 10.0, "train_limit": 0, "test_limit": 0}
+QUICK = {**FULL, "n_rec": 32, "epochs": 1, "train_limit": 64, "test_limit": 64, "n_time_bins": 10}
+
+
+def pooled_sequences(split: str, n_time_bins: int, limit: int = 0):
+    """``(x (T, N, 578) float32 0/1, y (N,))``: digits frames max-pooled 2x2, flattened, time first."""
+    import torch.nn.functional as F
+
+    from spikes.datasets.digits import digits_frames
+
+    x, y = digits_frames(split, n_time_bins=n_time_bins, seed=0)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    n, t = x.shape[:2]
+    x = F.max_pool2d(x.reshape(n * t, *x.shape[2:]), 2)
+    return x.reshape(n, t, -1).transpose(0, 1).contiguous(), y
+
+
+def measure_rsnn(model, x, y, batch_size: int = 64) -> dict:
+    """Accuracy (class of the largest mean softmax over all steps), per-layer rows, rates and raster."""
+    import torch
+
+    from spikes.learning.eprop_losses import SequenceCrossEntropy
+    from spikes.pipeline.activity import raster_dict
+
+    n_rec, n_out = model.cfg.n_rec, model.cfg.n_out
+    T = x.shape[0]
+    errors = 0.0
+    spike_sum = torch.zeros(n_rec)
+    in_events = rec_spikes = 0.0
+    first = None
+    with torch.no_grad():
+        for i in range(0, x.shape[1], batch_size):
+            xb, yb = x[:, i:i + batch_size], y[i:i + batch_size]
+            out, z = model(xb)
+            errors += float(SequenceCrossEntropy(yb, n_out, T).errors(out).sum())
+            spike_sum += z.sum((0, 1))
+            in_events += float((xb != 0).sum())
+            rec_spikes += float(z.sum())
+            if first is None:
+                first = z[:, 0].numpy()
+    n = x.shape[1]
+    rate = float(spike_sum.sum()) / (n * T * n_rec)
+    synops = (in_events * n_rec + rec_spikes * (n_rec - 1) + rec_spikes * n_out) / n
+    rows = [{"layer": "rec", "firing_rate": rate, "density": rate, "synops": synops, "neurons": n_rec, "steps": T}]
+    return {"accuracy": 1.0 - errors / n, "per_layer": rows,
+            "neuron_rates": {"rec": (spike_sum / (n * T)).tolist()}, "raster": raster_dict("rec", first)}
+
+
+def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
+    """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from spikes.learning.eprop_losses import SequenceCrossEntropy
+    from spikes.learning.eprop_train import Trainer
+    from spikes.models.rsnn import RSNN, RSNNConfig
+    from spikes.reports.summary import RunSummary, write_summary
+
+    t0 = time.perf_counter()
+    res = StageResult("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events")
+    p = QUICK if quick else FULL
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    x, y = pooled_sequences("train", p["n_time_bins"], p["train_limit"])
+    xt, yt = pooled_sequences("test", p["n_time_bins"], p["test_limit"])
+    cfg = RSNNConfig(n_in=x.shape[2], n_rec=p["n_rec"], n_out=10, n_adaptive=p["n_rec"] // 2, dt=1.0,
+                     tau_m=20.0, tau_a=200.0, tau_out=20.0, v_th=0.6, n_ref=2)
+    model = RSNN(cfg, seed=0)
+    trainer = Trainer(model, "eprop-symmetric", lr=p["lr"], c_reg=p["c_reg"], f_target=p["f_target"], seed=0)
+    gen = torch.Generator().manual_seed(0)
+    n, bs = x.shape[1], p["batch_size"]
+    steps = p["epochs"] * ((n + bs - 1) // bs)
+    with tqdm(total=steps, desc="e-prop ALIF", disable=not progress, leave=False) as bar:
+        for _ in range(p["epochs"]):
+            order = torch.randperm(n, generator=gen)
+            for i in range(0, n, bs):
+                idx = order[i:i + bs]
+                loss, _, rate = trainer.train_step(x[:, idx], SequenceCrossEntropy(y[idx], 10, x.shape[0]))
+                bar.set_postfix(loss=f"{loss:.3f}", rate=f"{rate:.3f}")
+                bar.update()
+    m = measure_rsnn(model, xt, yt)
+    run_dir = Path(out_dir) / f"eprop_alif{'_quick' if quick else ''}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": cfg, "state_dict": model.state_dict()}, run_dir / ".checkpoint.pt.tmp")
+    (run_dir / ".checkpoint.pt.tmp").replace(run_dir / "checkpoint.pt")
+    s = RunSummary(model="rsnn_alif_eprop", task="digits-events", metric_name="accuracy", metric=m["accuracy"],
+                   per_layer=m["per_layer"], label=f"e-prop ALIF RSNN (c_reg={p['c_reg']:g})",
+                   spike_penalty=p["c_reg"], raster=m["raster"], neuron_rates=m["neuron_rates"],
+                   source=str(run_dir / "summary.json"))
+    if backends is not None:
+        backends(res, s, model, xt, yt)
+    write_summary(run_dir, s)
+    res.summaries.append(s)
+    res.seconds = time.perf_counter() - t0
+    return res

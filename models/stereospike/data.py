@@ -35,3 +35,20 @@ def open_split(data: str | Path, split: str, cache_dir: str | Path | None = None
         raise RuntimeError("spikes.datasets.MVSECStereo is not available in this install")
     path = data_path(data, cache_dir, seed)
     return StereoData(datasets.MVSECStereo(path, split=split), name=f"{path} [{split}]")
+
+
+def data_fb(data: StereoData, path: str | Path | None = None) -> float | None:
+    """Focal length x baseline (px m) of a stereo set: the data set's ``fb`` attribute, else the hdf5 file's
+    ``focal_px`` and ``baseline_m`` attributes (the embedded set has them), else None."""
+    fb = getattr(data.dataset, "fb", None)
+    if fb:
+        return float(fb)
+    if path is not None and Path(path).is_file():
+        import h5py
+        try:
+            with h5py.File(path, "r") as f:
+                if "focal_px" in f.attrs and "baseline_m" in f.attrs:
+                    return float(f.attrs["focal_px"]) * float(f.attrs["baseline_m"])
+        except OSError:
+            return None
+    return None

@@ -53,10 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fb(args, data) -> float:
+    from spikes.models.stereospike.data import data_fb, data_path
     from spikes.models.stereospike.metrics import MVSEC_FB
     if args.fb is not None:
         return args.fb
-    return float(getattr(data.dataset, "fb", None) or MVSEC_FB)
+    return data_fb(data, data_path(args.data, args.cache_dir)) or MVSEC_FB
 
 
 def _config(args, **kw):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 from torch import nn
 
 from spikes import kernels
@@ -86,6 +87,7 @@ class _EventLinearFunction(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g):  # type: ignore[override]
         import numba
 

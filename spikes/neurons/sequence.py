@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from spikes import kernels
 from spikes.neurons.dynamics import NeuronParameters, NeuronState, initial_state, neuron_step
@@ -166,6 +167,7 @@ class _SequenceFunction(torch.autograd.Function):
                 _passthrough(a_t, a0, p.adaptive), out_r)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_s, g_v, g_i, g_a, _g_r):  # type: ignore[override]
         from spikes.kernels import numba_neuron as K
 
@@ -219,6 +221,7 @@ class _RecurrentFunction(torch.autograd.Function):
                 _passthrough(a_t, a0, p.adaptive), out_r)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, g_s, g_v, g_i, g_a, _g_r):  # type: ignore[override]
         from spikes.kernels import numba_neuron as K
 

@@ -118,3 +118,15 @@ def test_table_helpers_roundtrip():
     md = to_markdown(rows).splitlines()
     assert md[0].split("|")[1].strip() == "layer" and len(md) == 4
     assert md[3].split("|")[2].strip() == "0.5"
+
+
+def test_reset_zeroes_totals_and_keeps_counting():
+    model = nn.Sequential(IF(v_th=1.0, reset="zero"))
+    with SpikeProbe(model) as probe:
+        model(torch.full((6, 2, 3), 0.5))
+        probe.reset()
+        assert _row(probe, "0")["calls"] == 0 and probe.samples == 0
+        model(torch.full((3, 1, 3), 0.6))        # v = 0.6, 1.2 -> spike, 0.6: 1 spike in 3 steps
+    r = _row(probe, "0")
+    assert r["calls"] == 1 and r["samples"] == 1 and r["spikes"] == 3
+    assert r["firing_rate"] == pytest.approx(1 / 3)

@@ -23,7 +23,7 @@ Definitions (totals accumulate over every forward call inside the ``with`` block
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable, Sequence
 
 import torch
@@ -132,13 +132,13 @@ class SpikeProbe:
         self._handles.clear()
 
     def reset(self) -> None:
-        """Zero all totals (hooks stay attached)."""
+        """Zero all totals (hooks stay attached; fan-out maps stay cached)."""
         self.samples = 0
-        for name, st in list(self.stats.items()):
-            self.stats[name] = LayerStats(st.name, st.kind, st.role, _fan_out=st._fan_out)
-        if self._handles:  # re-bind hooks to the fresh stats objects
-            self.detach()
-            self.attach()
+        for st in self.stats.values():
+            fresh = LayerStats(st.name, st.kind, st.role)
+            for f in fields(LayerStats):
+                if f.name != "_fan_out":
+                    setattr(st, f.name, getattr(fresh, f.name))
 
     # -- hooks -----------------------------------------------------------------------------------------
     def _count_samples(self, module, inputs) -> None:

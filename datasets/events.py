@@ -1,8 +1,9 @@
 """The event container shared by all readers, datasets and transforms.
 
 Events are a numpy structured array (tonic convention) with fields
-``x`` (int16 column), ``y`` (int16 row), ``t`` (int64 microseconds) and ``p`` (uint8 polarity:
-1 = ON = brightness increase, 0 = OFF). ``sensor_size`` is ``(W, H, 2)``.
+``x`` (int16 column), ``y`` (int16 row), ``t`` (int64 microseconds) and ``p`` (int8 polarity:
+1 = ON = brightness increase, 0 = OFF; signed so that tonic transforms mapping 0 -> -1, such as
+ToVoxelGrid, work). ``sensor_size`` is ``(W, H, 2)``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.uint8)])
+EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
 TRIGGER_DTYPE = np.dtype([("t", np.int64), ("id", np.uint8), ("p", np.uint8)])
 
 

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--architecture", choices=ARCHITECTURES + ("all",), default="all")
     parser.add_argument("--iterations", type=int, default=100, help="GT iterations per sample")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--eta", type=float, nargs="+", default=None,
+                        help="learning rate per layer (default: network1 1e-3; network2 1e-4 1e-3; network3 5e-4 5e-4)")
+    parser.add_argument("--label-gain", type=float, default=None, help="label code magnitude (default 0.5)")
     parser.add_argument("--report", default=None, help="write a JSON report to this path (atomically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -58,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         lr = logistic_baseline(split, seed)
         for arch in archs:
             torch.manual_seed(seed)
-            cfg = GTNetworkConfig(architecture=arch, eta=DEFAULT_ETA[arch], iterations=args.iterations)
+            extra = {} if args.label_gain is None else {"label_gain": args.label_gain}
+            eta = tuple(args.eta) if args.eta else DEFAULT_ETA[arch]
+            cfg = GTNetworkConfig(architecture=arch, eta=eta, iterations=args.iterations, **extra)
             net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=seed)
             start = time.perf_counter()
             report = fit(net, split, args.epochs, seed, args.batch_size, progress=not args.quiet)

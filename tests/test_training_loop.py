@@ -101,3 +101,10 @@ def test_batch_order_is_a_function_of_seed_and_epoch():
     assert sorted(torch.cat(a).tolist()) == list(range(10))
     assert all(torch.equal(x, y) for x, y in zip(a, batch_order(10, 4, seed=0, epoch=1)))
     assert not torch.equal(torch.cat(a), torch.cat(batch_order(10, 4, seed=0, epoch=2)))
+
+
+def test_process_settings_restored(tmp_path):
+    threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(False)
+    _run(tmp_path, "s", max_steps=1, threads=1 if threads > 1 else 2)
+    assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()

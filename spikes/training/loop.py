@@ -107,7 +107,28 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, resume: bool = False,
     ``resume``: continue from ``run_dir/checkpoint.pt`` (same batch order, optimizer, scheduler and RNG
     states: the final weights equal those of an uninterrupted run). Without ``resume`` an existing
     checkpoint is an error, so a run is never silently overwritten.
+    Process-wide settings it changes (torch/numba threads, deterministic algorithms) are restored on return.
     """
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), _numba_threads())
+    try:
+        return _train(config, Path(run_dir), resume, log)
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1])
+        if saved[2]:
+            import numba
+            numba.set_num_threads(saved[2])
+
+
+def _numba_threads() -> int | None:
+    try:
+        import numba
+        return numba.get_num_threads()
+    except ImportError:
+        return None
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

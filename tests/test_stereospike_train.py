@@ -82,18 +82,49 @@ def test_spike_penalty_lowers_firing(tmp_path):
     assert rates[1] < rates[0]
 
 
-def test_cli_train_eval_report(tmp_path, monkeypatch, capsys):
-    from spikes import datasets
-    from spikes.cli import main
+def write_mvsec_layout(path, splits=None, n_frames=None, h=16, w=24, attrs=True):
+    """FakeStereo's counts as MVSEC-layout events (one event per count, 10 ms before its depth frame)."""
+    import h5py
 
-    monkeypatch.setattr(datasets, "MVSECStereo", FakeStereo, raising=False)
-    monkeypatch.setattr(datasets, "stereo_depth_file", lambda seed=0, cache_dir=None: tmp_path / "fake.h5",
-                        raising=False)
-    (tmp_path / "fake.h5").write_bytes(b"")
-    common = ["--base", "2", "--levels", "2", "--n-res", "1", "--epochs", "2", "--no-progress"]
+    items = [it for s in ("train", "val", "test") for it in FakeStereo(split=s).items]
+    n_frames = n_frames or len(items) + 1
+    depth = np.zeros((n_frames, h, w), np.float32)  # frame 0 empty; 0 = invalid, as in MVSEC
+    ev = {"left": [], "right": []}
+    for k, (x, d) in enumerate(items[: n_frames - 1], start=1):
+        depth[k] = np.nan_to_num(d, nan=0.0)
+        for c in range(4):
+            ys, xs = np.nonzero(x[c])
+            reps = x[c][ys, xs].astype(int)
+            rows = np.stack([np.repeat(xs, reps), np.repeat(ys, reps), np.full(reps.sum(), k * 0.05 - 0.01),
+                             np.full(reps.sum(), 1.0 if c % 2 == 0 else -1.0)], 1)
+            ev["left" if c < 2 else "right"].append(rows)
+    with h5py.File(path, "w") as f:
+        for cam in ev:
+            f[f"davis/{cam}/events"] = np.concatenate(ev[cam]) if ev[cam] else np.zeros((0, 4))
+        f["davis/left/depth_image_rect"] = depth
+        f["davis/left/depth_image_rect_ts"] = np.arange(n_frames) * 0.05
+        if attrs:
+            f.attrs.update({"spikes_split_train": [1, 13], "spikes_split_val": [13, 17],
+                            "spikes_split_test": [17, 23], "focal_px": 80.0, "baseline_m": 0.1})
+    return path
+
+
+def test_cli_train_eval_report_on_mvsec_layout_file(tmp_path, capsys):
+    """End to end through spikes.datasets.MVSECStereo on a tiny MVSEC-layout file."""
+    from spikes.cli import main
+    from spikes.models.stereospike.data import open_split
+
+    data = str(write_mvsec_layout(tmp_path / "fake.hdf5"))
+    test = open_split(data, "test")
+    assert len(test) == 6 and test.input_size == (16, 24)
+    want = FakeStereo(split="test").items
+    assert torch.equal(test.x, torch.from_numpy(np.stack([x for x, _ in want])))
+    assert torch.equal(test.depth.isnan(), torch.from_numpy(np.isnan(np.stack([d for _, d in want]))))
+    common = ["--data", data, "--base", "2", "--levels", "2", "--n-res", "1", "--epochs", "2", "--no-progress"]
     assert main(["stereo", "train", *common, "--run-dir", str(tmp_path / "t")]) == 0
     assert "test MDE" in capsys.readouterr().out
-    assert main(["stereo", "eval", str(tmp_path / "t" / "checkpoint.pt"), "--json", str(tmp_path / "e.json")]) == 0
+    assert main(["stereo", "eval", str(tmp_path / "t" / "checkpoint.pt"), "--data", data,
+                 "--json", str(tmp_path / "e.json")]) == 0
     ev = json.loads((tmp_path / "e.json").read_text())
     assert ev["fb"] == 8.0 and ev["split"] == "test"
     saved = json.loads((tmp_path / "t" / "metrics.json").read_text())
@@ -106,3 +137,16 @@ def test_cli_train_eval_report(tmp_path, monkeypatch, capsys):
     assert "snn_mde_at_least_50pct_below_baseline" in report["checks"]
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         main(["stereo", "train", *common, "--data", str(tmp_path / "missing.h5"), "--run-dir", str(tmp_path / "x")])
+
+
+def test_mvsec_directory_gives_split1(tmp_path):
+    from spikes.models.stereospike.data import open_split
+
+    for seq in ("indoor_flying1", "indoor_flying2", "indoor_flying3"):
+        write_mvsec_layout(tmp_path / f"{seq}_data.hdf5", n_frames=1817, attrs=False)
+        (tmp_path / f"{seq}_gt.hdf5").symlink_to(tmp_path / f"{seq}_data.hdf5")
+    sizes = {s: len(open_split(tmp_path, s)) for s in ("train", "val", "test")}
+    assert sizes == {"train": (1581 - 159) + (1816 - 124), "val": 200, "test": (1201 - 139) - 200}
+    (tmp_path / "indoor_flying3_gt.hdf5").unlink()
+    with pytest.raises(FileNotFoundError, match="indoor_flying3_gt.hdf5"):
+        open_split(tmp_path, "train")

@@ -1,34 +1,137 @@
 """Deploying a stage's trained model to the chip backends (``sim``, ``lava-fixed``) through ``spikes.deploy``.
 
 ``deploy_hook()`` returns the callable the stages call as ``hook(stage_result, summary, model, x, y)``:
-it exports the model, runs the test inputs on each backend and adds ``summary.backends[name]`` (metric and
-per-layer rows). Where ``spikes.deploy`` cannot take the model (API missing, model type not supported),
-the hook adds a note saying so to the stage result and leaves ``summary.backends`` empty: nothing is
-made up.
+it captures the model as a graph (``spikes.deploy.graph.capture``), lowers and quantises it once
+(``spikes.deploy.network.lower``, ``spikes.deploy.quantize.quantize``), runs the test inputs on each
+backend (``spikes.deploy.backends.run``) and adds ``summary.backends[name]``: metric and per-layer rows.
+Where the model cannot be deployed (``capture``/``quantize`` refuse it, e.g. ALIF thresholds or a model
+that is not a torch graph), the hook adds the deploy module's own reason as a note and leaves
+``summary.backends`` empty: nothing is made up.
+
+Backend rows, one per population (named after the torch layer it came from, matched in model order):
+``firing_rate`` = spikes / (neurons * T) with the backend's spikes aligned to torch time (the input is
+padded with ``L`` zero steps, ``L`` = the deepest population's latency, and ``align=True`` shifts each
+population back by its latency); ``synops`` = synaptic operations per sample into that population, counted
+on the lowered network the chip runs: ``sum_j spikes_j * fan_out_j`` over every incoming projection
+(``fan_out_j`` = nonzero weights of source neuron j; conv: counted with unit weights, borders exact).
+Lowering folds linear chains (e.g. pool + conv into one sparse projection), so chip synops can differ
+from the torch probe's per-layer count by construction.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
+import numpy as np
+
 BACKENDS = ("sim", "lava-fixed")
+LAVA_SAMPLES = 32          # lava-fixed runs one graph copy per sample: it gets the first N test samples
+REQUIRES = ("spikes.deploy.backends:run", "spikes.deploy.graph:capture", "spikes.deploy.network:lower",
+            "spikes.deploy.quantize:quantize")
 
 
-def deploy_api_missing() -> str | None:
-    """Why ``spikes.deploy`` cannot run graphs yet (None when it can)."""
-    import spikes.deploy as deploy
-    if not hasattr(deploy, "run"):
-        return "spikes.deploy has no run(graph, inputs, backend) yet"
-    return None
+def fan_out(proj) -> np.ndarray:
+    """Synapses (nonzero weights) leaving each source neuron of a lowered projection (flat, C order)."""
+    import scipy.sparse as sp
+    import torch
+
+    if proj.kind == "dense":
+        return np.count_nonzero(proj.weight, axis=0).astype(np.float64)
+    if proj.kind == "sparse":
+        return np.diff(sp.csc_matrix(proj.weight).indptr).astype(np.float64)
+    c = proj.conv
+    x = torch.ones(1, *c.input_shape, dtype=torch.float64, requires_grad=True)
+    w = torch.as_tensor(np.asarray(proj.weight) != 0, dtype=torch.float64)   # the (quantised) kernel
+    torch.nn.functional.conv2d(x, w, None, c.stride, c.padding, c.dilation, c.groups).sum().backward()
+    return x.grad.reshape(-1).numpy()
 
 
-def deploy_hook(backends: tuple[str, ...] = BACKENDS) -> Callable:
+def population_names(model, graph) -> dict[str, str]:
+    """Graph population -> torch layer name, by order (falls back to the population names)."""
+    from spikes.neurons import SpikingNeuron
+
+    pops = sorted(graph.populations, key=lambda p: int(p.split("_")[0]) if p.split("_")[0].isdigit() else 0)
+    names = [n for n, m in model.named_modules() if isinstance(m, SpikingNeuron)]
+    return dict(zip(pops, names)) if len(names) == len(pops) else {p: p for p in pops}
+
+
+def run_aligned(qnet, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
+    """Spikes ``(T, B, N)`` per population on ``backend`` for ``x (T, B, *shape)``, aligned to torch time."""
+    from spikes.deploy.backends import run
+
+    T = x.shape[0]
+    lat = max(p.latency for p in qnet.populations.values())
+    xp = np.concatenate([x, np.zeros((lat, *x.shape[1:]), dtype=x.dtype)])
+    out = run(qnet, xp, backend=backend, align=True, states=False)
+    return {k: out[k]["spikes"][:T].reshape(T, x.shape[1], -1).astype(np.float64) for k in qnet.populations}
+
+
+def backend_result(net, spikes: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, names: dict[str, str]):
+    """Accuracy (argmax of output spike counts) and per-population rows of one backend run."""
+    from spikes.reports.summary import BackendResult
+
+    T, B = x.shape[:2]
+    events = {name: x.reshape(T, B, -1).astype(np.float64).sum((0, 1)) for name in net.inputs}
+    events.update({k: s.sum((0, 1)) for k, s in spikes.items()})
+    rows = []
+    for pop in sorted(net.populations, key=lambda p: net.populations[p].latency):
+        s = spikes[pop]
+        syn = sum(float(events[p.src] @ fan_out(p)) for p in net.incoming(pop))
+        rate = float(s.mean())
+        rows.append({"layer": names.get(pop, pop), "firing_rate": rate, "density": rate, "synops": syn / B,
+                     "neurons": int(s.shape[2]), "steps": int(T)})
+    out_pop = next(iter(net.outputs.values()))
+    pred = spikes[out_pop].sum(0).argmax(1)
+    return BackendResult(metric=float((pred == np.asarray(y)[:B]).mean()), per_layer=rows, samples=int(B))
+
+
+def deploy_classifier(model, x_time_first: np.ndarray, y: np.ndarray, backends=BACKENDS,
+                      lava_samples: int = LAVA_SAMPLES, progress: bool = True) -> dict:
+    """Capture, lower, quantise ``model`` once; run each backend; ``{backend: BackendResult}``."""
+    from tqdm.auto import tqdm
+
+    from spikes.deploy.graph import capture
+    from spikes.deploy.network import lower
+    from spikes.deploy.quantize import quantize
+
+    graph = capture(model, tuple(x_time_first.shape[2:]))
+    net = lower(graph)
+    qnet = quantize(net)
+    names = population_names(model, graph)
+    results = {}
+    for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
+        xb = x_time_first if b == "sim" else x_time_first[:, :lava_samples]
+        results[b] = backend_result(qnet, run_aligned(qnet, xb, b), xb, y, names)
+    return results
+
+
+def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_SAMPLES,
+                progress: bool = True) -> Callable:
     """The per-model deploy step used by :func:`spikes.pipeline.run_demo` (see the module docstring)."""
-    missing = deploy_api_missing()
+    from spikes.pipeline.demo import missing_dependency
+
+    missing = missing_dependency(REQUIRES)
 
     def hook(res, summary, model, x, y) -> None:
         if missing:
             res.notes.append(f"{summary.label}: not deployed to {', '.join(backends)}: {missing}.")
             return
-        res.notes.append(f"{summary.label}: not deployed: this model type is not wired to spikes.deploy.")
+        import torch
+        if not isinstance(model, torch.nn.Module) or not isinstance(x, torch.Tensor):
+            res.notes.append(f"{summary.label}: not deployed: spikes.deploy captures torch modules run on "
+                             f"time-stepped tensors; this stage has a {type(model).__name__} on "
+                             f"{type(x).__name__} inputs.")
+            return
+        # (N, T, C, H, W) classifier frames -> time first; other stages pass time-first sequences already
+        xt = (x.transpose(0, 1) if x.dim() == 5 else x).contiguous().numpy()
+        try:
+            summary.backends.update(deploy_classifier(model, xt, y.numpy(), backends, lava_samples, progress))
+        except ValueError as e:   # capture/quantize refuse what the chip cannot express, naming the layer
+            res.notes.append(f"{summary.label}: not deployed: {e}")
+            return
+        n_all = xt.shape[1]
+        if "lava-fixed" in backends and lava_samples < n_all:
+            res.notes.append(f"{summary.label}: lava-fixed ran the first {lava_samples} of {n_all} test samples "
+                             f"(one Lava graph copy per sample); torch and sim ran all {n_all}.")
 
     return hook

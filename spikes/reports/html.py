@@ -57,10 +57,11 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
              f"{len(summaries)} run(s).</p>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
     parts.append("<h2>Comparison</h2>")
-    parts.append(html_table(rows, ["run", "task", "backend", "metric_name", "metric", "mean_rate", "synops",
+    parts.append(html_table(rows, ["run", "task", "backend", "metric_name", "metric", "samples", "mean_rate", "synops",
                                    "energy_uj", "layer_rates"]))
     parts.append(f"<p class='note'>mean_rate: spikes per neuron per time step over all spiking layers. synops: "
-                 f"synaptic operations per sample. energy_uj: estimated energy per sample in microjoules, "
+                 f"synaptic operations per sample (on a backend: counted on the lowered network it runs). "
+                 f"samples: test samples a backend ran. energy_uj: estimated energy per sample in microjoules, "
                  f"{html.escape(params.source)}; neuron updates are all charged at the active rate.</p>")
     parts.append("<h2>Accuracy / task metric vs firing rate</h2>")
     parts.append(_img(plots.metric_vs_rate_figure(summaries),

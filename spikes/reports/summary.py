@@ -18,7 +18,8 @@
          "neurons": 512, "steps": 8}    optional: neurons per sample and time steps (for the energy estimate)
       ],
       "backends": {                     optional: the same model deployed, one entry per backend
-        "sim": {"metric": 0.91, "per_layer": [...same row format...]},
+        "sim": {"metric": 0.91, "per_layer": [...same row format...],
+                "samples": 359},        optional: test samples the backend ran (if fewer than torch's)
         "lava-fixed": {"metric": 0.90, "per_layer": [...]}
       },
       "raster": {"layer": "features.1", "steps": 8, "neurons": 512,   optional: spikes of one sample,
@@ -53,6 +54,7 @@ class BackendResult:
 
     metric: float | None
     per_layer: list[dict]
+    samples: int | None = None
 
 
 @dataclass
@@ -81,7 +83,7 @@ class RunSummary:
                              "metric_name": self.metric_name, "metric": self.metric,
                              "higher_is_better": self.higher_is_better, "spike_penalty": self.spike_penalty,
                              "per_layer": self.per_layer,
-                             "backends": {k: {"metric": b.metric, "per_layer": b.per_layer}
+                             "backends": {k: {"metric": b.metric, "per_layer": b.per_layer, "samples": b.samples}
                                           for k, b in self.backends.items()}}
         if self.raster is not None:
             d["raster"] = self.raster
@@ -157,7 +159,9 @@ def parse_summary(d: Any, source: str = "<dict>") -> RunSummary:
             raise SummaryError(f"{where}: backends[{name!r}] must be an object with metric and per_layer")
         backends[str(name)] = BackendResult(
             metric=_number(b.get("metric"), f"{where}: backends[{name!r}].metric", optional=True),
-            per_layer=_layers(b.get("per_layer", []), f"{where}: backends[{name!r}].per_layer"))
+            per_layer=_layers(b.get("per_layer", []), f"{where}: backends[{name!r}].per_layer"),
+            samples=(None if b.get("samples") is None
+                     else int(_number(b.get("samples"), f"{where}: backends[{name!r}].samples", lo=1))))
     if "per_layer" not in d:
         raise SummaryError(f"{where}: missing required key 'per_layer'")
     raster = d.get("raster")

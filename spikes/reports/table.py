@@ -1,6 +1,9 @@
 """The comparison table: one row per (run, backend) with metric, firing rates, synaptic ops and energy.
 
-Row keys: ``run, model, task, backend, metric_name, metric, mean_rate, layer_rates, synops, energy_uj``:
+Row keys: ``run, model, task, backend, metric_name, metric, samples, mean_rate, layer_rates, synops,
+energy_uj``:
+
+- ``samples``: test samples a backend ran (empty for torch: the whole test set);
 
 - ``mean_rate``: total spikes / total neuron-steps over the spiking layers when every spiking row gives
   ``neurons`` and ``steps``, else the plain mean of the layer firing rates;
@@ -52,13 +55,18 @@ def activity_views(s: RunSummary) -> list[tuple[str, float | None, list[dict]]]:
     return [(TORCH, s.metric, s.per_layer)] + [(k, b.metric, b.per_layer) for k, b in s.backends.items()]
 
 
+def _samples(s: RunSummary, backend: str) -> int | None:
+    return s.backends[backend].samples if backend in s.backends else None
+
+
 def comparison_rows(summaries: Sequence[RunSummary], params: EnergyParameters = LOIHI1) -> list[dict]:
     """The table rows (keys in the module docstring), runs in the given order, torch before backends."""
     rows = []
     for s in summaries:
         for backend, metric, layers in activity_views(s):
             rows.append({"run": s.label, "model": s.model, "task": s.task, "backend": backend,
-                         "metric_name": s.metric_name, "metric": metric, "mean_rate": mean_rate(layers),
+                         "metric_name": s.metric_name, "metric": metric,
+                         "samples": _samples(s, backend), "mean_rate": mean_rate(layers),
                          "layer_rates": _layer_rates(layers), "synops": _synops(layers),
                          "energy_uj": _energy_uj(layers, params)})
     return rows
@@ -67,6 +75,6 @@ def comparison_rows(summaries: Sequence[RunSummary], params: EnergyParameters = 
 def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
     """Plain aligned text (Markdown table) of ``rows``; numbers with 4 significant digits."""
     from spikes.metrics.table import to_markdown  # the project's table writer
-    cols = list(columns or ["run", "task", "backend", "metric_name", "metric", "mean_rate", "synops", "energy_uj",
+    cols = list(columns or ["run", "task", "backend", "metric_name", "metric", "samples", "mean_rate", "synops", "energy_uj",
                             "layer_rates"])
     return to_markdown([{c: r.get(c) for c in cols} for r in rows], ".4g")

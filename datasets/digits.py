@@ -9,7 +9,7 @@ with :class:`~spikes.datasets.sensor.DVSParameters` defaults (threshold 0.4 +- 0
 is drawn per seed and shared by all samples, like one camera recording the whole set.
 
 Split (fixed, independent of the seed): test = images whose index % 5 == 4 (359), train = the rest (1438).
-Generated on first use and cached as ``digits_events_v1_seed{seed}.npz`` in the cache directory.
+Generated on first use and cached as ``digits_events_v{_VERSION}_seed{seed}.npz`` in the cache directory.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ DURATION_US = 300_000
 DT_US = 2000  # simulation step = refractory period
 DIGIT_SIZE = 28
 SACCADES = np.array([(1.0, 1.0), (3.0, 5.0), (5.0, 1.0), (1.0, 1.0)])  # (x, y) offsets of the digit
-_VERSION = 1
+_VERSION = 2  # bump whenever the generated content changes (stale caches are then ignored)
 
 
 def _split_mask(n: int, split: str) -> np.ndarray:

@@ -71,7 +71,7 @@ def generate_digits_events(seed: int = 0, params: DVSParameters = DVSParameters(
 
     rng = np.random.default_rng(seed)
     params = replace(params, dt_us=DT_US)
-    b, x, y, t, p = simulate_dvs(render, n_steps, (B, H, W), params, rng)
+    b, x, y, t, p = simulate_dvs(render, n_steps, (B, H, W), params, rng, desc="digits events")
     offsets = np.searchsorted(b, np.arange(B + 1))
     return {
         "x": x.astype(np.uint8), "y": y.astype(np.uint8), "t": t.astype(np.int32), "p": p.astype(np.uint8),

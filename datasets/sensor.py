@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def simulate_dvs(
     shape: tuple[int, int, int],
     params: DVSParameters,
     rng: np.random.Generator,
+    progress: bool = True,
+    desc: str = "DVS simulation",
 ) -> tuple[np.ndarray, ...]:
     """Simulate ``n_steps`` steps of a batch of B pixel arrays of size H x W.
 
@@ -53,12 +56,12 @@ def simulate_dvs(
     # one thread: on a shared, oversubscribed machine torch's thread barrier costs ms per op
     torch.set_num_threads(1)
     try:
-        return _simulate(render, n_steps, shape, params, rng)
+        return _simulate(render, n_steps, shape, params, rng, progress, desc)
     finally:
         torch.set_num_threads(threads)
 
 
-def _simulate(render, n_steps, shape, params, rng):
+def _simulate(render, n_steps, shape, params, rng, progress, desc):
     B, H, W = shape
     c0, sig = params.threshold, params.threshold_sigma
     c_on = torch.from_numpy(np.maximum(rng.normal(c0, sig, (H, W)), 0.25 * c0).astype(np.float32))
@@ -67,7 +70,7 @@ def _simulate(render, n_steps, shape, params, rng):
     ref = torch.log(torch.as_tensor(render(0), dtype=torch.float32) + params.eps)
     L = torch.empty_like(ref)
     out_b, out_y, out_x, out_t, out_p = [], [], [], [], []
-    for k in range(1, n_steps):
+    for k in tqdm(range(1, n_steps), desc=desc, disable=not progress, leave=False, mininterval=1.0):
         torch.log(torch.as_tensor(render(k), dtype=torch.float32) + params.eps, out=L)
         d = L - ref
         n_on = torch.floor(d / c_on).clamp_(min=0)

@@ -112,7 +112,7 @@ def generate_stereo_depth(seed: int = 0, n_frames: int = N_FRAMES) -> dict[str, 
                 cache[c] = scene.render(ks * DT_US * 1e-6, view)[0]
             return cache[c][k % _CHUNK][None]
 
-        _, x, y, t, p = simulate_dvs(render, n_steps, (1, HEIGHT, WIDTH), params, rng)
+        _, x, y, t, p = simulate_dvs(render, n_steps, (1, HEIGHT, WIDTH), params, rng, desc=f"stereo {name} events")
         out[f"davis/{name}/events"] = np.stack([x, y, t * 1e-6, np.where(p > 0, 1.0, -1.0)], 1).astype(np.float64)
     ts = np.arange(1, n_frames + 1) * FRAME_US * 1e-6
     out["davis/left/depth_image_rect"] = scene.render(ts, 0)[1].numpy().astype(np.float32)

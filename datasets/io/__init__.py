@@ -38,14 +38,22 @@ def detect_format(path: str | Path) -> str:
         return "rosbag"
     if head.startswith(b"%"):
         fields, _ = split_header(head if b"% end" in head else head + b"\n", path)
-        kind = (fields.get("evt", "") + " " + fields.get("format", "")).upper()
-        if "3" in kind.split(";")[0] and ("3.0" in kind or "EVT3" in kind):
-            return "evt3"
-        if "2.0" in kind or "EVT2" in kind:
-            return "evt2"
+        raw = _raw_version(fields)
+        if raw is not None:
+            return raw
         if "event2d" in fields.get("data", "").lower() or "version" in fields:
             return "dat"
     raise EventFileError(f"{path}: unknown event file format (extension {ext!r}, header {head[:32]!r}); pass format= one of {FORMATS}")
+
+
+def _raw_version(fields: dict[str, str]) -> str | None:
+    """'evt2' / 'evt3' from a RAW header's ``% evt 2.0`` or ``% format EVT3;...`` line, else None."""
+    evt, fmt = fields.get("evt", ""), fields.get("format", "").split(";")[0].upper()
+    if evt.startswith("3") or fmt == "EVT3":
+        return "evt3"
+    if evt.startswith("2") or fmt == "EVT2":
+        return "evt2"
+    return None
 
 
 def _sensor(given, geometry, events, path, fmt, required=False) -> tuple[int, int, int]:
@@ -67,11 +75,9 @@ def _sensor(given, geometry, events, path, fmt, required=False) -> tuple[int, in
 def _read_raw(path: Path, fmt: str | None, sensor_size) -> EventStream:
     data = path.read_bytes()
     fields, start = split_header(data, path)
+    fmt = fmt or _raw_version(fields)
     if fmt is None:
-        kind = (fields.get("evt", "") + fields.get("format", "")).upper()
-        fmt = "evt3" if ("3.0" in kind or "EVT3" in kind) else "evt2" if ("2.0" in kind or "EVT2" in kind) else None
-        if fmt is None:
-            raise EventFileError(f"{path}: RAW header names no EVT version ('% evt 2.0' / '% evt 3.0'); pass format=")
+        raise EventFileError(f"{path}: RAW header names no EVT version ('% evt 2.0' / '% evt 3.0'); pass format=")
     decode = decode_evt3 if fmt == "evt3" else decode_evt2
     ev, tr = decode(data[start:], path)
     sensor = _sensor(sensor_size, header_geometry(fields), ev, path, fmt.upper(), required=True)
@@ -179,7 +185,8 @@ def read_events(
     """Read one recording.
 
     ``sensor_size`` (W, H[, 2]) overrides the file's geometry and is required for RAW files whose header
-    has none. ``format`` is one of :data:`FORMATS` (default: detected). With ``validate`` the stream is
+    has none; DAT and .bin files without geometry get the smallest sensor holding every event
+    (max x + 1, max y + 1). ``format`` is one of :data:`FORMATS` (default: detected). With ``validate`` the stream is
     checked (non-empty, inside the sensor, time never decreasing) by
     :func:`~spikes.datasets.events.validate_events`; ``repair=True`` drops/sorts instead of raising.
     """
@@ -189,7 +196,7 @@ def read_events(
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         raise ValueError(f"format={fmt!r}: expected one of {FORMATS}")
-    if fmt in ("evt2", "evt3") or (fmt is None and path.suffix.lower() == ".raw"):
+    if fmt in ("evt2", "evt3"):
         stream = _read_raw(path, fmt, sensor_size)
     elif fmt == "dat":
         stream = _read_dat(path, sensor_size)

@@ -108,6 +108,24 @@ def test_evt3_hand_built_words():
     assert ev["p"].tolist() == [1, 0, 0, 0, 0, 0, 0]
     assert ev["t"].tolist() == [t] * 6 + [2**24]
     assert tr.tolist() == [(t, 2, 1)]
+    # decoding one word at a time (state carried across chunks) gives the same
+    ev1, tr1 = decode_evt3(data, chunk_words=1)
+    assert np.array_equal(ev1, ev) and np.array_equal(tr1, tr)
+
+
+@pytest.mark.parametrize("name,size", [("prophesee_evt3/expelliarmus_evt3_sample.raw", (1280, 720)),
+                                       ("ros1_evt3/test_events_1_extracted.raw", None),
+                                       ("prophesee_evt2/expelliarmus_evt2_sample.raw", (640, 480))])
+def test_chunked_decoding_equals_whole(shared_events, name, size):
+    from spikes.datasets.io._header import split_header
+
+    data = (shared_events / name).read_bytes()
+    _, start = split_header(data, name)
+    decode = decode_evt3 if "evt3" in name else decode_evt2
+    whole = decode(data[start:])
+    for chunk in (4097, 50_021):
+        ev, tr = decode(data[start:], chunk_words=chunk)
+        assert np.array_equal(ev, whole[0]) and np.array_equal(tr, whole[1])
 
 
 def test_evt2_hand_built_words():

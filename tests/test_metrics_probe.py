@@ -130,3 +130,22 @@ def test_reset_zeroes_totals_and_keeps_counting():
     r = _row(probe, "0")
     assert r["calls"] == 1 and r["samples"] == 1 and r["spikes"] == 3
     assert r["firing_rate"] == pytest.approx(1 / 3)
+
+
+def test_recurrent_population_rate_and_recurrent_synops():
+    from spikes.layers import RecurrentLIF
+    from spikes.neurons import NeuronParameters
+    model = nn.Sequential(RecurrentLIF(4, 5, NeuronParameters(alpha=0.9, v_th=0.5), zero_diagonal=True))
+    with torch.no_grad():
+        model[0].input.weight.fill_(0.4)
+    x = (torch.rand(6, 3, 4) < 0.6).float()
+    with torch.no_grad():
+        s = model(x)
+        with SpikeProbe(model) as probe:
+            model(x)
+    assert s.sum() > 0
+    r = _row(probe, "0")
+    assert r["role"] == "neuron" and r["firing_rate"] == pytest.approx(float(s.mean()))
+    assert r["synops"] == float(s[:-1].sum()) * 4           # each spike reaches the 4 other neurons next step
+    inp = _row(probe, "0.input")
+    assert inp["role"] == "synapse" and inp["synops"] == float((x != 0).sum()) * 5

@@ -8,8 +8,9 @@ Attach to any model without changing it; the hooks are removed on exit::
 
 Definitions (totals accumulate over every forward call inside the ``with`` block):
 
-- ``firing_rate`` (spiking layers, :class:`spikes.neurons.SpikingNeuron`): ``spikes / (neurons * steps * samples)``,
-  i.e. the mean of the layer's spike output ``(T, B, ...)``: spikes per neuron per time step.
+- ``firing_rate`` (spiking layers: :class:`spikes.neurons.SpikingNeuron`, :class:`spikes.layers.RecurrentLIF`):
+  ``spikes / (neurons * steps * samples)``, i.e. the mean of the layer's spike output ``(T, B, ...)``: spikes
+  per neuron per time step.
 - ``density`` (every probed layer): ``nonzero(output) / numel(output)``. StereoSpike reports activity this way.
 - ``synops`` (synaptic layers: Linear, Conv1d/2d/3d, ConvTranspose, anything with a ``weight``):
   ``sum_j [x_j != 0] * fan_out_j`` over all input elements ``x_j``: every nonzero input is one event that
@@ -18,6 +19,9 @@ Definitions (totals accumulate over every forward call inside the ``with`` block
   padding: ``C_out/groups * (number of kernel taps of x_j that land on an output position)``, ``C_out k^2``
   in the interior). For spike inputs (0/1) this is spikes x fan-out; ``input_binary`` says whether every
   input was 0/1 (after average pooling inputs are not spikes, and each nonzero still counts as one event).
+- recurrent populations (:class:`~spikes.layers.RecurrentLIF`) also count their recurrent synops:
+  ``s[t]`` reaches the population at ``t + 1``, so ``synops = sum(s[:-1]) * (hidden - zero_diagonal)``; their
+  input projection is a child layer with its own row.
 - ``samples``: the batch size of the model's input (dimension ``batch_dim``, 1 for time-first ``(T, B, ...)``)
   summed over calls; ``synops_per_sample = synops / samples``.
 """
@@ -31,7 +35,10 @@ from torch import nn
 from torch.func import functional_call
 
 from spikes.metrics.table import to_csv, to_markdown
+from spikes.layers.recurrent import RecurrentLIF
 from spikes.neurons import SpikingNeuron
+
+SPIKING = (SpikingNeuron, RecurrentLIF)
 
 # Leaves that only reshape or pass data on: not worth a row by default.
 _SKIPPED = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
@@ -60,7 +67,7 @@ class LayerStats:
 def is_synaptic(module: nn.Module) -> bool:
     """A layer with a ``weight`` parameter that maps inputs through synapses (Linear, ConvNd, ConvTransposeNd)."""
     return isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) or (
-        isinstance(getattr(module, "weight", None), nn.Parameter) and not isinstance(module, SpikingNeuron)
+        isinstance(getattr(module, "weight", None), nn.Parameter) and not isinstance(module, SPIKING)
         and not isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)))
 
 
@@ -78,7 +85,7 @@ class SpikeProbe:
     """Record per-layer activity of ``model`` while inside ``with``; read it with :meth:`table`.
 
     ``layers``: names (as in ``model.named_modules()``) or module types to probe; default: every
-    :class:`SpikingNeuron` and every leaf module except Flatten/Identity/Dropout. ``batch_dim``: the
+    spiking layer (:data:`SPIKING`) and every leaf module except Flatten/Identity/Dropout. ``batch_dim``: the
     batch dimension of the model's first input (1 for time-first sequences).
     """
 
@@ -102,7 +109,7 @@ class SpikeProbe:
         for name, m in self.model.named_modules():
             if layers is None:
                 leaf = next(m.children(), None) is None
-                if isinstance(m, SpikingNeuron) or (leaf and not isinstance(m, _SKIPPED)):
+                if isinstance(m, SPIKING) or (leaf and not isinstance(m, _SKIPPED)):
                     yield _display_name(name, m, self.model), m
             elif any((isinstance(l, str) and l == name) or (isinstance(l, type) and isinstance(m, l)) for l in layers):
                 yield _display_name(name, m, self.model), m
@@ -121,7 +128,7 @@ class SpikeProbe:
             return
         self._handles.append(self.model.register_forward_pre_hook(self._count_samples))
         for name, m in self._selected:
-            role = "neuron" if isinstance(m, SpikingNeuron) else "synapse" if is_synaptic(m) else "other"
+            role = "neuron" if isinstance(m, SPIKING) else "synapse" if is_synaptic(m) else "other"
             st = self.stats.setdefault(name, LayerStats(name, type(m).__name__, role))
             self._handles.append(m.register_forward_hook(self._make_hook(st)))
 
@@ -161,6 +168,9 @@ class SpikeProbe:
                     st.spikes += float(out.sum())
                     st.steps = int(out.shape[0]) if out.dim() >= 2 else 1
                     st.neurons = int(out[0, 0].numel()) if out.dim() >= 2 else int(out.numel())
+                    if isinstance(module, RecurrentLIF):
+                        fan = st.neurons - (1 if module.zero_diagonal else 0)
+                        st.synops += float(out[:-1].sum()) * fan
                 elif st.role == "synapse" and inputs and isinstance(inputs[0], torch.Tensor):
                     x = inputs[0].detach()
                     events = x != 0
@@ -184,6 +194,9 @@ class SpikeProbe:
             try:
                 with torch.enable_grad():
                     functional_call(module, params, (probe_in,)).sum().backward()
+            except Exception as exc:
+                raise RuntimeError(f"SpikeProbe: cannot compute the fan-out of layer {st.name!r} ({st.kind}) "
+                                   f"for input shape {key}: {exc}") from exc
             finally:
                 self._busy = False
             st._fan_out[key] = probe_in.grad[0].to(torch.float32 if x.dtype != torch.float64 else x.dtype)
@@ -209,8 +222,8 @@ class SpikeProbe:
                 "input_events": st.in_nonzero if syn else None,
                 "input_density": (st.in_nonzero / st.in_numel) if syn and st.in_numel else None,
                 "input_binary": st.input_binary if syn else None,
-                "synops": st.synops if syn else None,
-                "synops_per_sample": (st.synops / self.samples) if syn and self.samples else None,
+                "synops": st.synops if syn or st.synops else None,
+                "synops_per_sample": (st.synops / self.samples) if (syn or st.synops) and self.samples else None,
             })
         return rows
 
@@ -225,7 +238,7 @@ class SpikeProbe:
         return sum(s.spikes for s in sts) / total if total else 0.0
 
     def total_synops(self) -> float:
-        return sum(s.synops for s in self.stats.values() if s.role == "synapse")
+        return sum(s.synops for s in self.stats.values())
 
     def to_csv(self, path=None) -> str:
         return to_csv(self.table(), path)

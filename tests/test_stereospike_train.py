@@ -64,6 +64,8 @@ def test_training_is_seeded_lowers_loss_and_checkpoints_round_trip(tmp_path):
     assert 0.0 <= r1["one_pixel_accuracy"] <= 1.0
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(ValueError, match="init_from=.*a.pt.*does not fit"):
+        train(small_cfg(base=3, init_from=str(tmp_path / "a.pt")), tr, progress=False)
 
 
 def test_mean_depth_baseline_by_hand():
@@ -130,9 +132,11 @@ def test_cli_train_eval_report_on_mvsec_layout_file(tmp_path, capsys):
     saved = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert ev["mde"] == pytest.approx(saved["test"]["mde"])
     rd = tmp_path / "r"
-    assert main(["stereo", "report", *common, "--betas", "0", "2", "--run-dir", str(rd)]) == 0
+    assert main(["stereo", "report", *common, "--betas", "0", "2", "--finetune-epochs", "1", "--run-dir", str(rd)]) == 0
     report = json.loads((rd / "report.json").read_text())
-    assert [r["run"] for r in report["rows"]] == ["snn_beta0", "snn_beta2", "ann_sigmoid"]
+    assert [r["run"] for r in report["rows"]] == ["snn_beta0", "snn_beta2", "snn_beta2_ft", "ann_sigmoid"]
+    ft = json.loads((rd / "snn_beta2_ft" / "metrics.json").read_text())
+    assert ft["config"]["init_from"].endswith("snn_beta0/checkpoint.pt") and len(ft["history"]["loss"]) == 1
     assert (rd / "report.png").read_bytes()[:4] == b"\x89PNG" and "| snn_beta2 |" in (rd / "report.md").read_text()
     assert "snn_mde_at_least_50pct_below_baseline" in report["checks"]
     with pytest.raises(FileNotFoundError, match="missing.h5"):

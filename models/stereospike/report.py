@@ -38,14 +38,28 @@ def train_and_evaluate(cfg: StereoConfig, train_data: StereoData, test_data: Ste
 
 def run_report(run_dir: Path, train_data: StereoData, test_data: StereoData, base: StereoConfig,
                betas: tuple[float, ...] = (0.0, 0.5, 2.0), ann_activation: str = "sigmoid",
-               val_data: StereoData | None = None, progress: bool = True, data_name: str = "") -> dict:
-    """Train/evaluate the sweep and the ANN, write report.json/.md/.png in ``run_dir``; return the report."""
+               val_data: StereoData | None = None, progress: bool = True, data_name: str = "",
+               finetune_epochs: int | None = None) -> dict:
+    """Train/evaluate the sweep and the ANN, write report.json/.md/.png in ``run_dir``; return the report.
+
+    With ``finetune_epochs``, every penalised SNN (beta > 0) is also fine-tuned for that many epochs from
+    the beta = 0 network (runs ``snn_beta{b}_ft``), besides being trained from scratch.
+    """
     run_dir = Path(run_dir)
     runs: dict[str, dict] = {}
     for beta in betas:
         cfg = replace(base, model="snn", beta=float(beta))
         runs[f"snn_beta{beta:g}"] = train_and_evaluate(cfg, train_data, test_data, run_dir / f"snn_beta{beta:g}",
                                                        val_data, progress)
+    if finetune_epochs:
+        if "snn_beta0" not in runs:
+            raise ValueError("finetune_epochs needs beta 0 in betas (the network to fine-tune)")
+        for beta in betas:
+            if beta > 0:
+                cfg = replace(base, model="snn", beta=float(beta), epochs=int(finetune_epochs),
+                              init_from=str(run_dir / "snn_beta0" / "checkpoint.pt"))
+                runs[f"snn_beta{beta:g}_ft"] = train_and_evaluate(cfg, train_data, test_data,
+                                                                  run_dir / f"snn_beta{beta:g}_ft", val_data, progress)
     ann_cfg = replace(base, model="ann", beta=0.0, activation=ann_activation)
     runs[f"ann_{ann_activation}"] = train_and_evaluate(ann_cfg, train_data, test_data, run_dir / f"ann_{ann_activation}",
                                                        val_data, progress)
@@ -53,7 +67,8 @@ def run_report(run_dir: Path, train_data: StereoData, test_data: StereoData, bas
     rows = []
     for name, r in runs.items():
         t = r["test"]
-        rows.append({"run": name, "model": r["config"]["model"], "beta": r["config"]["beta"], "mde": t["mde"],
+        rows.append({"run": name, "model": r["config"]["model"], "beta": r["config"]["beta"],
+                     "finetuned": bool(r["config"].get("init_from")), "mde": t["mde"],
                      "one_pixel_accuracy": t["one_pixel_accuracy"],
                      "mean_firing_rate": t.get("mean_firing_rate"),
                      "encoder_firing_rate": t.get("encoder_firing_rate"),
@@ -68,7 +83,7 @@ def run_report(run_dir: Path, train_data: StereoData, test_data: StereoData, bas
             if row["model"] == "snn" and row["beta"] > 0:
                 rel = row["mde"] / m0 - 1.0
                 row["mde_rise_vs_beta0"] = rel
-                checks[f"beta{row['beta']:g}_firing_below_10pct_and_mde_rise_below_15pct"] = (
+                checks[f"{row['run']}_firing_below_10pct_and_mde_rise_below_15pct"] = (
                     row["mean_firing_rate"] < 0.10 and rel < 0.15)
     report = {"data": data_name, "n_train": len(train_data), "n_test": len(test_data),
               "input_size": list(train_data.input_size), "mean_depth_baseline_mde": baseline,
@@ -114,7 +129,12 @@ def plot(report: dict, path: Path) -> None:
     a.set_title("test MDE")
     a.tick_params(axis="x", rotation=30)
     snn = [r for r in rows if r["model"] == "snn"]
-    b.plot([100 * r["mean_firing_rate"] for r in snn], [r["mde"] for r in snn], "o-")
+    scratch = [r for r in snn if not r.get("finetuned")]
+    tuned = [r for r in snn if r.get("finetuned") or r["beta"] == 0]
+    b.plot([100 * r["mean_firing_rate"] for r in scratch], [r["mde"] for r in scratch], "o-", label="from scratch")
+    if len(tuned) > 1:
+        b.plot([100 * r["mean_firing_rate"] for r in tuned], [r["mde"] for r in tuned], "s--", label="fine-tuned")
+        b.legend()
     for r in snn:
         b.annotate(f"beta={r['beta']:g}", (100 * r["mean_firing_rate"], r["mde"]), textcoords="offset points",
                    xytext=(4, 4))

@@ -51,6 +51,7 @@ class StereoConfig:
     input_size: tuple[int, int] | None = None  # set from the data
     in_channels: int = 4            # set from the data
     init_depth: float | None = None  # readout bias; default: the training set's mean depth
+    init_from: str | None = None    # start from this checkpoint's weights (e.g. penalty fine-tuning)
 
     def __post_init__(self) -> None:
         if self.model not in ("snn", "ann"):
@@ -234,6 +235,12 @@ def train(cfg: StereoConfig, train_data: StereoData, val_data: StereoData | None
     if cfg.init_depth is None:
         cfg.init_depth = train_data.mean_depth()
     model = build_model(cfg)
+    if cfg.init_from:
+        payload = torch.load(cfg.init_from, map_location="cpu", weights_only=False)
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except (RuntimeError, KeyError) as err:
+            raise ValueError(f"init_from={cfg.init_from}: checkpoint does not fit this model ({err})") from err
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     milestones = sorted({max(1, round(m * cfg.epochs)) for m in cfg.milestones if 0 < m < 1})
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.5)

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _model_args(r)
     r.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.5, 2.0])
     r.add_argument("--run-dir", type=Path, default=Path("runs/stereo/report"))
+    r.add_argument("--finetune-epochs", type=int, default=None,
+                   help="also fine-tune each penalised SNN from the beta-0 network for this many epochs")
 
 
 def _fb(args, data) -> float:
@@ -107,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from spikes.models.stereospike.report import markdown, run_report
     report = run_report(args.run_dir, train_data, test_data, _config(args, fb=fb), tuple(args.betas),
-                        args.activation, val_data, progress=not args.no_progress, data_name=name)
+                        args.activation, val_data, progress=not args.no_progress, data_name=name,
+                        finetune_epochs=args.finetune_epochs)
     print(markdown(report))
     print(f"wrote {args.run_dir / 'report.json'}, report.md, report.png")
     return 0

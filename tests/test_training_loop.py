@@ -55,8 +55,10 @@ def test_stop_mid_epoch_then_resume_matches_uninterrupted(tmp_path, reference):
     assert not partial["completed"] and partial["steps"] == 6
     with open(run_dir / "metrics.jsonl", "a") as f:                     # a killed run may log past its checkpoint
         f.write(json.dumps({"step": 7, "loss": -1.0}) + "\n" + '{"step": 8, "lo')
+    (run_dir / ".checkpoint.pt.abc123.tmp").write_bytes(b"half a checkpoint")   # ... and leave a temp file
     _, summary = _run(tmp_path, "run", resume=True)
     assert summary["completed"] and summary["steps"] == 12
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.toml", "metrics.jsonl", "summary.json"]
     assert _equal(_weights(run_dir), _weights(ref_dir))
     log, ref_log = _log(run_dir), _log(ref_dir)
     assert [r["step"] for r in log] == list(range(1, 13))

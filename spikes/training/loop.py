@@ -133,6 +133,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_FILE, run_dir / METRICS_FILE
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE):  # temp files of a killed write
+        for stale in run_dir.glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
     ckpt = None
     if ckpt_path.exists():
         if not resume:

@@ -27,6 +27,8 @@ Stereo depth
   window_s=0.05, rect_maps=None)``: (x (4, H, W) float32 counts [left ON, left OFF, right ON, right OFF]
   over the 50 ms before each depth frame, depth (H, W) float32 metres with NaN invalid). Real MVSEC:
   ``sequence="indoor_flying1|2|3"`` gives StereoSpike's split 1 (``mvsec.SPLIT1``).
+- ``DSECStereo(root, sequence, *, window_us=50_000, rectify=True, frames=None)``: the same input from a DSEC
+  sequence folder, with the disparity (H, W) in pixels (NaN invalid) as target.
 
 Labelled sets through tonic, never downloading (``tonic_sets``): ``NMNIST``, ``DVSGesture``, ``POKERDVS``,
 ``NCALTECH101``. Transforms and collation: ``transforms`` (TimeBins, Crop, SliceByTime, tonic's ToFrame,
@@ -34,6 +36,7 @@ ToVoxelGrid, Denoise, Downsample, ..., ``collate_time_major`` -> (T, B, C, H, W)
 """
 from __future__ import annotations
 
+from .dsec import DSECStereo
 from .digits import DigitsEvents, digits_events, digits_frames
 from .events import EVENT_DTYPE, TRIGGER_DTYPE, EventFileError, EventStream, make_events, validate_events
 from .io import detect_format, read_events
@@ -53,6 +56,6 @@ def __getattr__(name: str):
 __all__ = [
     "EVENT_DTYPE", "TRIGGER_DTYPE", "EventFileError", "EventStream", "make_events", "validate_events",
     "detect_format", "read_events",
-    "DigitsEvents", "digits_events", "digits_frames", "stereo_depth_file", "MVSECStereo",
+    "DigitsEvents", "digits_events", "digits_frames", "stereo_depth_file", "MVSECStereo", "DSECStereo",
     "NMNIST", "DVSGesture", "POKERDVS", "NCALTECH101",
 ]

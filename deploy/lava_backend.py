@@ -170,12 +170,15 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
 
 
 def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed: bool, states: bool = True,
-             buffer: int = 64) -> list[dict]:
+             buffer: int = 64, timings: dict | None = None) -> list[dict]:
     """Run every ``(network, one-sample inputs {name: (T, *shape)})`` job in ONE Lava run.
 
     Returns per job ``{population: {"spikes": (T, *shape), "u": shape, "v": shape}}`` (torch layout; u/v
-    are read only when ``states``). All jobs need the same number of steps.
+    are read only when ``states``). All jobs need the same number of steps. ``timings`` (a dict) receives
+    ``first_chunk`` (compile + start + the first chunk, s), ``rest`` (s) and ``rest_steps``.
     """
+    import time
+
     import_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -198,14 +201,21 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
     out: list[dict] = []
     try:
         done = 0
+        start = time.perf_counter()
         while done < t_steps:
             chunk = min(buffer, t_steps - done)
             anchor.run(condition=RunSteps(num_steps=chunk), run_cfg=cfg)
+            if timings is not None and done == 0:
+                timings["first_chunk"] = time.perf_counter() - start
+                start = time.perf_counter()
             for b, sp_ in zip(builds, spikes):
                 for n, ex in b.extractors.items():
                     for _ in range(chunk):
                         sp_[n].append(np.array(ex.receive()))
             done += chunk
+        if timings is not None:
+            timings["rest"] = time.perf_counter() - start
+            timings["rest_steps"] = t_steps - min(buffer, t_steps)
         for (net, _), b, sp_ in zip(jobs, builds, spikes):
             res = {}
             for n in b.lifs:

@@ -69,13 +69,14 @@ def _project(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max:
     return y
 
 
-def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], record: str = "final") -> dict:
+def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool = True) -> dict:
     """Run ``net`` (a ``QNetwork``: fixed point; a ``Network``: Lava's floating point) on ``inputs``.
 
     ``inputs``: name -> (T, B, *shape) arrays (integers for fixed point). Returns
     ``{population: {"spikes": (T, B, *shape) uint8, "u": (B, *shape), "v": (B, *shape)}}`` plus
-    ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. ``record="all"`` also keeps
-    nothing more (states per step are not stored: the final ones are what Lava exposes cheaply).
+    ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. ``fused``: a population fed by
+    one dense or conv projection runs in one compiled event-driven loop (``kernels.dense_lif_fixed``,
+    ``conv_lif_fixed``: only non-zero inputs are visited); ``fused=False`` forces the matmul path (same result).
     """
     fixed = isinstance(net, QNetwork)
     t_steps = batch = None
@@ -104,11 +105,14 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], record: str
             check_lava(pop)
         n = pop.size
         m = batch * n
-        acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
-        recurrent = []
-        for proj in net.incoming(name):
+        acc = None
+        recurrent = [proj for proj in net.incoming(name) if proj.src == name]
+        fast = (fixed and fused and len(net.incoming(name)) == 1 and not recurrent
+                and net.incoming(name)[0].kind in ("dense", "conv"))
+        for proj in ([] if fast else net.incoming(name)):
+            if acc is None:
+                acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
             if proj.src == name:
-                recurrent.append(proj)
                 continue
             src = trains[proj.src]
             in_shape = src.shape[2:]
@@ -128,14 +132,35 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], record: str
             u = np.zeros(m)
             v = np.zeros(m)
         spikes = np.zeros((t_steps, m), np.uint8)
-        if not recurrent:
+        incoming = net.incoming(name)
+        if fixed and fused and len(incoming) == 1 and not recurrent and incoming[0].kind in ("dense", "conv"):
+            proj = incoming[0]
+            src = trains[proj.src]
+            if not src.flags.c_contiguous:
+                src = np.ascontiguousarray(src)
+            u2, v2 = u.reshape(batch, n), v.reshape(batch, n)
+            c2 = np.zeros((batch, 2), np.int64)
+            sp3 = spikes.reshape(t_steps, batch, n)
+            if proj.kind == "dense":
+                kernels.dense_lif_fixed(src.reshape(t_steps, batch, -1), np.ascontiguousarray(proj.weight.T, np.int32),
+                                        int(proj.weight_exp), int(proj.delay), du, dv, vth, pop.bias, u2, v2, sp3, c2)
+            else:
+                c = proj.conv
+                kernels.conv_lif_fixed(src, np.asarray(proj.weight, np.int64), np.array(c.stride, np.int64),
+                                       np.array(c.padding, np.int64), np.array(c.dilation, np.int64), int(c.groups),
+                                       np.array(c.output_shape[1:], np.int64), int(proj.delay), du, dv, vth,
+                                       pop.bias, u2, v2, sp3, c2)
+            counts[0] = c2.sum(axis=0)
+        elif not recurrent:
+            if acc is None:
+                acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
             if fixed:
                 kernels.lif_fixed_sequence(acc, du, dv, vth, bias, u, v, spikes, counts)
             else:
                 kernels.lif_float_sequence(acc, du, dv, vth, bias, u, v, spikes)
         else:
             for t in range(t_steps):
-                a = acc[t].copy()
+                a = acc[t].copy() if acc is not None else np.zeros(m, np.int64 if fixed else np.float64)
                 for proj in recurrent:
                     if t >= proj.delay:
                         prev = spikes[t - proj.delay].reshape(batch, *pop.shape)

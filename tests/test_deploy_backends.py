@@ -135,3 +135,16 @@ def test_unmappable_layers_are_refused_by_name():
             quantize(lower(g))
         with pytest.raises(ValueError, match="hidden"):
             run(g, np.zeros((2, 1, 3)), "sim-float")
+
+
+def test_fused_event_kernels_equal_the_matmul_path():
+    """The fused event-driven Dense/Conv + LIF kernels give the same spikes, states and overflow counts."""
+    for i in range(10):
+        graph, shape = random_graph(KINDS[i % len(KINDS)], 300 + i)
+        q = quantize(lower(graph))
+        x = random_input(shape, 20, 3, 400 + i)
+        a, b = simulate(q, {"input": x}), simulate(q, {"input": x}, fused=False)
+        for p in q.populations:
+            for k in ("spikes", "u", "v"):
+                assert np.array_equal(a[p][k], b[p][k]), (p, k)
+        assert a["_overflow"] == b["_overflow"]

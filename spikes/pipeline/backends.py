@@ -13,9 +13,10 @@ Backend rows, one per population (named after the torch layer it came from, matc
 padded with ``L`` zero steps, ``L`` = the deepest population's latency, and ``align=True`` shifts each
 population back by its latency); ``synops`` = synaptic operations per sample into that population, counted
 on the lowered network the chip runs: ``sum_j spikes_j * fan_out_j`` over every incoming projection
-(``fan_out_j`` = nonzero weights of source neuron j; conv: counted with unit weights, borders exact).
-Lowering folds linear chains (e.g. pool + conv into one sparse projection), so chip synops can differ
-from the torch probe's per-layer count by construction.
+(``fan_out_j``: see :func:`fan_out`; conv counted with unit weights, borders exact, as SpikeProbe does).
+Lowering folds linear chains (e.g. pool + conv, or conv + PLIF gain, into one sparse projection) and
+quantisation drops sparse weights that round to 0, so chip synops can differ from the torch probe's
+per-layer count by construction (they count what the chip stores and executes).
 """
 from __future__ import annotations
 
@@ -31,17 +32,18 @@ REQUIRES = ("spikes.deploy.backends:run", "spikes.deploy.graph:capture", "spikes
 
 
 def fan_out(proj) -> np.ndarray:
-    """Synapses (nonzero weights) leaving each source neuron of a lowered projection (flat, C order)."""
+    """Synapses leaving each source neuron of a lowered projection (flat, C order): dense: all rows; conv:
+    every kernel tap that lands on an output position; sparse: the stored entries (after quantisation)."""
     import scipy.sparse as sp
     import torch
 
-    if proj.kind == "dense":
-        return np.count_nonzero(proj.weight, axis=0).astype(np.float64)
+    if proj.kind == "dense":     # a dense matrix: every row is a synapse, whatever its value
+        return np.full(proj.weight.shape[1], float(proj.weight.shape[0]))
     if proj.kind == "sparse":
         return np.diff(sp.csc_matrix(proj.weight).indptr).astype(np.float64)
     c = proj.conv
     x = torch.ones(1, *c.input_shape, dtype=torch.float64, requires_grad=True)
-    w = torch.as_tensor(np.asarray(proj.weight) != 0, dtype=torch.float64)   # the (quantised) kernel
+    w = torch.ones(np.shape(proj.weight), dtype=torch.float64)        # every kernel tap, as the probe counts
     torch.nn.functional.conv2d(x, w, None, c.stride, c.padding, c.dilation, c.groups).sum().backward()
     return x.grad.reshape(-1).numpy()
 

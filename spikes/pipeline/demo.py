@@ -99,8 +99,13 @@ def run_stage(stage: Stage, out_dir: Path, quick: bool, progress: bool, backends
 
 
 def run_demo(out_dir: str | os.PathLike, quick: bool = False, stages: Sequence[str] | None = None,
-             progress: bool = True, deploy: bool = True, log: Callable[[str], None] = print) -> DemoResults:
-    """Run the demo stages (default: all) into ``out_dir``; write comparison.md and report.html; return results."""
+             progress: bool = True, deploy: bool = True, lava_samples: int | None = None,
+             log: Callable[[str], None] = print) -> DemoResults:
+    """Run the demo stages (default: all) into ``out_dir``; write comparison.md and report.html; return results.
+
+    ``deploy``: run deployable models on ``sim`` and ``lava-fixed`` (``lava_samples`` test samples on
+    lava-fixed; default 32, 8 in quick mode). ``log`` gets one line per finished stage.
+    """
     from tqdm.auto import tqdm
 
     from spikes.metrics.table import atomic_write_text
@@ -115,7 +120,8 @@ def run_demo(out_dir: str | os.PathLike, quick: bool = False, stages: Sequence[s
         raise ValueError(f"run_demo: unknown stage(s) {unknown}; choose from {list(STAGE_NAMES)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    hook = deploy_hook() if deploy else None
+    n_lava = lava_samples or (8 if quick else 32)
+    hook = deploy_hook(lava_samples=n_lava, progress=progress) if deploy else None
     results = DemoResults(out, [])
     for stage in tqdm([s for s in STAGES if s.name in names], desc="demo", unit="stage", disable=not progress):
         r = run_stage(stage, out, quick, progress, hook)

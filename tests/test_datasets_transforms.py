@@ -10,7 +10,7 @@ from spikes.datasets import MVSECStereo, make_events
 from spikes.datasets.mvsec import SPLIT1, _bisect_rows, split1_frames
 from spikes.datasets.tonic_sets import DVSGesture, NCALTECH101, NMNIST, POKERDVS
 from spikes.datasets.transforms import (
-    Crop, Denoise, DiskCachedDataset, SliceByTime, TimeBins, ToFrame, ToVoxelGrid, collate_time_major, to_time_bins,
+    CenterCrop, Crop, Denoise, DiskCachedDataset, Downsample, SliceByTime, TimeBins, ToFrame, ToVoxelGrid, collate_time_major, to_time_bins,
 )
 
 
@@ -45,6 +45,10 @@ def test_crop_slice_denoise_voxel():
     kept = Denoise(filter_time=500)(pair)
     assert kept["x"].tolist() == [6] and kept["t"].tolist() == [6100]
     assert ToVoxelGrid(sensor_size=(16, 12, 2), n_time_bins=4)(ev).shape == (4, 1, 12, 16)
+    half = Downsample(spatial_factor=0.5)(ev)
+    assert np.array_equal(half["x"], ev["x"] // 2) and np.array_equal(half["t"], ev["t"])
+    cc = CenterCrop(sensor_size=(16, 12, 2), size=(8, 6))(ev)  # the centred window x 4..11, y 3..8
+    assert np.array_equal(cc, Crop(4, 3, 8, 6)(ev))
 
 
 def test_collate_time_major():

@@ -134,8 +134,11 @@ def _read_aedat4(path: Path, sensor_size) -> EventStream:
     if trig:
         t = np.concatenate(trig)
         triggers = np.empty(len(t), dtype=TRIGGER_DTYPE)
-        triggers["t"], triggers["id"] = t["t"], t["source"] if "source" in t.dtype.names else 0
-        triggers["p"] = 1
+        # id = the AEDAT4 trigger source; sources 2 and 5 are falling edges (external signal / generator).
+        # Not covered by a real file here (the DVXplorer sample has a trigger stream but no trigger packets).
+        source = t["source"] if "source" in (t.dtype.names or ()) else np.zeros(len(t), np.uint8)
+        triggers["t"], triggers["id"] = t["t"], source
+        triggers["p"] = ~np.isin(source, (2, 5))
     return EventStream(ev, _sensor(sensor_size, geometry, ev, path, "AEDAT4"), triggers=triggers,
                        imu=np.concatenate(imus) if imus else None, path=path)
 

@@ -110,3 +110,10 @@ def test_process_settings_restored(tmp_path):
     torch.use_deterministic_algorithms(False)
     _run(tmp_path, "s", max_steps=1, threads=1 if threads > 1 else 2)
     assert torch.get_num_threads() == threads and not torch.are_deterministic_algorithms_enabled()
+
+
+def test_spike_penalty_lowers_firing_rate(tmp_path):
+    _, dense = _run(tmp_path, "dense", gain=5.0)
+    _, sparse = _run(tmp_path, "sparse", gain=5.0, spike_penalty=5.0)
+    assert dense["mean_firing_rate"] > 0.02
+    assert sparse["mean_firing_rate"] < 0.75 * dense["mean_firing_rate"]

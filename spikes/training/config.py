@@ -38,6 +38,7 @@ class TrainConfig:
     n_time_bins: int = _opt(8, "time steps T of each sample", min=1)
     train_limit: int = _opt(0, "use only the first N training samples (0 = all)", min=0)
     test_limit: int = _opt(0, "use only the first N test samples (0 = all)", min=0)
+    spike_penalty: float = _opt(0.0, "weight of the mean firing rate added to the loss (sparsity regulariser)", min=0.0)
     epochs: int = _opt(1, "passes over the training set", min=1)
     max_steps: int = _opt(0, "stop after this many optimizer steps in total (0 = no limit)", min=0)
     batch_size: int = _opt(32, "samples per optimizer step", min=1)

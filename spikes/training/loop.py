@@ -1,7 +1,8 @@
 """The training loop: seeded, checkpointed, resumable, with per-step metrics and a final summary.
 
-Per step: ``logits = model(x)`` with ``x`` time first ``(T, B, C, H, W)``, ``loss = cross_entropy(logits, y)``,
-one optimizer step, one scheduler step (cosine: ``lr_k = lr * (1 + cos(pi k / K)) / 2`` over all ``K`` steps).
+Per step: ``logits = model(x)`` with ``x`` time first ``(T, B, C, H, W)``,
+``loss = cross_entropy(logits, y) + spike_penalty * r`` where ``r = sum(spikes) / numel(spikes)`` over all
+spiking layers (the mean firing rate, differentiable through the surrogate gradient), one optimizer step, one scheduler step (cosine: ``lr_k = lr * (1 + cos(pi k / K)) / 2`` over all ``K`` steps).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spikes.metrics import SpikeProbe, atomic_write_text
-from spikes.neurons import SpikingNeuron
+from spikes.metrics.probe import SPIKING
 from spikes.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from spikes.training.config import ConfigError, TrainConfig, write_config
 from spikes.training.data import batch_order, load_split, time_first
@@ -180,7 +181,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str]
                dynamic_ncols=True)
     model.train()
     stopped = step >= limit
-    with SpikeProbe(model, layers=[SpikingNeuron]) as probe, open(metrics_path, "a") as mlog:
+    spike_outputs: list[torch.Tensor] = []
+    penalty_hooks = [m.register_forward_hook(lambda mod, inp, out: spike_outputs.append(out))
+                     for m in model.modules() if isinstance(m, SPIKING)] if config.spike_penalty else []
+    with SpikeProbe(model, layers=list(SPIKING)) as probe, open(metrics_path, "a") as mlog:
         while epoch < config.epochs and not stopped:
             batches = batch_order(len(x_train), config.batch_size, config.seed, epoch)
             seen, correct, loss_sum = 0, 0, 0.0
@@ -190,6 +194,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str]
                 probe.reset()
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
+                if spike_outputs:
+                    rate_term = sum(o.sum() for o in spike_outputs) / sum(o.numel() for o in spike_outputs)
+                    loss = loss + config.spike_penalty * rate_term
+                    spike_outputs.clear()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -216,6 +224,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str]
                 epoch, batch = epoch + 1, 0
             checkpoint(epoch, batch)
     bar.close()
+    for h in penalty_hooks:
+        h.remove()
     completed = epoch >= config.epochs
     result = evaluate(model, x_test, y_test, config.batch_size * 2)
     summary = {

@@ -40,9 +40,9 @@ def test_training_reduces_spiking_on_wine():
     codes = net.label_codes(y)
     before = float(net.run(x, codes).total.sum())
     gen = torch.Generator().manual_seed(0)
-    per_epoch = [net.train_epoch(x, y, 8, gen) for _ in range(4)]
+    per_epoch = [net.train_epoch(x, y, 8, gen) for _ in range(3)]
     after = float(net.run(x, codes).total.sum())
     assert after < 0.8 * before  # the whole training set, no learning during the measurement
-    assert per_epoch[-1] < per_epoch[0] and np.all(np.diff(per_epoch[:3]) < 0)
+    assert np.all(np.diff(per_epoch) < 0)  # falls epoch after epoch
     acc = float((net.predict(torch.from_numpy(split.x_test))[0] == torch.from_numpy(split.y_test)).double().mean())
     assert acc >= 0.85  # chance is about 0.4

@@ -28,7 +28,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-BLOCK = 4096  # neurons per parallel work item (a block's state stays in cache across time)
+BLOCK = 4096  # at most this many neurons per parallel work item (a block's state stays in cache across time)
+
+
+def block_size(m: int, threads: int) -> int:
+    """Neurons per work item: at most BLOCK, and at least ``threads`` balanced items when there are enough neurons."""
+    items = max(-(-m // BLOCK), min(threads, -(-m // 256)), 1)
+    return max(1, -(-m // items))
 
 
 @njit(cache=True)
@@ -124,16 +130,16 @@ def _post_reset(u_row, s_row, v_th, zr, one, out):  # pragma: no cover - compile
 
 
 @njit(cache=True, parallel=True)
-def sequence_forward(x, v0, i0, a0, r0, alpha, alpha_syn, v_th, bias, beta, rho, refractory_steps, zr, one,
+def sequence_forward(block, x, v0, i0, a0, r0, alpha, alpha_syn, v_th, bias, beta, rho, refractory_steps, zr, one,
                      adaptive, s_out, u_out, aprev_out, refr_out, v_t, i_t, a_t, r_t):  # pragma: no cover
     """x: (T, M). Writes spikes, pre-reset membrane, a[t-1] (adaptive), refractory mask and the final state."""
     T, M = x.shape
     zero = one - one
     use_refr = refractory_steps > 0
-    nblk = (M + BLOCK - 1) // BLOCK
+    nblk = (M + block - 1) // block
     for blk in prange(nblk):
-        lo = blk * BLOCK
-        hi = min(M, lo + BLOCK)
+        lo = blk * block
+        hi = min(M, lo + block)
         v = v0[lo:hi].copy()
         cur = i0[lo:hi].copy()
         a = a0[lo:hi].copy()
@@ -150,15 +156,15 @@ def sequence_forward(x, v0, i0, a0, r0, alpha, alpha_syn, v_th, bias, beta, rho,
 
 
 @njit(cache=True, parallel=True)
-def sequence_backward(gs_in, gv_t, gi_t, ga_t, u_s, s_s, aprev_s, refr_s, v0, alpha, alpha_syn, v_th, beta, rho,
+def sequence_backward(block, gs_in, gv_t, gi_t, ga_t, u_s, s_s, aprev_s, refr_s, v0, alpha, alpha_syn, v_th, beta, rho,
                       use_refr, zr, one, adaptive, code, slope, width, need_galpha,
                       gx, gv0, gi0, ga0, galpha_parts):  # pragma: no cover - compiled
     """Adjoint of ``sequence_forward``; writes gx (T, M), the initial-state gradients and per-block dL/dalpha."""
     T, M = gs_in.shape
-    nblk = (M + BLOCK - 1) // BLOCK
+    nblk = (M + block - 1) // block
     for blk in prange(nblk):
-        lo = blk * BLOCK
-        hi = min(M, lo + BLOCK)
+        lo = blk * block
+        hi = min(M, lo + block)
         gv = gv_t[lo:hi].copy()
         gi = gi_t[lo:hi].copy()
         ga = ga_t[lo:hi].copy()

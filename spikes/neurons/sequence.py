@@ -147,15 +147,15 @@ class _SequenceFunction(torch.autograd.Function):
     def forward(ctx, x, alpha_t, v0, i0, a0, r0, p: NeuronParameters):  # type: ignore[override]
         from spikes.kernels import numba_neuron as K
 
-        kernels.set_threads()
         c = _scalars(p, x.dtype)
         xn = _np(x)
         m = xn.shape[1]
+        ctx.block = block = K.block_size(m, kernels.set_threads())
         s, u, aprev, refr = _alloc_saved(xn, p)
         v_t, i_t, a_t = np.empty(m, xn.dtype), np.empty(m, xn.dtype), np.empty(m, xn.dtype)
         r_t = np.empty(m, np.int32)
         zeros = np.zeros(m, xn.dtype)
-        K.sequence_forward(xn, _np(v0), _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
+        K.sequence_forward(block, xn, _np(v0), _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
                            c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
                            int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
@@ -181,9 +181,9 @@ class _SequenceFunction(torch.autograd.Function):
         gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
         gx = np.empty((t_steps, m), gs.dtype)
         gv0, gi0, ga0 = (np.empty(m, gx.dtype) for _ in range(3))
-        parts = np.zeros((m + K.BLOCK - 1) // K.BLOCK, np.float64)
+        parts = np.zeros(-(-m // ctx.block), np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[1]
-        K.sequence_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0),
+        K.sequence_backward(ctx.block, gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0),
                             c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
                             c["zr"], c["one"], p.adaptive, c["code"], c["slope"], c["width"], need_galpha,
                             gx, gv0, gi0, ga0, parts)

@@ -5,9 +5,9 @@ into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``spar
 probing the chain on basis vectors), sums the constant terms (layer biases) into the target population's
 per-neuron bias, and assigns delays. Timing: every projection delivers at step t what its source sent at
 step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds more). Population latency
-``L(P) = max over forward projections of L(S) + 1`` (inputs: 0); a forward projection gets
-``delay = L(P) - L(S)`` (shorter skip paths are delayed to align), a recurrent one (closing a loop)
-``L(P) - L(S) + 1``. So the spikes of P at step ``t + L(P)`` equal those of the torch model at step t
+``L(P) = max over forward projections of L(S) + 1 - d(P)`` (inputs: 0; ``d(P)`` the population's
+``input_delay``); a forward projection gets ``delay = L(P) + d(P) - L(S)`` (shorter skip paths are
+delayed to align), a recurrent one (closing a loop) one step more. So the spikes of P at step ``t + L(P)`` equal those of the torch model at step t
 (for bias-free populations; a bias also acts during the first ``L(P)`` steps). Constant input currents
 (layer biases) become the population's bias on v: exact for ``alpha_syn = 0``; with a synaptic current the
 steady state ``c / (1 - alpha_syn)`` is used (the first steps differ).
@@ -83,10 +83,11 @@ class Network:
     populations: dict[str, Population]
     projections: list[Projection]
     outputs: dict[str, str] = field(default_factory=dict)   # output node -> population
+    sequence: list[str] = field(default_factory=list)       # populations, sources of forward projections first
 
     def order(self) -> list[str]:
         """Populations in an order where every forward projection's source comes first."""
-        return sorted(self.populations, key=lambda p: self.populations[p].latency)
+        return list(self.sequence) if self.sequence else sorted(self.populations, key=lambda p: self.populations[p].latency)
 
     def incoming(self, pop: str) -> list[Projection]:
         return [p for p in self.projections if p.dst == pop]
@@ -199,31 +200,41 @@ def lower(graph: Graph) -> Network:
             proj.recurrent = recurrent
             raw.append((src, name, recurrent, proj))
     # latencies: longest forward path from the inputs
-    lat = {i: 0 for i in graph.inputs}
+    # latencies in topological order of the forward projections: L(P) = max(L(S) + 1 - input_delay(P))
+    delay_in = {p: graph.nodes[p].input_delay for p in pops}  # type: ignore[attr-defined]
     forward = [(s, d) for s, d, r, _ in raw if not r]
-    for _ in range(len(pops) + 1):
-        changed = False
+    indeg = {p: sum(1 for s, d in forward if d == p and s in pops) for p in pops}
+    sequence, ready = [], [p for p in pops if indeg[p] == 0]
+    while ready:
+        p = ready.pop(0)
+        sequence.append(p)
         for s, d in forward:
-            if s in lat and lat.get(d, -1) < lat[s] + 1:
-                lat[d] = lat[s] + 1
-                changed = True
-        if not changed:
-            break
-    else:
+            if s == p:
+                indeg[d] -= 1
+                if indeg[d] == 0:
+                    ready.append(d)
+    if len(sequence) != len(pops):
         raise ValueError("forward projections form a loop: mark the recurrent edges")
+    lat = {i: 0 for i in graph.inputs}
+    for p in sequence:
+        cands = [lat[s] + 1 - delay_in[p] for s, d in forward if d == p and s in lat]
+        if not cands:
+            raise ValueError(f"population {p!r} gets no forward input from any Input")
+        lat[p] = max(cands)
     for name, p in pops.items():
         if name not in lat:
             raise ValueError(f"population {name!r} gets no forward input from any Input")
         p.latency = lat[name]
     projections = []
     for s, d, r, proj in raw:
-        proj.delay = lat[d] - lat[s] + (1 if r else 0)
+        proj.delay = lat[d] + delay_in[d] - lat[s] + (1 if r else 0)
         if proj.delay < 1:
             raise ValueError(f"recurrent projection {s!r} -> {d!r} needs a delay of {proj.delay} steps to keep the "
                              f"torch timing (source latency {lat[s]} > target latency {lat[d]}): not mappable")
         projections.append(proj)
     outputs = {o: graph.predecessors(o)[0] for o in graph.outputs}
-    return Network({i: graph.nodes[i].shape for i in graph.inputs}, pops, projections, outputs)  # type: ignore[attr-defined]
+    return Network({i: graph.nodes[i].shape for i in graph.inputs}, pops, projections, outputs,  # type: ignore[attr-defined]
+                   sequence)
 
 
 def _crosses_back_edge(graph: Graph, src: str, pop: str, linear: set[str], back: set[tuple[str, str]]) -> bool:

@@ -92,9 +92,10 @@ class QNetwork:
     projections: list[QProjection]
     outputs: dict[str, str]
     report: list[dict] = field(default_factory=list)
+    sequence: list[str] = field(default_factory=list)
 
     def order(self) -> list[str]:
-        return sorted(self.populations, key=lambda p: self.populations[p].latency)
+        return list(self.sequence) if self.sequence else sorted(self.populations, key=lambda p: self.populations[p].latency)
 
     def incoming(self, pop: str) -> list[QProjection]:
         return [p for p in self.projections if p.dst == pop]
@@ -173,7 +174,7 @@ def quantize(net: Network, vth_target: int = 2**11, headroom: float = 1.0,
             "bias_max_error": float(np.abs(bias_mant * 2.0**bias_exp - total_bias).max(initial=0) / (64 * s)),
             "worst_case_input_bits": math.log2(max(i_max * s * 64 / (1 - p.alpha_syn), 1)) + 1,
         })
-    return QNetwork(dict(net.inputs), qpops, qprojs, dict(net.outputs), report)
+    return QNetwork(dict(net.inputs), qpops, qprojs, dict(net.outputs), report, net.order())
 
 
 def format_report(report: list[dict]) -> str:

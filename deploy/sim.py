@@ -114,6 +114,9 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
                 acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
             if proj.src == name:
                 continue
+            if proj.src not in trains:
+                raise NotImplementedError(f"sim: feedback projection {proj.src!r} -> {name!r} between different "
+                                          "populations is not supported")
             src = trains[proj.src]
             in_shape = src.shape[2:]
             x = _delay(src, proj.delay)

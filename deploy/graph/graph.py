@@ -125,7 +125,8 @@ class Graph:
     def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Spikes ``(T, B, *shape)`` of every population for input ``(T, B, *shape)`` (float64, torch timing).
 
-        ``s_P[t] = neuron(sum of the linear paths into P at step t)``; an edge closing a loop uses step t-1.
+        ``s_P[t] = neuron(sum of the linear paths into P at step t - input_delay)``; an edge closing a loop uses
+        step t-1.
         """
         from spikes.neurons.dynamics import neuron_step
 
@@ -136,6 +137,7 @@ class Graph:
         state: dict[str, object] = {}
         prev = {n: torch.zeros(batch, *self.nodes[n].output_shape, dtype=torch.float64) for n in self.nodes}
         spikes = {p: [] for p in self.populations}
+        history: dict[str, list[torch.Tensor]] = {p: [] for p in self.populations}
         for t in range(t_steps):
             values: dict[str, torch.Tensor] = {}
             pending = list(order)
@@ -166,6 +168,10 @@ class Graph:
                         if isinstance(node, LinearNode):
                             values[n] = node.apply(x)
                         elif isinstance(node, Neurons):
+                            if node.input_delay:
+                                history[n].append(x)
+                                hist = history[n]
+                                x = hist[-1 - node.input_delay] if len(hist) > node.input_delay else torch.zeros_like(x)
                             s, state[n] = neuron_step(x, state.get(n), node.params)  # type: ignore[arg-type]
                             values[n] = s
                         else:

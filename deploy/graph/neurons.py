@@ -14,15 +14,23 @@ from spikes.neurons.dynamics import NeuronParameters
 
 @dataclass(eq=False)
 class Neurons(Node):
-    """Population of ``shape`` with ``params`` (one value per population, bias included)."""
+    """Population of ``shape`` with ``params`` (one value per population, bias included).
+
+    ``input_delay``: the summed input reaches the population ``input_delay`` steps later (norse's CuBa LIF
+    updates v with the previous step's current: ``input_delay = 1``).
+    """
 
     shape: tuple[int, ...]
     params: NeuronParameters
+    input_delay: int = 0
 
     def __post_init__(self) -> None:
         self.shape = as_shape(self.shape, "Neurons.shape")
         if not isinstance(self.params, NeuronParameters):
             raise ValueError(f"Neurons: params must be NeuronParameters, got {type(self.params).__name__}")
+        if int(self.input_delay) != self.input_delay or self.input_delay < 0:
+            raise ValueError(f"Neurons: input_delay must be an int >= 0, got {self.input_delay}")
+        self.input_delay = int(self.input_delay)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -1,0 +1,312 @@
+"""NIR interchange: ``to_nir(graph)``, ``from_nir(nir_graph, dialect=...)``, ``write_nir``/``read_nir``.
+
+NIR neurons are continuous-time; each library discretises them its own way, so import takes a ``dialect``:
+
+=========  ====================================================================================================
+dialect    discretisation (forward Euler with step ``dt``; alpha = 1 - dt/tau)
+=========  ====================================================================================================
+``nir``    ours (``spikes.neurons.dynamics``): LIF ``v = alpha v + (r dt/tau) x + (dt/tau) v_leak``;
+           CubaLIF ``i = alpha_syn i + (w_in dt/tau_syn) x``, then ``v = alpha v + (r dt/tau_mem) i``
+           (v uses the NEW current); IF ``v = v + r dt x``. Default ``dt = 1e-3``.
+``snntorch`` snntorch's ``export_to_nir`` writes ``tau = dt/(1 - beta)``, ``r = tau/dt``,
+           ``w_in = tau_syn/dt`` with ``dt = 1e-4`` hard-coded: the ``nir`` formulas with ``dt = 1e-4``
+           give back ``beta``, ``alpha`` and unit gains. Its ``Synaptic`` also uses the new current. The
+           reset mechanism is not exported (``v_reset = 0``): snntorch's ``reset_mechanism="zero"``
+           (``mem = beta mem (1 - s_prev) + x``) equals our zero reset exactly for ``Leaky``; ``Synaptic``'s zero
+           reset sets ``mem = 0`` for the whole step after a spike (its input dropped), which is our zero reset
+           with ``refractory_steps = 1`` (exact in floating point; Lava's LIF has no refractory period, so
+           sim/Lava refuse it: use ``Leaky``). Pass ``reset="subtract"`` for
+           its default, which subtracts ``v_th`` at the next step (ours subtracts at once: close, not exact).
+``norse``  norse (``dt = 1e-3``; its ``to_nir`` writes ``tau = dt / tau_inv``, i.e. dt times the true
+           time constant, which we undo): ``LIFBoxCell`` -> LIF ``v += dt/tau (v_leak - v + r x)`` (= ``nir``);
+           ``LIFCell`` -> CubaLIF, norse 1.1's ``lif_feed_forward_step``: ``i += x`` (gain ``w_in = 1``, not
+           ``w_in dt/tau_syn``), ``v += dt/tau_mem (v_leak - v + r i)`` with that NEW current, then
+           ``i *= 1 - dt/tau_syn``: our CuBa with ``alpha_syn = 1 - dt/tau_syn`` and input gain
+           ``w_in r dt/tau_mem`` (older norse updated v with the previous current; a graph needing that sets
+           ``Neurons.input_delay = 1``); ``IAFCell`` -> IF ``v += r x``.
+=========  ====================================================================================================
+
+The input gain of a population (``r dt/tau`` etc.) becomes a ``Scale`` node in front of it (folded into the
+synapses when lowered); ``v_leak`` becomes the bias. Parameters must be uniform over a population (Lava has
+one du/dv/vth per population); ``v_reset`` must be 0. Export writes LIF/IF/CubaLIF with ``r = tau/dt``
+(unit input gain) and keeps our reset kind and input delay in each node's ``metadata``.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from spikes.deploy.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale,
+                                 SumPool2d, Upsample)
+from spikes.neurons.dynamics import NeuronParameters
+
+DIALECTS = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _uniform(value, what: str, name: str) -> float:
+    arr = _np(value).ravel()
+    if arr.size == 0:
+        raise ValueError(f"NIR node {name!r}: {what} is empty")
+    if not np.allclose(arr, arr[0], rtol=1e-6, atol=0):
+        raise ValueError(f"NIR node {name!r}: {what} differs between neurons; Lava (and spikes) need one value per "
+                         "population")
+    return float(arr[0])
+
+
+# ---------------------------------------------------------------------------------------------- export
+def to_nir(graph: Graph, dt: float = 1e-3):
+    """The NIR graph of ``graph`` (see the module docstring); ``Upsample`` has no NIR node and is refused."""
+    import nir
+
+    nodes, edges = {}, list(graph.edges)
+    for name, node in graph.nodes.items():
+        if isinstance(node, Input):
+            nodes[name] = nir.Input(input_type={"input": np.array(node.shape)})
+        elif isinstance(node, Output):
+            nodes[name] = nir.Output(output_type={"output": np.array(node.shape)})
+        elif isinstance(node, Affine):
+            nodes[name] = (nir.Affine(weight=node.weight, bias=node.bias) if node.bias is not None
+                           else nir.Linear(weight=node.weight))
+        elif isinstance(node, Conv2d):
+            nodes[name] = nir.Conv2d(input_shape=tuple(node.in_shape[1:]), weight=node.weight, stride=node.stride,
+                                     padding=node.padding, dilation=node.dilation, groups=node.groups,
+                                     bias=node.bias if node.bias is not None else np.zeros(node.weight.shape[0]))
+        elif isinstance(node, SumPool2d):
+            cls = nir.AvgPool2d if isinstance(node, AvgPool2d) else nir.SumPool2d
+            nodes[name] = cls(kernel_size=np.array(node.kernel), stride=np.array(node.stride),
+                              padding=np.array(node.padding))
+        elif isinstance(node, Flatten):
+            nodes[name] = nir.Flatten(input_type={"input": np.array(node.in_shape)}, start_dim=0, end_dim=-1)
+        elif isinstance(node, Scale):
+            nodes[name] = nir.Scale(scale=np.full(node.shape, node.gain))
+        elif isinstance(node, Neurons):
+            nodes[name] = _neuron_to_nir(name, node, dt)
+        else:
+            raise ValueError(f"node {name!r} ({type(node).__name__}) has no NIR equivalent")
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def _neuron_to_nir(name: str, node: Neurons, dt: float):
+    import nir
+
+    p = node.params
+    if p.adaptive or p.refractory_steps:
+        raise ValueError(f"layer {name!r}: ALIF/refractory neurons have no NIR equivalent")
+    full = lambda v: np.full(node.shape, float(v))  # noqa: E731
+    meta = {"reset": p.reset, "input_delay": node.input_delay}
+    alpha = p.alpha_value
+    if alpha >= 1.0 and not p.has_current:
+        if p.bias:
+            raise ValueError(f"layer {name!r}: an IF population with a bias has no NIR equivalent (NIR IF has no leak)")
+        return nir.IF(r=full(1.0 / dt), v_threshold=full(p.v_th), v_reset=full(0.0), metadata=meta)
+    if alpha >= 1.0:
+        raise ValueError(f"layer {name!r}: CubaLIF needs alpha < 1 in NIR (tau_mem finite)")
+    tau = dt / (1.0 - alpha)
+    v_leak = full(p.bias / (1.0 - alpha))
+    if not p.has_current:
+        return nir.LIF(tau=full(tau), r=full(tau / dt), v_leak=v_leak, v_threshold=full(p.v_th),
+                       v_reset=full(0.0), metadata=meta)
+    tau_syn = dt / (1.0 - p.alpha_syn)
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau), r=full(tau / dt), v_leak=v_leak,
+                       v_threshold=full(p.v_th), v_reset=full(0.0), w_in=full(tau_syn / dt), metadata=meta)
+
+
+def write_nir(graph: Graph, path: str | os.PathLike, dt: float = 1e-3) -> None:
+    """Write ``graph`` as a NIR (HDF5) file, atomically (temp file + ``os.replace``)."""
+    import nir
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        nir.write(tmp, to_nir(graph, dt))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_nir(path: str | os.PathLike, dialect: str = "nir", dt: float | None = None, reset: str = "zero") -> Graph:
+    import nir
+
+    try:
+        g = nir.read(str(path))
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read a NIR graph: {exc}") from exc
+    return from_nir(g, dialect, dt, reset)
+
+
+# ---------------------------------------------------------------------------------------------- import
+def _inline(graph) -> tuple[dict, list[tuple[str, str]]]:
+    """Flatten nested NIR graphs (snntorch's RLeaky/RSynaptic): ``outer.inner`` names."""
+    import nir
+
+    nodes, edges = {}, []
+    entry, exit_ = {}, {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = _inline(node)
+            ins = [n for n, v in sub_nodes.items() if isinstance(v, nir.Input)]
+            outs = [n for n, v in sub_nodes.items() if isinstance(v, nir.Output)]
+            entry[name] = [b for a, b in sub_edges if a in ins]
+            exit_[name] = [a for a, b in sub_edges if b in outs]
+            for n, v in sub_nodes.items():
+                if n not in ins and n not in outs:
+                    nodes[f"{name}.{n}"] = v
+            for a, b in sub_edges:
+                if a not in ins and b not in outs:
+                    edges.append((f"{name}.{a}", f"{name}.{b}"))
+            entry[name] = [f"{name}.{b}" for b in entry[name]]
+            exit_[name] = [f"{name}.{a}" for a in exit_[name]]
+        else:
+            nodes[name] = node
+    for a, b in graph.edges:
+        for src in exit_.get(a, [a]):
+            for dst in entry.get(b, [b]):
+                edges.append((src, dst))
+    return nodes, edges
+
+
+def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: str = "zero") -> Graph:
+    """Our :class:`Graph` of a NIR graph written by ``dialect`` (``nir``, ``snntorch``, ``norse``)."""
+    import nir
+
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown NIR dialect {dialect!r}; choose one of {sorted(DIALECTS)}")
+    dt = DIALECTS[dialect] if dt is None else float(dt)
+    nodes_in, edges = _inline(nir_graph)
+    preds = {n: [a for a, b in edges if b == n] for n in nodes_in}
+    succs = {n: [b for a, b in edges if a == n] for n in nodes_in}
+    out_nodes: dict = {}
+    out_edges: list[tuple[str, str]] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    pending = list(nodes_in)
+    guard = 0
+    while pending:
+        guard += 1
+        if guard > 10 * len(nodes_in) + 10:
+            raise ValueError(f"NIR graph: cannot infer the shapes of {pending} (loop without a neuron, or missing input)")
+        name = pending.pop(0)
+        node = nodes_in[name]
+        known = [shapes[a] for a in preds[name] if a in shapes]
+        if not isinstance(node, nir.Input) and not known:
+            pending.append(name)
+            continue
+        in_shape = known[0] if known else None
+        made = _import_node(name, node, in_shape, succs[name], nodes_in, dialect, dt, reset)
+        for n, v in made:
+            out_nodes[n] = v
+        shapes[name] = tuple(made[-1][1].output_shape)
+        if len(made) == 2:   # Scale in front of a population: incoming edges go to the Scale
+            out_edges.append((made[0][0], name))
+    for a, b in edges:
+        dst = f"{b}.gain" if f"{b}.gain" in out_nodes else b
+        out_edges.append((a, dst))
+    return Graph(out_nodes, out_edges)
+
+
+def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float, reset: str):
+    import nir
+
+    if isinstance(node, nir.Input):
+        shape = tuple(int(s) for s in np.ravel(_np(list(node.input_type.values())[0])))
+        want = _expected_dims(succs, nodes_in)
+        while want is not None and len(shape) > want and shape[0] == 1:
+            shape = shape[1:]
+        return [(name, Input(shape))]
+    if isinstance(node, nir.Output):
+        return [(name, Output(in_shape))]
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        return [(name, Affine(_np(node.weight), _np(node.bias) if isinstance(node, nir.Affine) else None))]
+    if isinstance(node, nir.Conv2d):
+        if len(in_shape) != 3:
+            raise ValueError(f"NIR node {name!r}: Conv2d needs a (C, H, W) input, got {in_shape}")
+        pad = node.padding
+        if isinstance(pad, str):
+            raise ValueError(f"NIR node {name!r}: string padding {pad!r} is not supported")
+        bias = _np(node.bias) if node.bias is not None else None
+        return [(name, Conv2d(_np(node.weight), in_shape, bias if bias is not None and np.any(bias) else None,
+                              tuple(np.ravel(node.stride)), tuple(np.ravel(pad)), tuple(np.ravel(node.dilation)),
+                              int(node.groups)))]
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+        cls = AvgPool2d if isinstance(node, nir.AvgPool2d) else SumPool2d
+        return [(name, cls(in_shape, tuple(np.ravel(node.kernel_size)), tuple(np.ravel(node.stride)),
+                           tuple(np.ravel(node.padding))))]
+    if isinstance(node, nir.Flatten):
+        return [(name, Flatten(in_shape))]
+    if isinstance(node, nir.Scale):
+        return [(name, Scale(in_shape, _uniform(node.scale, "scale", name)))]
+    if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
+        params, gain, delay = _neuron_params(name, node, dialect, dt, reset)
+        pop = Neurons(in_shape, params, input_delay=delay)
+        if abs(gain - 1.0) > 1e-12:
+            return [(f"{name}.gain", Scale(in_shape, gain)), (name, pop)]
+        return [(name, pop)]
+    if isinstance(node, (nir.LI, nir.CubaLI, nir.I)):
+        raise ValueError(f"NIR node {name!r}: non-spiking {type(node).__name__} readouts are not supported "
+                         "(Lava's LIF spikes; export the layer as a spiking population)")
+    raise ValueError(f"NIR node {name!r}: {type(node).__name__} is not supported")
+
+
+def _expected_dims(succs, nodes_in) -> int | None:
+    import nir
+
+    for s in succs:
+        n = nodes_in[s]
+        if isinstance(n, (nir.Affine, nir.Linear)):
+            return 1
+        if isinstance(n, (nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)):
+            return 3
+    return None
+
+
+def _neuron_params(name, node, dialect: str, dt: float, reset: str):
+    """(NeuronParameters, input gain, input delay) of a NIR neuron under ``dialect``'s discretisation."""
+    import nir
+
+    meta = getattr(node, "metadata", None) or {}
+    reset = meta.get("reset", reset)
+    delay = int(meta.get("input_delay", 0))
+    v_reset = getattr(node, "v_reset", None)
+    if v_reset is not None and abs(_uniform(v_reset, "v_reset", name)) > 0:
+        raise ValueError(f"NIR node {name!r}: v_reset must be 0 (Lava resets to zero)")
+    v_th = _uniform(node.v_threshold, "v_threshold", name)
+    r = _uniform(node.r, "r", name)
+    if isinstance(node, nir.IF):
+        gain = r if dialect == "norse" else r * dt
+        return NeuronParameters(alpha=1.0, v_th=v_th, reset=reset), gain, delay
+    # norse 1.1's to_nir writes tau = dt / tau_inv = dt * tau (dt times too small): undo it
+    tau_fix = (1.0 / dt) if dialect == "norse" else 1.0
+    if isinstance(node, nir.LIF):
+        tau = _uniform(node.tau, "tau", name) * tau_fix
+        if not tau >= dt:
+            raise ValueError(f"NIR node {name!r}: tau={tau} is shorter than dt={dt} (forward Euler is unstable)")
+        v_leak = _uniform(node.v_leak, "v_leak", name)
+        alpha = 1.0 - dt / tau
+        return (NeuronParameters(alpha=alpha, v_th=v_th, reset=reset, bias=dt / tau * v_leak), r * dt / tau, delay)
+    tau_mem = _uniform(node.tau_mem, "tau_mem", name) * tau_fix
+    tau_syn = _uniform(node.tau_syn, "tau_syn", name) * tau_fix
+    if not (tau_mem >= dt and tau_syn > dt):
+        raise ValueError(f"NIR node {name!r}: tau_mem={tau_mem}, tau_syn={tau_syn} must exceed dt={dt}")
+    w_in = _uniform(node.w_in, "w_in", name)
+    v_leak = _uniform(node.v_leak, "v_leak", name)
+    alpha, alpha_syn = 1.0 - dt / tau_mem, 1.0 - dt / tau_syn
+    g_v = r * dt / tau_mem
+    refractory = 0
+    if dialect == "norse":
+        gain = w_in * g_v
+    else:
+        gain = w_in * dt / tau_syn * g_v
+        if dialect == "snntorch" and reset == "zero" and "reset" not in meta:
+            refractory = 1   # snntorch Synaptic's zero reset also drops the next step's input: v stays 0 one step
+    return (NeuronParameters(alpha=alpha, alpha_syn=alpha_syn, v_th=v_th, reset=reset, bias=dt / tau_mem * v_leak,
+                             refractory_steps=refractory), gain, delay)

@@ -28,7 +28,7 @@ from spikes.training.data import batch_order, load_split, time_first
 CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "checkpoint.pt", "metrics.jsonl", "summary.json"
 # Keys that must not change when a run is resumed (they fix the model, the data or the batch order).
 FIXED_ON_RESUME = ("model", "neuron", "width", "readout", "gain", "dataset", "n_time_bins", "train_limit",
-                   "batch_size", "seed", "optimizer", "scheduler", "lr", "weight_decay")
+                   "batch_size", "seed", "optimizer", "scheduler", "lr", "weight_decay", "spike_penalty")
 
 
 def seed_everything(seed: int, threads: int, deterministic: bool) -> None:
@@ -184,48 +184,50 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str]
     spike_outputs: list[torch.Tensor] = []
     penalty_hooks = [m.register_forward_hook(lambda mod, inp, out: spike_outputs.append(out))
                      for m in model.modules() if isinstance(m, SPIKING)] if config.spike_penalty else []
-    with SpikeProbe(model, layers=list(SPIKING)) as probe, open(metrics_path, "a") as mlog:
-        while epoch < config.epochs and not stopped:
-            batches = batch_order(len(x_train), config.batch_size, config.seed, epoch)
-            seen, correct, loss_sum = 0, 0, 0.0
-            while batch < len(batches):
-                idx = batches[batch]
-                xb, yb = time_first(x_train[idx]), y_train[idx]
-                probe.reset()
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)
-                if spike_outputs:
-                    rate_term = sum(o.sum() for o in spike_outputs) / sum(o.numel() for o in spike_outputs)
-                    loss = loss + config.spike_penalty * rate_term
-                    spike_outputs.clear()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                batch += 1
-                step += 1
-                acc = float((logits.detach().argmax(1) == yb).float().mean())
-                seen += len(yb)
-                correct += round(acc * len(yb))
-                loss_sum += float(loss.detach()) * len(yb)
-                rate = probe.mean_firing_rate()
-                mlog.write(json.dumps({"step": step, "epoch": epoch, "batch": batch, "loss": float(loss.detach()), "accuracy": acc,
-                                       "firing_rate": rate, "lr": scheduler.get_last_lr()[0],
-                                       "time_s": round(time.perf_counter() - t_start, 3)}) + "\n")
-                mlog.flush()
-                bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", fr=f"{rate:.3f}")
-                if step >= limit:
-                    stopped = True
-                    break
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    checkpoint(epoch, batch)
-            if batch >= len(batches):
-                epoch, batch = epoch + 1, 0
-            checkpoint(epoch, batch)
-    bar.close()
-    for h in penalty_hooks:
-        h.remove()
+    try:
+        with SpikeProbe(model, layers=list(SPIKING)) as probe, open(metrics_path, "a") as mlog:
+            while epoch < config.epochs and not stopped:
+                batches = batch_order(len(x_train), config.batch_size, config.seed, epoch)
+                seen, correct, loss_sum = 0, 0, 0.0
+                while batch < len(batches):
+                    idx = batches[batch]
+                    xb, yb = time_first(x_train[idx]), y_train[idx]
+                    probe.reset()
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits, yb)
+                    if spike_outputs:
+                        rate_term = sum(o.sum() for o in spike_outputs) / sum(o.numel() for o in spike_outputs)
+                        loss = loss + config.spike_penalty * rate_term
+                        spike_outputs.clear()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    batch += 1
+                    step += 1
+                    acc = float((logits.detach().argmax(1) == yb).float().mean())
+                    seen += len(yb)
+                    correct += round(acc * len(yb))
+                    loss_sum += float(loss.detach()) * len(yb)
+                    rate = probe.mean_firing_rate()
+                    mlog.write(json.dumps({"step": step, "epoch": epoch, "batch": batch, "loss": float(loss.detach()), "accuracy": acc,
+                                           "firing_rate": rate, "lr": scheduler.get_last_lr()[0],
+                                           "time_s": round(time.perf_counter() - t_start, 3)}) + "\n")
+                    mlog.flush()
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", fr=f"{rate:.3f}")
+                    if step >= limit:
+                        stopped = True
+                        break
+                    if config.checkpoint_every and step % config.checkpoint_every == 0:
+                        checkpoint(epoch, batch)
+                if batch >= len(batches):
+                    epoch, batch = epoch + 1, 0
+                checkpoint(epoch, batch)
+    finally:
+        bar.close()
+        for h in penalty_hooks:
+            h.remove()
     completed = epoch >= config.epochs
     result = evaluate(model, x_test, y_test, config.batch_size * 2)
     summary = {

@@ -16,11 +16,13 @@ that it computes ``v = alpha v + I`` too, with its own reset to 0 and SuperSpike
 cell (case a) is current-based, with the current decay set to 1 per step (the current is the input of the
 previous step). Peers step through time in Python, as their tutorials do (``x.unbind(0)``, not ``x[t]``).
 
-spikes runs its sequence kernels (``spikes.kernels``, numba). Alternatives measured for the neuron
-recurrence (case a's LIF, T=1000, B=64, N=100, forward + backward, 2 threads, under load): per-step autograd
-loop 240 ms, numba kernel 39 ms; a JIT-built C++ extension would run the same loops at the same speed but
-needs a compiler on every user's machine and ~40 s of build; TorchScript and torch.compile still dispatch
-per-step ops (the reference loop's cost) or, for torch.compile, recompile per sequence length.
+spikes runs its sequence kernels (``spikes.kernels``, numba). Alternatives measured for a LIF recurrence
+(T=1000, B=64, N=100, forward + backward, 2 threads; the machine was shared, so figures are noisy):
+light load: per-step autograd loop 240 ms, numba kernel 39 ms; heavy load (load average ~14): reference loop
+387 ms, numba 249 ms, hand-written autograd loop 505 ms, same loop with a TorchScript step 609 ms;
+torch.compile of the loop at T=100 took 199 s to compile and then 884 ms per call (it unrolls time).
+A JIT-built C++ extension was not measured: it would run the same loops but needs a compiler on every
+user's machine, while numba needs nothing beyond its wheel and caches compiled code on disk.
 
 Usage: ``python benchmarks/bench_training.py [--quick] [--only a|b|c] [--repeats N]``.
 """
@@ -41,7 +43,7 @@ ALPHA = 0.95
 
 # ------------------------------------------------------------------------------------------------ spikes
 
-GAIN = {"a": (1.0, 1.0, 1.0), "b": (6.0, 4.0), "c": (4.0, 3.0, 3.0)}  # init x gain: hidden layers fire a few %
+GAIN = {"a": (4.0, 1.0, 1.0), "b": (6.0, 4.0), "c": (4.0, 3.0, 3.0)}  # init x gain: hidden layers fire a few %
 
 
 def spikes_models(case: str):
@@ -244,16 +246,19 @@ def make_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, case: str
     return step
 
 
-def time_step(step: Callable[[], float], repeats: int) -> tuple[float, float, float]:
-    """Median wall ms, median CPU ms (all threads of this process; less sensitive to other users' load), loss."""
-    loss = step()  # warm-up (compilation, allocator)
-    walls, cpus = [], []
+def time_steps(steps: dict[str, Callable[[], float]], repeats: int) -> dict[str, tuple[float, float, float]]:
+    """Median wall ms, median CPU ms (all threads of this process) and loss per library. The libraries take
+    turns within each repeat (round robin), so a change of the machine's load hits them alike."""
+    losses = {lib: step() for lib, step in steps.items()}  # warm-up (compilation, allocator)
+    walls: dict[str, list[float]] = {lib: [] for lib in steps}
+    cpus: dict[str, list[float]] = {lib: [] for lib in steps}
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        step()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    return statistics.median(walls) * 1e3, statistics.median(cpus) * 1e3, loss
+        for lib, step in steps.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            step()
+            walls[lib].append(time.perf_counter() - t0)
+            cpus[lib].append(time.process_time() - c0)
+    return {lib: (statistics.median(walls[lib]) * 1e3, statistics.median(cpus[lib]) * 1e3, losses[lib]) for lib in steps}
 
 
 def run_case(case: str, repeats: int, libs: list[str]) -> dict[str, float]:
@@ -270,13 +275,15 @@ def run_case(case: str, repeats: int, libs: list[str]) -> dict[str, float]:
     results: dict[str, float] = {}
     cpu: dict[str, float] = {}
     print(f"\n({case}) input {cfg['shape']}, density {cfg['density']:.0%}, {repeats} repeats (median)", flush=True)
+    steps = {}
     for lib in libs:
         try:
             model = builders[lib]()
         except ImportError as exc:
             print(f"  {lib:12s} skipped ({exc})")
             continue
-        ms, cpu_ms, loss = time_step(make_step(model, x, target, case, rescale_floor=lib == "dense floor"), repeats)
+        steps[lib] = make_step(model, x, target, case, rescale_floor=lib == "dense floor")
+    for lib, (ms, cpu_ms, loss) in time_steps(steps, repeats).items():
         results[lib] = ms
         cpu[lib] = cpu_ms
         print(f"  {lib:12s} {ms:9.1f} ms/step wall  {cpu_ms:9.1f} ms CPU   loss {loss:.4f}", flush=True)

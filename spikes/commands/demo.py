@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"spikes demo: {exc}", file=sys.stderr)
         return 2
     print(f"spikes demo: {config.model} ({config.neuron}, width {config.width}) on {config.dataset}, "
-          f"T={config.n_time_bins}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}", flush=True)
+          f"T={config.n_time_bins}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}\n"
+          "(the event set is simulated from scikit-learn's digits and cached on first use: ~30 s once)", flush=True)
     with tempfile.TemporaryDirectory(prefix="spikes-demo-") as tmp:
         run_dir = args.run_dir or Path(tmp)
         try:

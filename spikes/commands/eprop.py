@@ -13,7 +13,9 @@ HELP = "Train LIF/ALIF recurrent SNNs with e-prop (symmetric/random/adaptive) or
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=["cue"], help="task (cue: evidence accumulation)")
+    parser.add_argument("task", choices=["cue", "digits"],
+                        help="cue: evidence accumulation; digits: the embedded digits event set (--neurons, "
+                             "--iterations = epochs, --dt ignored: 20 bins of 15 ms)")
     parser.add_argument("--rules", default="eprop-symmetric",
                         help="comma-separated: eprop-symmetric, eprop-random, eprop-adaptive, bptt")
     parser.add_argument("--neurons", default="alif", help="comma-separated: alif (50 LIF + 50 ALIF), lif (100 LIF)")
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from spikes.learning.eprop_train import RULES, train_cue
+    from spikes.learning.eprop_train import RULES, train_cue, train_digits
 
     torch.set_num_threads(max(1, args.threads))
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
@@ -51,11 +53,16 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for n in neurons:
         for r in rules:
-            log = train_cue(r, n_adaptive=50 if n == "alif" else 0, dt=args.dt, iterations=args.iterations,
-                            batch=args.batch, lr=args.lr, c_reg=args.c_reg, weight_decay=args.weight_decay,
-                            test_batch=args.test_batch, seed=args.seed)
+            if args.task == "digits":
+                log = train_digits(r, n_adaptive=50 if n == "alif" else 0, epochs=args.iterations,
+                                   batch=args.batch, lr=args.lr, c_reg=args.c_reg,
+                                   weight_decay=args.weight_decay, seed=args.seed)
+            else:
+                log = train_cue(r, n_adaptive=50 if n == "alif" else 0, dt=args.dt, iterations=args.iterations,
+                                batch=args.batch, lr=args.lr, c_reg=args.c_reg, weight_decay=args.weight_decay,
+                                test_batch=args.test_batch, seed=args.seed)
             last = log.error[-20:]
-            results.append({"neurons": n, "rule": r, "dt_ms": args.dt, "iterations": args.iterations,
+            results.append({"task": args.task, "neurons": n, "rule": r, "dt_ms": args.dt, "iterations": args.iterations,
                              "batch": args.batch, "test_error": log.test_error,
                              "train_error_last20": sum(last) / len(last), "final_rate_hz": log.rate_hz[-1],
                              "seconds": log.seconds, "loss": log.loss, "error": log.error})

@@ -7,8 +7,7 @@ core (128 KB) are NOT confirmed from a primary source: change them when you know
 
 Per population: ``cores = max(ceil(neurons / neurons_per_core), ceil(weight bytes / memory_per_core))``
 where weight bytes = incoming synapses x ``weight_bits`` / 8 (a conv projection counts every expanded
-(zero-padding positions included)
-synapse unless ``share_conv_weights``, then only its kernel). A population never shares a core. Problems
+synapse, zero-padding positions included, unless ``share_conv_weights``, then only its kernel). A population never shares a core. Problems
 (anything that cannot map: Lava-unsupported neurons, delays above the limit, more than a chip's budget) are
 listed by layer; ``ChipFit.ok`` is false when there is any.
 """

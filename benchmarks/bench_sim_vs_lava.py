@@ -26,7 +26,7 @@ def dense_graph(seed: int = 0):
 
     rng = np.random.default_rng(seed)
     p = NeuronParameters(alpha=0.9, alpha_syn=0.5, v_th=1.0, reset="zero")
-    nodes = {"input": Input((100,)), "fc1": Affine(rng.normal(0, 0.4, (10_000, 100))),
+    nodes = {"input": Input((100,)), "fc1": Affine(rng.normal(0, 0.1, (10_000, 100))),
              "hidden": Neurons((10_000,), p), "fc2": Affine(rng.normal(0, 0.1, (100, 10_000))),
              "out": Neurons((100,), p), "output": Output((100,))}
     edges = [("input", "fc1"), ("fc1", "hidden"), ("hidden", "fc2"), ("fc2", "out"), ("out", "output")]

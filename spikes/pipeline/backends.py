@@ -115,19 +115,24 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_S
     missing = missing_dependency(REQUIRES)
 
     def hook(res, summary, model, x, y) -> None:
+        """``x``: time-first test inputs ``(T, N, *shape)`` (torch tensor), ``y``: labels ``(N,)`` or None."""
         if missing:
             res.notes.append(f"{summary.label}: not deployed to {', '.join(backends)}: {missing}.")
             return
         import torch
-        if not isinstance(model, torch.nn.Module) or not isinstance(x, torch.Tensor):
-            res.notes.append(f"{summary.label}: not deployed: spikes.deploy captures torch modules run on "
-                             f"time-stepped tensors; this stage has a {type(model).__name__} on "
-                             f"{type(x).__name__} inputs.")
+        if not isinstance(model, torch.nn.Module):
+            res.notes.append(f"{summary.label}: not deployed: spikes.deploy captures torch modules; this stage's "
+                             f"model is a {type(model).__name__}.")
             return
-        # (N, T, C, H, W) classifier frames -> time first; other stages pass time-first sequences already
-        xt = (x.transpose(0, 1) if x.dim() == 5 else x).contiguous().numpy()
         try:
-            summary.backends.update(deploy_classifier(model, xt, y.numpy(), backends, lava_samples, progress))
+            xt = x.contiguous().numpy()
+            if y is None:   # no class labels: capture only, to learn whether (and why not) it deploys
+                from spikes.deploy.graph import capture
+                capture(model, tuple(xt.shape[2:]))
+                res.notes.append(f"{summary.label}: captured, but the pipeline has no task metric for it on "
+                                 "the chip backends yet: not run.")
+                return
+            summary.backends.update(deploy_classifier(model, xt, np.asarray(y), backends, lava_samples, progress))
         except ValueError as e:   # capture/quantize refuse what the chip cannot express, naming the layer
             res.notes.append(f"{summary.label}: not deployed: {e}")
             return

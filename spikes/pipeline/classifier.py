@@ -13,7 +13,7 @@ from pathlib import Path
 
 from spikes.pipeline.record import StageResult
 
-FULL = {"model": "conv_snn", "neuron": "plif", "width": 8, "readout": "count", "dataset": "digits-events",
+FULL = {"model": "conv_snn", "neuron": "plif", "width": 8, "readout": "count", "gain": 8.0, "dataset": "digits-events",
         "n_time_bins": 8, "epochs": 3, "batch_size": 32, "lr": 3e-3, "optimizer": "adam", "scheduler": "cosine",
         "seed": 0, "checkpoint_every": 0, "threads": 2}
 QUICK = {**FULL, "epochs": 1, "train_limit": 256, "test_limit": 128}
@@ -62,7 +62,7 @@ def run_classifier_stage(out_dir: Path, quick: bool = False, progress: bool = Tr
                          per_layer=m["per_layer"], label="conv SNN (surrogate grad.)", spike_penalty=0.0,
                          raster=m["raster"], neuron_rates=m["neuron_rates"], source=str(run_dir / SUMMARY_FILE))
     if backends is not None:
-        backends(res, summary, model, x, y)
+        backends(res, summary, model, x.transpose(0, 1), y)
     atomic_write_text(run_dir / SUMMARY_FILE, json.dumps({**loop_summary, **summary.to_dict()}, indent=1) + "\n")
     res.summaries.append(summary)
     res.seconds = time.perf_counter() - t0

@@ -73,7 +73,7 @@ def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, 
                        label=f"StereoSpike beta={beta:g}", spike_penalty=float(beta), raster=m["raster"],
                        source=str(run_dir / "summary.json"))
         if backends is not None:
-            backends(res, s, model, test_data, None)
+            backends(res, s, model, test_data.batch([0])[0][None], None)   # one frame = one time step
         write_summary(run_dir, s)
         res.summaries.append(s)
     res.seconds = time.perf_counter() - t0

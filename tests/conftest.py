@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+# lava sets the multiprocessing start method at import; sklearn or tqdm may set one first and break a later
+# `import lava` in the same pytest process. Import it before anything else runs.
+import lava.magma.core.run_configs  # noqa: F401,E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EVENTS = REPO.parent / "shared" / "data" / "events"
 

@@ -19,6 +19,7 @@ from spikes.deploy.network import Network, lower
 from spikes.deploy.quantize import QNetwork, quantize
 
 BACKENDS = ("sim", "sim-float", "lava-fixed", "lava-float", "torch")
+TRACES = ("spikes", "values")   # per-step outputs (T, B, *shape): spikes, or values of graded populations
 
 
 def _inputs(graph_or_net, inputs) -> dict[str, np.ndarray]:
@@ -35,7 +36,9 @@ def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: 
     """Spikes (and final states) per population for ``inputs`` ``(T, B, *shape)`` (or a dict by input name).
 
     ``model``: a ``Graph`` (lowered and, for fixed point, quantised here), a lowered ``Network`` or a
-    ``QNetwork``. Returns ``{population: {"spikes": (T, B, *shape), "u", "v": (B, *shape)}}``.
+    ``QNetwork``. Returns ``{population: {"spikes": (T, B, *shape), "u", "v": (B, *shape)}}``; graded
+    populations (``Integrator``) give ``"values"`` instead of ``"spikes"`` (integers in fixed point: decode
+    with the quantised population's ``decode``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -44,7 +47,8 @@ def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: 
             raise ValueError("backend 'torch' needs a Graph")
         x = _inputs(model, inputs)
         out = model.forward({k: torch.as_tensor(v, dtype=torch.float64) for k, v in x.items()})
-        return {k: {"spikes": v.numpy().astype(np.uint8)} for k, v in out.items()}
+        return {k: ({"values": v.numpy()} if model.nodes[k].graded else {"spikes": v.numpy().astype(np.uint8)})
+                for k, v in out.items()}
     net = lower(model) if isinstance(model, Graph) else model
     fixed = backend in ("sim", "lava-fixed")
     if fixed and not isinstance(net, QNetwork):
@@ -63,17 +67,17 @@ def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: 
         per = run_lava([(net, {k: v[:, b] for k, v in x.items()}) for b in range(batch)], fixed=fixed, states=states)
         result = {}
         for name in net.populations:
-            r = {"spikes": np.stack([p[name]["spikes"] for p in per], axis=1)}
-            if states:
-                r["u"] = np.stack([p[name]["u"] for p in per])
-                r["v"] = np.stack([p[name]["v"] for p in per])
-            result[name] = r
+            result[name] = {k: np.stack([p[name][k] for p in per], axis=1 if k in TRACES else 0)
+                            for k in per[0][name]}
     if align:
         for name, pop in net.populations.items():
-            s = result[name]["spikes"]
-            shifted = np.zeros_like(s)
-            lat = pop.latency
-            if lat < s.shape[0]:
-                shifted[: s.shape[0] - lat] = s[lat:]
-            result[name]["spikes"] = shifted
+            for key in TRACES:
+                if key not in result[name]:
+                    continue
+                s = result[name][key]
+                shifted = np.zeros_like(s)
+                lat = pop.latency
+                if lat < s.shape[0]:
+                    shifted[: s.shape[0] - lat] = s[lat:]
+                result[name][key] = shifted
     return result

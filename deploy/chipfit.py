@@ -9,7 +9,9 @@ Per population: ``cores = max(ceil(neurons / neurons_per_core), ceil(weight byte
 where weight bytes = incoming synapses x ``weight_bits`` / 8 (a conv projection counts every expanded
 synapse, zero-padding positions included, unless ``share_conv_weights``, then only its kernel). A population never shares a core. Problems
 (anything that cannot map: Lava-unsupported neurons, delays above the limit, more than a chip's budget) are
-listed by layer; ``ChipFit.ok`` is false when there is any.
+listed by layer; ``ChipFit.ok`` is false when there is any. Populations of a custom kind (not Lava's own LIF,
+e.g. the ``Integrator`` readout) are listed in ``ChipFit.notes``: they run in Lava's CPU simulation, and
+on a chip they would need microcode (Intel's lava-loihi).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from spikes.deploy.network import Network
+from spikes.deploy.populations import kind_of
 from spikes.deploy.quantize import QNetwork, check_lava
 
 
@@ -48,6 +51,7 @@ class ChipFit:
     layers: list[LayerFit]
     limits: LoihiLimits
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def neurons(self) -> int:
@@ -81,14 +85,19 @@ class ChipFit:
         lines.append(f"{'total':<16} {self.neurons:>9,} {self.synapses:>12,} {self.weight_bytes / 1024:>10.1f} "
                      f"{self.cores:>6}   -> {self.chips} chip(s) of {self.limits.cores_per_chip} cores")
         lines.append("fits" if self.ok else "DOES NOT FIT:\n  " + "\n  ".join(self.problems))
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
 def chip_fit(net: Network | QNetwork, limits: LoihiLimits = LoihiLimits()) -> ChipFit:
     """The resources ``net`` needs and what prevents it from mapping (see the module docstring)."""
-    layers, problems = [], []
+    layers, problems, notes = [], [], []
     for name in net.order():
         pop = net.populations[name]
+        kind = kind_of(pop)
+        if not kind.native:
+            notes.append(f"layer {name!r}: custom neuron kind {kind.name!r} runs in Lava's CPU simulation; on Loihi 2 it "
+                         "needs microcode (lava-loihi)")
         if isinstance(net, Network):
             try:
                 check_lava(pop)
@@ -117,7 +126,7 @@ def chip_fit(net: Network | QNetwork, limits: LoihiLimits = LoihiLimits()) -> Ch
         weight_bytes = math.ceil(stored * limits.weight_bits / 8)
         cores = max(math.ceil(n / limits.neurons_per_core), math.ceil(weight_bytes / limits.memory_per_core), 1)
         layers.append(LayerFit(name, n, syn, weight_bytes, cores, max_delay))
-    fit = ChipFit(layers, limits, problems)
+    fit = ChipFit(layers, limits, problems, notes)
     budget = limits.max_chips
     if fit.chips > budget:
         problems.append(f"needs {fit.cores} cores = {fit.chips} chips, more than max_chips={budget}")

@@ -1,12 +1,13 @@
 """Build Lava process graphs from a lowered network and run them (``lava-float``, ``lava-fixed``).
 
-Per population one ``LIF`` (fixed: ``QPopulation`` integers; float: ``du = 1 - alpha_syn``,
-``dv = 1 - alpha``, ``vth = v_th``, ``bias_mant = bias``); per projection one ``Dense``, ``Sparse``,
+Per population the process of its kind (``spikes.deploy.populations``: ``LIF`` for ``Neurons`` (fixed:
+``QPopulation`` integers; float: ``du = 1 - alpha_syn``, ``dv = 1 - alpha``, ``vth = v_th``,
+``bias_mant = bias``), custom processes for the others); per projection one ``Dense``, ``Sparse``,
 ``Conv`` or, for a delay above one step, ``DelaySparse`` (``delays = delay - 1``); several projections into
 one population connect to the same ``a_in`` port, which sums them (additive skips). An input feeding
 projections of several delays gets one ``RingBuffer`` per delay (its data shifted in time), because graded
-values cannot pass a ``DelaySparse``. Spikes leave through one ``Extractor`` per population (whole vectors per
-step; ``Monitor`` is far slower), final ``u``/``v`` through ``Var.get``.
+values cannot pass a ``DelaySparse``. Spikes (graded kinds: values) leave through one ``Extractor`` per
+population (whole vectors per step; ``Monitor`` is far slower), final states through ``Var.get``.
 
 Layout: a (C, H, W) population is a Lava (X, Y, C) = (W, H, C) population (``x_lava = x.transpose(2, 1, 0)``);
 Dense/Sparse matrices are permuted to that flat order and Conv kernels flipped and transposed
@@ -23,7 +24,8 @@ import scipy.sparse as sp
 import torch
 
 from spikes.deploy.network import Network
-from spikes.deploy.quantize import QNetwork, check_lava
+from spikes.deploy.populations import kind_of
+from spikes.deploy.quantize import QNetwork
 
 
 def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -88,7 +90,7 @@ def import_lava() -> None:
 
 class _Built:
     def __init__(self):
-        self.lifs: dict = {}
+        self.procs: dict = {}       # population -> its Lava process
         self.extractors: dict = {}
 
 
@@ -98,7 +100,6 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import DelaySparse, Sparse
 
     built = _Built()
@@ -106,24 +107,23 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     for name in net.order():
         pop = net.populations[name]
         shape = lava_shape(pop.shape)
-        if fixed:
-            bias = to_lava(pop.bias_mant.reshape(pop.shape), pop.shape)
-            lif = LIF(shape=shape, du=pop.du, dv=pop.dv, vth=pop.vth, bias_mant=bias, bias_exp=pop.bias_exp)
-        else:
-            check_lava(pop)
-            p = pop.params
-            bias = to_lava(pop.bias.reshape(pop.shape), pop.shape)
-            lif = LIF(shape=shape, du=1.0 - p.alpha_syn, dv=1.0 - p.alpha_value, vth=float(p.v_th), bias_mant=bias)
-        built.lifs[name] = lif
+        kind = kind_of(pop)
+        proc = kind.lava_process(pop, fixed, shape,
+                                 lambda flat, s=pop.shape: to_lava(np.asarray(flat).reshape(s), s))
+        built.procs[name] = proc
         ex = Extractor(shape=shape, buffer_size=buffer)
-        lif.s_out.connect(ex.in_port)
+        kind.lava_output(proc).connect(ex.in_port)
         built.extractors[name] = ex
     sources: dict = {}
 
     def source_port(name: str, delay: int):
         """(out port, extra delay still to apply, graded?)"""
         if name in net.populations:
-            return built.lifs[name].s_out, delay - 1, False
+            kind = kind_of(net.populations[name])
+            if kind.graded and delay > 1:
+                raise NotImplementedError(f"lava: graded output of {name!r} needs a delay of {delay} steps; graded "
+                                          "values cannot pass a DelaySparse")
+            return kind.lava_output(built.procs[name]), delay - 1, kind.graded
         key = (name, delay)
         if key not in sources:
             shape = net.inputs[name]
@@ -148,7 +148,7 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
                         padding=(c.padding[1], c.padding[0]), stride=(c.stride[1], c.stride[0]),
                         dilation=(c.dilation[1], c.dilation[0]), groups=c.groups, num_message_bits=bits)
             port.connect(conn.s_in)
-            conn.a_out.connect(built.lifs[proj.dst].a_in)
+            conn.a_out.connect(built.procs[proj.dst].a_in)
             continue
         mat = _matrix(proj, src_shape, dst_shape)
         if extra > 0:
@@ -159,12 +159,13 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
             conn = Dense(weights=mat, num_message_bits=bits, **kw)
         (port.flatten() if len(src_shape) == 3 else port).connect(conn.s_in)
         out = conn.a_out.reshape(lava_shape(dst_shape)) if len(dst_shape) == 3 else conn.a_out
-        out.connect(built.lifs[proj.dst].a_in)
+        out.connect(built.procs[proj.dst].a_in)
     if sink is not None:
-        first = built.lifs[net.order()[0]]
-        n = math.prod(first.s_out.shape)
+        first_name = net.order()[0]
+        first = kind_of(net.populations[first_name]).lava_output(built.procs[first_name])
+        n = math.prod(first.shape)
         tie = Dense(weights=np.zeros((1, n)))
-        (first.s_out.flatten() if len(first.s_out.shape) > 1 else first.s_out).connect(tie.s_in)
+        (first.flatten() if len(first.shape) > 1 else first).connect(tie.s_in)
         tie.a_out.connect(sink.a_in)
     return built
 
@@ -173,8 +174,8 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
              buffer: int = 64, timings: dict | None = None) -> list[dict]:
     """Run every ``(network, one-sample inputs {name: (T, *shape)})`` job in ONE Lava run.
 
-    Returns per job ``{population: {"spikes": (T, *shape), "u": shape, "v": shape}}`` (torch layout; u/v
-    are read only when ``states``). All jobs need the same number of steps. ``timings`` (a dict) receives
+    Returns per job ``{population: {"spikes": (T, *shape), "u": shape, "v": shape}}`` (torch layout; graded
+    kinds give ``"values"`` instead of ``"spikes"``; states are read only when ``states``). All jobs need the same number of steps. ``timings`` (a dict) receives
     ``first_chunk`` (compile + start + the first chunk, s), ``rest`` (s) and ``rest_steps``.
     """
     import time
@@ -194,7 +195,7 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
     buffer = max(1, min(buffer, t_steps))
     sink = LIF(shape=(1,), du=4095, dv=4095, vth=1) if len(jobs) > 1 else None
     builds = [_build_one(net, sample, fixed, buffer, sink) for net, sample in jobs]
-    anchor = sink if sink is not None else next(iter(builds[0].lifs.values()))
+    anchor = sink if sink is not None else next(iter(builds[0].procs.values()))
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",
                        exception_proc_model_map={Extractor: PyLoihiExtractorModel})
     spikes = [{n: [] for n in b.extractors} for b in builds]
@@ -218,12 +219,16 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
             timings["rest_steps"] = t_steps - min(buffer, t_steps)
         for (net, _), b, sp_ in zip(jobs, builds, spikes):
             res = {}
-            for n in b.lifs:
+            for n, proc in b.procs.items():
                 shape = net.populations[n].shape
-                r = {"spikes": from_lava(np.stack(sp_[n]), shape).astype(np.uint8)}
+                kind = kind_of(net.populations[n])
+                trace = from_lava(np.stack(sp_[n]), shape)
+                if kind.graded:
+                    r = {"values": trace.astype(np.int64) if fixed else trace.astype(np.float64)}
+                else:
+                    r = {"spikes": trace.astype(np.uint8)}
                 if states:
-                    r["u"] = from_lava(np.asarray(b.lifs[n].u.get()), shape)
-                    r["v"] = from_lava(np.asarray(b.lifs[n].v.get()), shape)
+                    r.update({k: from_lava(v, shape) for k, v in kind.lava_states(proc).items()})
                 res[n] = r
             out.append(res)
     finally:

@@ -8,9 +8,10 @@ step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds m
 ``L(P) = max over forward projections of L(S) + 1 - d(P)`` (inputs: 0; ``d(P)`` the population's
 ``input_delay``); a forward projection gets ``delay = L(P) + d(P) - L(S)`` (shorter skip paths are
 delayed to align), a recurrent one (closing a loop) one step more. So the spikes of P at step ``t + L(P)`` equal those of the torch model at step t
-(for bias-free populations; a bias also acts during the first ``L(P)`` steps). Constant input currents
-(layer biases) become the population's bias on v: exact for ``alpha_syn = 0``; with a synaptic current the
-steady state ``c / (1 - alpha_syn)`` is used (the first steps differ).
+(for bias-free populations; a bias also acts during the first ``L(P)`` steps, except in kinds that switch
+it on at ``L(P)``, such as ``Integrator``). Constant input currents (layer biases) are folded into the
+population's bias by its kind (``spikes.deploy.populations``; LIF: on v, exact for ``alpha_syn = 0``, with a
+synaptic current the steady state ``c / (1 - alpha_syn)`` is used, so the first steps differ).
 """
 from __future__ import annotations
 
@@ -21,23 +22,29 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from spikes.deploy.graph import Affine, Conv2d, Graph, Input, LinearNode, Neurons
-from spikes.neurons.dynamics import NeuronParameters
+from spikes.deploy.graph import Affine, Conv2d, Graph, Input, LinearNode, PopulationNode
 
 MAX_DENSE_ELEMENTS = 4_000_000  # a probed chain above this size is kept sparse
 
 
 @dataclass(eq=False)
 class Population:
+    """A lowered population: its graph ``node`` (which fixes its kind, ``spikes.deploy.populations``)."""
+
     name: str
     shape: tuple[int, ...]
-    params: NeuronParameters
-    bias: np.ndarray            # (N,) float, flat in C order: the layer's params.bias plus incoming constants
+    node: PopulationNode
+    bias: np.ndarray            # (N,) float, flat in C order: the node's own bias plus incoming constants
     latency: int = 0
 
     @property
     def size(self) -> int:
         return math.prod(self.shape)
+
+    @property
+    def params(self):
+        """The node's neuron parameters (``Neurons``), or None."""
+        return getattr(self.node, "params", None)
 
 
 @dataclass(eq=False)
@@ -102,7 +109,7 @@ def _sources(graph: Graph, pop: str) -> tuple[list[str], set[str]]:
     while stack:
         n = stack.pop()
         node = graph.nodes[n]
-        if isinstance(node, (Input, Neurons)):
+        if isinstance(node, (Input, PopulationNode)):
             if n not in sources:
                 sources.append(n)
         elif isinstance(node, LinearNode):
@@ -174,16 +181,17 @@ def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out:
 
 def lower(graph: Graph) -> Network:
     """The :class:`Network` of ``graph`` (see the module docstring for the timing)."""
+    from spikes.deploy.populations import kind_of
+
     back = graph.recurrent_edges()
     pops: dict[str, Population] = {}
     raw: list[tuple[str, str, bool, Projection]] = []
     for name in graph.populations:
-        node: Neurons = graph.nodes[name]  # type: ignore[assignment]
-        n = math.prod(node.shape)
+        node: PopulationNode = graph.nodes[name]  # type: ignore[assignment]
+        n = math.prod(node.shape)  # type: ignore[attr-defined]
         sources, linear = _sources(graph, name)
         const = _evaluate(graph, name, linear, None, None, True, 1).reshape(-1).numpy()
-        # a constant input current c enters i (i = alpha_syn i + c); Lava adds bias to v: use the steady state
-        pops[name] = Population(name, node.shape, node.params, const / (1.0 - node.params.alpha_syn) + node.params.bias)
+        pops[name] = Population(name, node.shape, node, kind_of(node).fold_bias(node, const))  # type: ignore[attr-defined]
         for src in sources:
             recurrent = _crosses_back_edge(graph, src, name, linear, back)
             n_in = math.prod(graph.nodes[src].output_shape)

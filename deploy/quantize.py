@@ -25,52 +25,20 @@ import numpy as np
 import scipy.sparse as sp
 
 from spikes.deploy.network import Network, Population, Projection
+from spikes.deploy.populations import kind_of
+from spikes.deploy.populations.lif import BIAS_MANT_MAX, STATE_MAX, VTH_MAX, WEIGHT_MAX, QPopulation  # noqa: F401
 
-WEIGHT_MAX = 254          # even 8-bit weights, valid in every Lava sign mode
 WEIGHT_EXP_RANGE = (-8, 7)
-VTH_MAX = 2**17 - 1
-BIAS_MANT_MAX = 2**12 - 1
-STATE_MAX = 2**23
 
 
-def check_lava(pop: Population) -> None:
-    """Raise for what Lava's LIF cannot express, naming the population."""
-    p = pop.params
-    if p.reset != "zero":
-        raise ValueError(f"layer {pop.name!r}: reset='subtract' cannot map to Lava's LIF (zero reset only); "
-                         "train with reset='zero'")
-    if p.adaptive:
-        raise ValueError(f"layer {pop.name!r}: adaptive threshold (ALIF, beta={p.beta}) cannot map to Lava's LIF")
-    if p.refractory_steps:
-        raise ValueError(f"layer {pop.name!r}: refractory_steps={p.refractory_steps} cannot map to Lava's LIF")
-    if hasattr(p.alpha, "numel") and p.alpha.numel() != 1:  # pragma: no cover - NeuronParameters forbids it
-        raise ValueError(f"layer {pop.name!r}: per-neuron decays cannot map to Lava's LIF (one du/dv per population)")
+def check_lava(pop) -> None:
+    """Raise for what the population's kind cannot express on Lava, naming the population."""
+    kind_of(pop).check_lava(pop)
 
 
 def round_even(x: np.ndarray) -> np.ndarray:
     """Nearest even integer (ties to a multiple of 4, numpy's round-half-even on x/2)."""
     return 2.0 * np.round(np.asarray(x, dtype=np.float64) / 2.0)
-
-
-@dataclass(eq=False)
-class QPopulation:
-    name: str
-    shape: tuple[int, ...]
-    du: int
-    dv: int
-    vth: int
-    bias_mant: np.ndarray   # (N,) int
-    bias_exp: int
-    scale: float
-    latency: int
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self.bias_mant.astype(np.int64) << self.bias_exp
 
 
 @dataclass(eq=False)
@@ -88,7 +56,7 @@ class QProjection:
 @dataclass(eq=False)
 class QNetwork:
     inputs: dict[str, tuple[int, ...]]
-    populations: dict[str, QPopulation]
+    populations: dict[str, object]            # QPopulation (LIF) or another kind's fixed-point population
     projections: list[QProjection]
     outputs: dict[str, str]
     report: list[dict] = field(default_factory=list)
@@ -115,65 +83,56 @@ def _weights(proj: Projection, s: float, exp: int):
 
 
 def quantize(net: Network, vth_target: int = 2**11, headroom: float = 1.0,
-             input_max: float | dict[str, float] = 1.0) -> QNetwork:
+             input_max: float | dict[str, float] = 1.0, **kind_options) -> QNetwork:
     """The fixed-point network and a per-layer report (``QNetwork.report``) of the quantisation error.
 
-    ``input_max``: the largest graded value of each input (spikes: 1), for the overflow bound.
+    ``input_max``: the largest graded value of each input (spikes: 1), for the overflow bound. Each
+    population's kind (``spikes.deploy.populations``) picks its scale and integer parameters; further
+    keyword options go to the kinds (e.g. ``integrator_horizon``).
     """
-    qpops: dict[str, QPopulation] = {}
+    graded_max: dict[str, float] = {}      # graded populations: largest output (float units) and integer unit
+    graded_unit: dict[str, float] = {}
+    qpops: dict[str, object] = {}
     qprojs: list[QProjection] = []
     report = []
+    options = {"vth_target": vth_target, "headroom": headroom, **kind_options}
     for name in net.order():
         pop = net.populations[name]
-        check_lava(pop)
-        p = pop.params
+        kind = kind_of(pop)
+        kind.check_lava(pop)
         incoming = net.incoming(name)
         bound = np.abs(pop.bias).copy()
         for proj in incoming:
             src_max = (input_max.get(proj.src, 1.0) if isinstance(input_max, dict) else input_max) \
-                if proj.src in net.inputs else 1.0
+                if proj.src in net.inputs else graded_max.get(proj.src, 1.0)
             bound = bound + proj.row_l1() * src_max
         i_max = float(bound.max()) if bound.size else 0.0
-        candidates = [vth_target / p.v_th, VTH_MAX / p.v_th]
-        if i_max > 0:
-            candidates.append(headroom * (STATE_MAX - 1) / 64.0 * (1.0 - p.alpha_syn) / i_max)
         conv_max = max((pr.max_abs() for pr in incoming if pr.kind == "conv"), default=0.0)
-        if conv_max > 0:
-            candidates.append(WEIGHT_MAX / conv_max)
-        s = min(candidates)
-        vth = int(min(max(round(p.v_th * s), 0), VTH_MAX))
-        du = int(min(max(round(4096 * (1.0 - p.alpha_syn)) - 1, 0), 4095))
-        dv = int(min(max(round(4096 * (1.0 - p.alpha_value)), 0), 4095))
-        total_bias = pop.bias * s * 64.0
-        bias_exp = 0
-        while bias_exp < 7 and np.abs(np.round(total_bias / 2**bias_exp)).max(initial=0) > BIAS_MANT_MAX:
-            bias_exp += 1
-        bias_mant = np.clip(np.round(total_bias / 2**bias_exp), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64)
-        qpops[name] = QPopulation(name, pop.shape, du, dv, vth, bias_mant, bias_exp, s, pop.latency)
+        qpop, kind_report = kind.quantize(pop, i_max, conv_max, options)
+        qpops[name] = qpop
+        s = qpop.scale
+        if kind.graded:   # its integer output v stands for v * unit in float units
+            graded_max[name] = kind_report.get("output_max", 1.0)
+            graded_unit[name] = 1.0 / (64.0 * s)
         w_err, w_ref, exps = [], [], []
         for proj in incoming:
+            ws = s * graded_unit.get(proj.src, 1.0)
             m = proj.max_abs()
             if proj.kind == "conv":
                 exp = 0
             else:
-                exp = math.ceil(math.log2(m * s / WEIGHT_MAX)) if m > 0 else 0
+                exp = math.ceil(math.log2(m * ws / WEIGHT_MAX)) if m > 0 else 0
                 exp = min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1])
-            qw, err, ref = _weights(proj, s, exp)
+            qw, err, ref = _weights(proj, ws, exp)
             w_err.append(np.ravel(err))
             w_ref.append(np.ravel(ref))
             exps.append(exp)
             qprojs.append(QProjection(proj.src, name, proj.kind, qw, exp, proj.delay, proj.recurrent, proj.conv))
         err = np.concatenate(w_err) if w_err else np.zeros(0)
         ref = np.concatenate(w_ref) if w_ref else np.zeros(0)
-        report.append({
-            "layer": name, "scale": s, "vth": vth, "du": du, "dv": dv, "bias_exp": bias_exp, "weight_exps": exps,
-            "weight_rel_rms_error": float(np.sqrt((err**2).sum() / max((ref**2).sum(), 1e-300))) if err.size else 0.0,
-            "vth_rel_error": abs(vth - p.v_th * s) / (p.v_th * s),
-            "alpha_error": abs((1.0 - dv / 4096) - p.alpha_value),
-            "alpha_syn_error": abs((1.0 - (du + 1) / 4096) - p.alpha_syn),
-            "bias_max_error": float(np.abs(bias_mant * 2.0**bias_exp - total_bias).max(initial=0) / (64 * s)),
-            "worst_case_input_bits": math.log2(max(i_max * s * 64 / (1 - p.alpha_syn), 1)) + 1,
-        })
+        report.append({"layer": name, "kind": kind.name, "scale": s, "weight_exps": exps,
+                       "weight_rel_rms_error": float(np.sqrt((err**2).sum() / max((ref**2).sum(), 1e-300)))
+                       if err.size else 0.0, **kind_report})
     return QNetwork(dict(net.inputs), qpops, qprojs, dict(net.outputs), report, net.order())
 
 
@@ -182,7 +141,9 @@ def format_report(report: list[dict]) -> str:
     lines = [f"{'layer':<16} {'scale':>9} {'vth':>6} {'du':>5} {'dv':>5} {'w_exp':>10} {'w_err':>7} {'vth_err':>8} "
              f"{'a_err':>7} {'in_bits':>7}"]
     for r in report:
-        lines.append(f"{r['layer']:<16} {r['scale']:>9.3g} {r['vth']:>6} {r['du']:>5} {r['dv']:>5} "
-                     f"{','.join(map(str, r['weight_exps'])):>10} {r['weight_rel_rms_error']:>7.2%} "
-                     f"{r['vth_rel_error']:>8.2%} {r['alpha_error']:>7.1e} {r['worst_case_input_bits']:>7.1f}")
+        vth_err = f"{r['vth_rel_error']:>8.2%}" if "vth_rel_error" in r else f"{'-':>8}"
+        lines.append(f"{r['layer']:<16} {r['scale']:>9.3g} {r.get('vth', '-'):>6} {r.get('du', '-'):>5} "
+                     f"{r.get('dv', '-'):>5} {','.join(map(str, r['weight_exps'])):>10} "
+                     f"{r['weight_rel_rms_error']:>7.2%} {vth_err} {r.get('alpha_error', 0.0):>7.1e} "
+                     f"{r.get('worst_case_input_bits', 0.0):>7.1f}")
     return "\n".join(lines)

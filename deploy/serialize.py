@@ -1,11 +1,13 @@
 """Save/load a quantised network (``QNetwork``) as one ``.npz``: the deployable integer parameters.
 
-Keys: ``meta`` (JSON: inputs, populations with du/dv/vth/bias_exp/scale/latency, projections with kind, src,
-dst, weight_exp, delay, conv geometry, order, report), ``bias/<pop>``, ``w/<i>`` (dense/conv arrays) or
+Keys: ``meta`` (JSON: inputs, populations with their kind and scalar fields (LIF: du/dv/vth/bias_exp/scale/
+latency), projections with kind, src, dst, weight_exp, delay, conv geometry, order, report),
+``pop/<pop>/<field>`` (a population's array fields, e.g. ``bias_mant``), ``w/<i>`` (dense/conv arrays) or
 ``w/<i>/data|indices|indptr|shape`` (sparse). Written atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -16,16 +18,22 @@ import numpy as np
 import scipy.sparse as sp
 
 from spikes.deploy.graph import Conv2d
-from spikes.deploy.quantize import QNetwork, QPopulation, QProjection
+from spikes.deploy.populations import KINDS, kind_of
+from spikes.deploy.quantize import QNetwork, QProjection
 
 
 def save_qnetwork(q: QNetwork, path: str | os.PathLike) -> None:
     arrays: dict[str, np.ndarray] = {}
     pops = []
     for name, p in q.populations.items():
-        pops.append({"name": name, "shape": list(p.shape), "du": p.du, "dv": p.dv, "vth": p.vth,
-                     "bias_exp": p.bias_exp, "scale": p.scale, "latency": p.latency})
-        arrays[f"bias/{name}"] = p.bias_mant
+        entry: dict = {"kind": kind_of(p).name}
+        for f in dataclasses.fields(p):
+            value = getattr(p, f.name)
+            if isinstance(value, np.ndarray):
+                arrays[f"pop/{name}/{f.name}"] = value
+            else:
+                entry[f.name] = list(value) if isinstance(value, tuple) else value
+        pops.append(entry)
     projs = []
     for i, pr in enumerate(q.projections):
         d = {"src": pr.src, "dst": pr.dst, "kind": pr.kind, "weight_exp": pr.weight_exp, "delay": pr.delay,
@@ -65,8 +73,15 @@ def load_qnetwork(path: str | os.PathLike) -> QNetwork:
         raise ValueError(f"{path}: not a quantised network file: {exc}") from exc
     pops = {}
     for p in meta["populations"]:
-        pops[p["name"]] = QPopulation(p["name"], tuple(p["shape"]), p["du"], p["dv"], p["vth"],
-                                      z[f"bias/{p['name']}"], p["bias_exp"], p["scale"], p["latency"])
+        kind = p.pop("kind", "lif")
+        if kind not in KINDS:
+            raise ValueError(f"{path}: population {p['name']!r} has unknown kind {kind!r}")
+        qtype = KINDS[kind].qtype
+        fields = {}
+        for f in dataclasses.fields(qtype):
+            key = f"pop/{p['name']}/{f.name}"
+            fields[f.name] = z[key] if key in z else (tuple(p[f.name]) if f.name == "shape" else p[f.name])
+        pops[p["name"]] = qtype(**fields)
     projs = []
     for i, d in enumerate(meta["projections"]):
         if f"w/{i}" in z:

@@ -18,6 +18,7 @@ import torch
 
 from spikes.deploy import kernels
 from spikes.deploy.network import Network
+from spikes.deploy.populations import kind_of
 from spikes.deploy.quantize import QNetwork, check_lava
 
 F32_EXACT = 2**24
@@ -69,11 +70,47 @@ def _project(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max:
     return y
 
 
+def _run_population(net, name: str, kind, trains: dict, maxima: dict, fixed: bool, t_steps: int,
+                    batch: int) -> tuple[np.ndarray, dict]:
+    """Outputs ``(T, B*N)`` and final state of a population of any kind: its inputs from every incoming
+    projection for all steps at once, then the kind's sequence run (or, with a self-recurrent projection,
+    step by step)."""
+    pop = net.populations[name]
+    m = batch * pop.size
+    acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
+    recurrent = []
+    for proj in net.incoming(name):
+        if proj.src == name:
+            recurrent.append(proj)
+            continue
+        if proj.src not in trains:
+            raise NotImplementedError(f"sim: feedback projection {proj.src!r} -> {name!r} between different "
+                                      "populations is not supported")
+        src = trains[proj.src]
+        in_shape = src.shape[2:]
+        y = _project(proj, _delay(src, proj.delay).reshape(t_steps * batch, *in_shape), in_shape, fixed,
+                     maxima.get(proj.src, 1.0))
+        acc += y.reshape(t_steps, m)
+    state = kind.init_state(pop, m, fixed)
+    if not recurrent:
+        return kind.run(pop, acc, state, fixed), state
+    out = np.zeros((t_steps, m), dtype=kind.output_dtype(fixed))
+    for t in range(t_steps):
+        a = acc[t].copy()
+        for proj in recurrent:
+            if t >= proj.delay:
+                prev = out[t - proj.delay].reshape(batch, *pop.shape)
+                a += _project(proj, prev, pop.shape, fixed, float(np.abs(prev).max(initial=0))).reshape(m)
+        out[t] = kind.step(pop, a, state, t, fixed)
+    return out, state
+
+
 def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool = True) -> dict:
     """Run ``net`` (a ``QNetwork``: fixed point; a ``Network``: Lava's floating point) on ``inputs``.
 
     ``inputs``: name -> (T, B, *shape) arrays (integers for fixed point). Returns
-    ``{population: {"spikes": (T, B, *shape) uint8, "u": (B, *shape), "v": (B, *shape)}}`` plus
+    ``{population: {"spikes": (T, B, *shape) uint8, "u": (B, *shape), "v": (B, *shape)}}`` (graded kinds
+    such as ``Integrator``: ``"values"`` (T, B, *shape) instead of ``"spikes"``, and their own states) plus
     ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. ``fused``: a population fed by
     one dense or conv projection runs in one compiled event-driven loop (``kernels.dense_lif_fixed``,
     ``conv_lif_fixed``: only non-zero inputs are visited); ``fused=False`` forces the matmul path (same result).
@@ -103,6 +140,17 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         pop = net.populations[name]
         if not fixed:
             check_lava(pop)
+        kind = kind_of(pop)
+        if kind.name != "lif":
+            out, state = _run_population(net, name, kind, trains, maxima, fixed, t_steps, batch)
+            key = "values" if kind.graded else "spikes"
+            trains[name] = out.reshape(t_steps, batch, *pop.shape)
+            maxima[name] = float(np.abs(out).max(initial=0)) if kind.graded else 1.0
+            results[name] = {key: trains[name], **{k: v.reshape(batch, *pop.shape)
+                                                   for k, v in kind.final_states(state).items()}}
+            if fixed:
+                overflow[name] = kind.overflow(state)
+            continue
         n = pop.size
         m = batch * n
         acc = None

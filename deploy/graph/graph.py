@@ -1,8 +1,9 @@
 """``Graph``: named nodes and directed edges; several edges into one node add up (additive skips).
 
 Rules checked by :meth:`Graph.validate`: edges name existing nodes with matching shapes; ``Input`` nodes have
-no incoming edge; every other node has at least one; an ``Output`` is fed by exactly one ``Neurons`` node;
-every cycle passes through a ``Neurons`` node (recurrent connections). ``forward`` is the float reference
+no incoming edge; every other node has at least one; an ``Output`` is fed by exactly one population
+(``PopulationNode``: ``Neurons``, ``Integrator``, ...); every cycle passes through a population (recurrent
+connections). ``forward`` is the float reference
 with torch's timing: a feed-forward path has no latency and a recurrent edge carries the previous step.
 """
 from __future__ import annotations
@@ -12,8 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from spikes.deploy.graph.io import Input, Output
-from spikes.deploy.graph.neurons import Neurons
-from spikes.deploy.graph.node import LinearNode, Node
+from spikes.deploy.graph.node import LinearNode, Node, PopulationNode
 
 
 @dataclass(eq=False)
@@ -47,7 +47,7 @@ class Graph:
 
     @property
     def populations(self) -> list[str]:
-        return self.of_type(Neurons)
+        return self.of_type(PopulationNode)
 
     def validate(self) -> None:
         for a, b in self.edges:
@@ -64,24 +64,24 @@ class Graph:
                     raise ValueError(f"Input node {name!r} has incoming edges from {preds}")
             elif not preds:
                 raise ValueError(f"node {name!r} ({type(node).__name__}) has no incoming edge")
-            if isinstance(node, Output) and (len(preds) != 1 or not isinstance(self.nodes[preds[0]], Neurons)):
-                raise ValueError(f"Output node {name!r} must be fed by exactly one Neurons node, got {preds}")
+            if isinstance(node, Output) and (len(preds) != 1 or not isinstance(self.nodes[preds[0]], PopulationNode)):
+                raise ValueError(f"Output node {name!r} must be fed by exactly one population, got {preds}")
         if not self.inputs:
             raise ValueError("graph has no Input node")
         self.linear_order()  # raises on a cycle of linear nodes
 
     def linear_order(self) -> list[str]:
-        """Topological order in which edges out of ``Neurons`` are cut (so recurrent loops are allowed)."""
+        """Topological order in which edges out of populations are cut (so recurrent loops are allowed)."""
         indeg = {n: 0 for n in self.nodes}
         for a, b in self.edges:
-            if not isinstance(self.nodes[a], Neurons):
+            if not isinstance(self.nodes[a], PopulationNode):
                 indeg[b] += 1
         ready = [n for n, d in indeg.items() if d == 0]
         order: list[str] = []
         while ready:
             n = ready.pop(0)
             order.append(n)
-            if isinstance(self.nodes[n], Neurons):
+            if isinstance(self.nodes[n], PopulationNode):
                 continue
             for b in self.successors(n):
                 indeg[b] -= 1
@@ -89,12 +89,12 @@ class Graph:
                     ready.append(b)
         if len(order) != len(self.nodes):
             stuck = sorted(set(self.nodes) - set(order))
-            raise ValueError(f"graph has a cycle without a Neurons node through {stuck}")
+            raise ValueError(f"graph has a cycle without a population through {stuck}")
         return order
 
     def recurrent_edges(self) -> set[tuple[str, str]]:
         """Edges that carry the previous step (torch timing): the back edges of a depth-first search from the
-        inputs (each closes a loop, which always passes through a ``Neurons`` node)."""
+        inputs (each closes a loop, which always passes through a population)."""
         back: set[tuple[str, str]] = set()
         state: dict[str, int] = {}  # 1 on the stack, 2 done
         succ = {n: [] for n in self.nodes}
@@ -123,13 +123,12 @@ class Graph:
 
     # -- float reference -----------------------------------------------------------------------------
     def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Spikes ``(T, B, *shape)`` of every population for input ``(T, B, *shape)`` (float64, torch timing).
+        """Output ``(T, B, *shape)`` of every population (spikes; potentials for graded ones such as
+        ``Integrator``) for input ``(T, B, *shape)`` (float64, torch timing).
 
-        ``s_P[t] = neuron(sum of the linear paths into P at step t - input_delay)``; an edge closing a loop uses
-        step t-1.
+        ``out_P[t] = P.step(sum of the linear paths into P at step t - input_delay)``; an edge closing a loop
+        uses step t-1.
         """
-        from spikes.neurons.dynamics import neuron_step
-
         inputs = self._input_dict(inputs)
         t_steps, batch = next(iter(inputs.values())).shape[:2]
         back = self.recurrent_edges()
@@ -167,13 +166,13 @@ class Graph:
                             x = x + s
                         if isinstance(node, LinearNode):
                             values[n] = node.apply(x)
-                        elif isinstance(node, Neurons):
-                            if node.input_delay:
+                        elif isinstance(node, PopulationNode):
+                            delay = node.input_delay  # type: ignore[attr-defined]
+                            if delay:
                                 history[n].append(x)
                                 hist = history[n]
-                                x = hist[-1 - node.input_delay] if len(hist) > node.input_delay else torch.zeros_like(x)
-                            s, state[n] = neuron_step(x, state.get(n), node.params)  # type: ignore[arg-type]
-                            values[n] = s
+                                x = hist[-1 - delay] if len(hist) > delay else torch.zeros_like(x)
+                            values[n], state[n] = node.step(x, state.get(n))
                         else:
                             values[n] = x
                     pending.remove(n)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spikes.deploy.graph.node import Node, as_shape
+import torch
+
+from spikes.deploy.graph.node import PopulationNode, as_shape
 from spikes.neurons.dynamics import NeuronParameters
 
 
 @dataclass(eq=False)
-class Neurons(Node):
+class Neurons(PopulationNode):
     """Population of ``shape`` with ``params`` (one value per population, bias included).
 
     ``input_delay``: the summed input reaches the population ``input_delay`` steps later (norse's CuBa LIF
@@ -32,10 +34,7 @@ class Neurons(Node):
             raise ValueError(f"Neurons: input_delay must be an int >= 0, got {self.input_delay}")
         self.input_delay = int(self.input_delay)
 
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return self.shape
+    def step(self, x: torch.Tensor, state):
+        from spikes.neurons.dynamics import neuron_step
 
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return self.shape
+        return neuron_step(x, state, self.params)

@@ -2,7 +2,9 @@
 
 A node knows its per-sample ``input_shape`` (no time or batch axis) and its ``output_shape``. Linear nodes
 (``LinearNode``) also implement ``apply(x, bias=True)`` on a batch ``(N, *input_shape)`` with torch, which
-is the float reference and what the lowering probes to build synapse matrices.
+is the float reference and what the lowering probes to build synapse matrices. Population nodes
+(``PopulationNode``: spiking neurons, non-spiking integrators, ...) hold state across steps and implement
+``step(x, state)``, their float reference with torch's timing.
 """
 from __future__ import annotations
 
@@ -53,4 +55,27 @@ class LinearNode(Node):
     """A stateless affine map ``y = A x + c`` applied at every step (c = 0 unless the node has a bias)."""
 
     def apply(self, x: torch.Tensor, bias: bool = True) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class PopulationNode(Node):
+    """A population with state: per step ``(x[t], state[t-1]) -> (out[t], state[t])``, ``x`` the summed input.
+
+    ``graded``: the output is a value (a potential), not a 0/1 spike. ``input_delay``: the summed input
+    reaches the population ``input_delay`` steps later. Subclasses are dataclasses with a ``shape`` field.
+    """
+
+    graded = False
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shape  # type: ignore[attr-defined]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.shape  # type: ignore[attr-defined]
+
+    def step(self, x: torch.Tensor, state):  # pragma: no cover - abstract
+        """``(out, state)`` for input ``x`` ``(B, *shape)``; ``state`` None at the first step."""
         raise NotImplementedError

@@ -1,9 +1,11 @@
 """Deploying a stage's trained model to the chip backends (``sim``, ``lava-fixed``) through ``spikes.deploy``.
 
-``deploy_hook()`` returns the callable the stages call as ``hook(stage_result, summary, model, x, y)``:
-it captures the model as a graph (``spikes.deploy.graph.capture``), lowers and quantises it once
+``deploy_hook()`` returns the callable the stages call as ``hook(stage_result, summary, model, x, y,
+deployer=None)``: the ``deployer`` (default :func:`deploy_classifier`; a stage passes its own for another
+task metric) captures the model as a graph (``spikes.deploy.graph.capture``), lowers and quantises it once
 (``spikes.deploy.network.lower``, ``spikes.deploy.quantize.quantize``), runs the test inputs on each
-backend (``spikes.deploy.backends.run``) and adds ``summary.backends[name]``: metric and per-layer rows.
+backend (``spikes.deploy.backends.run``) and returns ``{backend: BackendResult}`` (metric and per-layer
+rows), which the hook adds to ``summary.backends``.
 Where the model cannot be deployed (``capture``/``quantize`` refuse it, e.g. ALIF thresholds or a model
 that is not a torch graph), the hook adds the deploy module's own reason as a note and leaves
 ``summary.backends`` empty: nothing is made up.
@@ -114,29 +116,35 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_S
 
     missing = missing_dependency(REQUIRES)
 
-    def hook(res, summary, model, x, y) -> None:
-        """``x``: time-first test inputs ``(T, N, *shape)`` (torch tensor), ``y``: labels ``(N,)`` or None."""
+    def hook(res, summary, model, x, y, deployer: Callable | None = None) -> None:
+        """``x``: time-first test inputs ``(T, N, *shape)`` (torch tensor), ``y``: labels ``(N,)`` or None;
+        ``deployer(model, x, y, backends, lava_samples, progress) -> {backend: BackendResult}``."""
         if missing:
             res.notes.append(f"{summary.label}: not deployed to {', '.join(backends)}: {missing}.")
             return
         import torch
-        if not isinstance(model, torch.nn.Module):
+        if deployer is None and not isinstance(model, torch.nn.Module):
             res.notes.append(f"{summary.label}: not deployed: spikes.deploy captures torch modules; this stage's "
                              f"model is a {type(model).__name__}.")
             return
         try:
-            xt = x.contiguous().numpy()
-            if y is None:   # no class labels: capture only, to learn whether (and why not) it deploys
+            xt = x.contiguous().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+            if deployer is not None:
+                summary.backends.update(deployer(model, xt, None if y is None else np.asarray(y), backends,
+                                                 lava_samples, progress))
+            elif y is None:   # no class labels: capture only, to learn whether (and why not) it deploys
                 from spikes.deploy.graph import capture
                 capture(model, tuple(xt.shape[2:]))
                 res.notes.append(f"{summary.label}: captured, but the pipeline has no task metric for it on "
                                  "the chip backends yet: not run.")
                 return
-            summary.backends.update(deploy_classifier(model, xt, np.asarray(y), backends, lava_samples, progress))
+            else:
+                summary.backends.update(deploy_classifier(model, xt, np.asarray(y), backends, lava_samples,
+                                                          progress))
         except ValueError as e:   # capture/quantize refuse what the chip cannot express, naming the layer
             res.notes.append(f"{summary.label}: not deployed: {e}")
             return
-        n_all = xt.shape[1]
+        n_all = xt.shape[1] if xt.ndim > 2 or deployer is None else xt.shape[0]
         if "lava-fixed" in backends and lava_samples < n_all:
             res.notes.append(f"{summary.label}: lava-fixed ran the first {lava_samples} of {n_all} test samples "
                              f"(one Lava graph copy per sample); torch and sim ran all {n_all}.")

@@ -1,0 +1,76 @@
+"""``PopulationKind``: how one kind of population is lowered, quantised, simulated (``sim``) and built in Lava.
+
+Every graph population node type (``spikes.deploy.graph.PopulationNode`` subclass) has one kind. The
+deploy stages stay generic and ask the kind for what differs:
+
+- lowering: ``fold_bias(node, const)``, the per-neuron bias once the constant input current ``const`` (layer
+  biases) is folded in;
+- ``check_lava(pop)``: raise ``ValueError`` naming the layer for what the kind cannot express;
+- ``quantize(pop, i_max, conv_max, options) -> (QPop, report)``: the fixed-point population; its ``scale``
+  S maps the float units of the input current to integers (incoming weights are ``W S / 2**e``);
+- ``sim``: ``init_state(pop, m, fixed)``, ``step(pop, a, state, t, fixed) -> out`` for the input ``a`` (M,)
+  of step t (int64 in fixed point: the projections' sum as Lava delivers it), ``run(pop, acc, state,
+  fixed)`` over a whole sequence ``(T, M)`` (default: ``step`` per step), ``final_states(state)``;
+- Lava: ``lava_process(pop, fixed, shape, layout)`` (a process with an ``a_in`` InPort; ``layout`` puts a flat
+  per-neuron array in Lava's order), ``lava_output(proc)``
+  (the OutPort that carries spikes or, for graded kinds, values), ``lava_states(proc)`` (final state Vars).
+
+``native``: Lava ships the process (it maps onto Loihi 2 as is); custom kinds run in Lava's CPU simulation
+and would need microcode on a chip. ``graded``: the output is a value (int64 in fixed point, float64 in floating point), returned by the
+backends under ``"values"``; spiking kinds return ``"spikes"`` (uint8).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class PopulationKind:
+    name: str = ""
+    node_type: type = type(None)
+    qtype: type = type(None)             # its fixed-point population (a dataclass)
+    graded: bool = False
+    native: bool = False       # a process Lava ships (runs on Loihi 2 as is); False: a custom process
+
+    def fold_bias(self, node, const: np.ndarray) -> np.ndarray:
+        return const
+
+    def check_lava(self, pop) -> None:
+        return None
+
+    def quantize(self, pop, i_max: float, conv_max: float, options: dict):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def init_state(self, pop, m: int, fixed: bool) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self, pop, a: np.ndarray, state: dict, t: int, fixed: bool) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def run(self, pop, acc: np.ndarray, state: dict, fixed: bool) -> np.ndarray:
+        """Outputs ``(T, M)`` for inputs ``acc`` ``(T, M)``; ``state`` updated in place."""
+        out = np.zeros(acc.shape, dtype=self.output_dtype(fixed))
+        for t in range(acc.shape[0]):
+            out[t] = self.step(pop, acc[t], state, t, fixed)
+        return out
+
+    def output_dtype(self, fixed: bool):
+        if not self.graded:
+            return np.uint8
+        return np.int64 if fixed else np.float64
+
+    def final_states(self, state: dict) -> dict[str, np.ndarray]:
+        return dict(state)
+
+    def overflow(self, state: dict) -> tuple[int, int]:
+        """(wraps, saturations) counted in fixed point."""
+        c = state.get("counts")
+        return (int(c[:, 0].sum()), int(c[:, 1].sum())) if c is not None else (0, 0)
+
+    def lava_process(self, pop, fixed: bool, shape: tuple[int, ...], layout):  # pragma: no cover
+        raise NotImplementedError
+
+    def lava_output(self, proc):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def lava_states(self, proc) -> dict[str, np.ndarray]:
+        return {}

@@ -21,7 +21,22 @@ backends under ``"values"``; spiking kinds return ``"spikes"`` (uint8).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+class FixedPointPopulation:
+    """What every kind's fixed-point population dataclass shares: ``shape``, ``bias_mant``, ``bias_exp`` fields."""
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)  # type: ignore[attr-defined]
+
+    @property
+    def bias(self) -> np.ndarray:
+        """The per-neuron bias ``bias_mant << bias_exp`` (int64)."""
+        return self.bias_mant.astype(np.int64) << self.bias_exp  # type: ignore[attr-defined]
 
 
 class PopulationKind:

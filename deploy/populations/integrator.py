@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikes.deploy.graph.integrator import Integrator
-from spikes.deploy.populations.base import PopulationKind
+from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 from spikes.deploy.populations.lif import bias_mantissa
 
 V_LIMIT = 2**23 - 1
@@ -44,7 +44,7 @@ def integrator_fixed_step(v: np.ndarray, a: np.ndarray, dv: int, bias: np.ndarra
 
 
 @dataclass(eq=False)
-class QIntegrator:
+class QIntegrator(FixedPointPopulation):
     """A fixed-point integrator population; its values decode as ``v / (64 scale)``."""
 
     name: str
@@ -58,13 +58,6 @@ class QIntegrator:
 
     kind = "integrator"
 
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self.bias_mant.astype(np.int64) << self.bias_exp
 
     def decode(self, values: np.ndarray) -> np.ndarray:
         """Fixed-point values -> float units of the torch model."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikes.deploy.graph.neurons import Neurons
-from spikes.deploy.populations.base import PopulationKind
+from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 
 VTH_MAX = 2**17 - 1
 BIAS_MANT_MAX = 2**12 - 1
@@ -23,7 +23,7 @@ WEIGHT_MAX = 254
 
 
 @dataclass(eq=False)
-class QPopulation:
+class QPopulation(FixedPointPopulation):
     """A fixed-point Lava LIF population."""
 
     name: str
@@ -38,13 +38,6 @@ class QPopulation:
 
     kind = "lif"
 
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self.bias_mant.astype(np.int64) << self.bias_exp
 
 
 def bias_mantissa(total: np.ndarray) -> tuple[np.ndarray, int]:

@@ -14,7 +14,9 @@ the largest conv weight fits. ``S`` is the largest value such that
 
 Decays (12 bit): ``du = round(4096 (1 - alpha_syn)) - 1``, ``dv = round(4096 (1 - alpha))``.
 Bias: ``bias_mant << bias_exp = round(64 S bias)``, 13-bit mantissa, one exponent in 0..7 per population.
-Refused (naming the layer): ``reset='subtract'``, ``beta > 0`` (ALIF), refractory periods.
+Refused in ``Neurons`` (Lava LIF) populations (naming the layer): ``reset='subtract'``, ``beta > 0`` (ALIF),
+refractory periods. Other kinds pick their own scale and integers (``spikes.deploy.populations``; e-prop's
+LIF/ALIF neurons with subtractive reset, adaptation and refractoriness: ``populations.eprop``).
 """
 from __future__ import annotations
 

@@ -175,6 +175,26 @@ class RSNN(nn.Module):
         return rsnn_step(x, state, self.w_in, self.recurrent_weight(), self.w_out, self.b_out, self.cfg,
                          self.betas, stop_gradient)
 
+    def to_graph(self, input_shape: tuple[int, ...]):
+        """The deploy graph (``spikes.deploy.graph.capture`` protocol): ``input -> w_in (Affine) -> rec
+        (EpropNeurons, with the recurrent Affine w_rec, zero diagonal) -> w_out (Affine, b_out) -> readout
+        (Integrator, alpha = kappa) -> output``. ``Graph.forward`` reproduces :meth:`forward` (spikes of
+        ``rec``, readout values of ``readout``)."""
+        from spikes.deploy.graph import Affine, EpropNeurons, Graph, Input, Integrator, Output
+
+        cfg = self.cfg
+        if tuple(input_shape) != (cfg.n_in,):
+            raise ValueError(f"RSNN.to_graph: the per-sample input must be ({cfg.n_in},) (n_in), got "
+                             f"{tuple(input_shape)}")
+        rec = EpropNeurons((cfg.n_rec,), alpha=cfg.alpha, v_th=cfg.v_th, beta=self.betas.detach().double().cpu(),
+                           rho=cfg.rho, n_ref=cfg.n_ref)
+        nodes = {"input": Input((cfg.n_in,)), "w_in": Affine(self.w_in), "rec": rec,
+                 "w_rec": Affine(self.recurrent_weight()), "w_out": Affine(self.w_out, self.b_out),
+                 "readout": Integrator((cfg.n_out,), alpha=cfg.kappa), "output": Output((cfg.n_out,))}
+        edges = [("input", "w_in"), ("w_in", "rec"), ("rec", "w_rec"), ("w_rec", "rec"), ("rec", "w_out"),
+                 ("w_out", "readout"), ("readout", "output")]
+        return Graph(nodes, edges)
+
     def forward(self, x: torch.Tensor, state: RSNNState | None = None,
                 stop_gradient: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 3 or x.shape[-1] != self.cfg.n_in:

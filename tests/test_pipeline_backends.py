@@ -60,3 +60,25 @@ def test_lava_fixed_rows_equal_sim_rows():
     assert res["sim"].per_layer == res["lava-fixed"].per_layer        # sim is bit-exact with lava-fixed
     assert res["sim"].metric == res["lava-fixed"].metric
     assert any(r["firing_rate"] > 0 for r in res["sim"].per_layer)
+
+
+def test_layer_rows_of_a_recurrent_network_with_a_graded_readout_by_hand():
+    from spikes.deploy.graph import capture
+    from spikes.deploy.network import lower
+    from spikes.models.rsnn import RSNN, RSNNConfig
+    from spikes.pipeline.backends import layer_rows
+
+    net = lower(capture(RSNN(RSNNConfig(n_in=5, n_rec=4, n_out=3, n_adaptive=2)), (5,)))
+    x = np.zeros((3, 2, 5))
+    x[0, 0, :2] = 1          # 2 input events in sample 0, 1 in sample 1
+    x[2, 1, 4] = 1
+    z = np.zeros((3, 2, 4))
+    z[1, 0, 0] = z[2, 0, 3] = z[2, 1, 1] = 1     # 3 recurrent spikes
+    values = np.zeros((3, 2, 3))
+    values[1:, :, 0] = 0.5
+    rec, readout = layer_rows(net, {"rec": z}, x, {"rec": "layer0"}, {"readout": values})
+    # per sample: (3 input events x 4 + 3 spikes x 4 recurrent rows) / 2; readout: 3 spikes x 3 / 2
+    assert rec == {"layer": "layer0", "firing_rate": 3 / 24, "density": 3 / 24, "synops": 12.0, "neurons": 4,
+                   "steps": 3}
+    assert readout == {"layer": "readout", "firing_rate": None, "density": None, "synops": 4.5, "neurons": 3,
+                       "steps": 3}

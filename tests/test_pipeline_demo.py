@@ -72,3 +72,31 @@ def test_conv_stage_trains_measures_and_deploys_to_sim(tmp_path, monkeypatch):
     # same input events and fan-out, minus the synapses whose weight quantises to 0 (not stored on chip)
     assert 0.9 * torch_in <= sim.per_layer[0]["synops"] <= torch_in
     assert s.raster is not None and set(s.neuron_rates) == {"features.1", "features.4", "output"}
+
+
+@pytest.mark.slow
+def test_eprop_stage_deploys_the_rsnn_to_sim_with_rows(tmp_path, monkeypatch):
+    from spikes.pipeline import eprop
+    from spikes.pipeline.backends import deploy_hook
+
+    monkeypatch.setattr(eprop, "QUICK", {**eprop.QUICK, "train_limit": 64, "test_limit": 24, "n_time_bins": 6,
+                                         "n_rec": 16})
+    res = eprop.run_eprop_stage(tmp_path, quick=True, progress=False,
+                                backends=deploy_hook(backends=("sim",), progress=False))
+    assert res.status == "ok" and not any("not deployed" in n for n in res.notes), res.notes
+    s = load_summary(tmp_path / "eprop_alif_quick")
+    assert [r["layer"] for r in s.per_layer] == ["rec"]
+    sim = s.backends["sim"]
+    assert sim.samples == 24 and 0.0 <= sim.metric <= 1.0
+    rec, readout = sim.per_layer
+    assert (rec["layer"], rec["neurons"], rec["steps"]) == ("rec", 16, 6)
+    assert (readout["layer"], readout["firing_rate"], readout["neurons"], readout["steps"]) == ("readout", None, 10, 6)
+    # synops on the lowered network: every input event reaches the 16 neurons, every recurrent spike the 16
+    # rows of the dense recurrent matrix (zero diagonal included) and the 10 readout neurons
+    xt, _ = eprop.pooled_sequences("test", 6, 24)
+    spikes = rec["firing_rate"] * 16 * 6 * 24
+    assert rec["synops"] == pytest.approx((float(xt.sum()) * 16 + spikes * 16) / 24)
+    assert readout["synops"] == pytest.approx(spikes * 10 / 24)
+    # sim's rate is the torch model's up to quantisation; the synops totals compare (torch: N - 1 recurrent)
+    assert rec["firing_rate"] == pytest.approx(s.per_layer[0]["firing_rate"], abs=0.02)
+    assert rec["synops"] + readout["synops"] == pytest.approx(s.per_layer[0]["synops"], rel=0.03)

@@ -1,7 +1,7 @@
 """Capture a torch model as a :class:`Graph`.
 
 Supported: any model with a ``to_graph(input_shape) -> Graph`` method (the protocol for custom topologies
-such as U-Nets with skips), ``nn.Sequential`` (nested) of ``TimeDistributed``-wrapped or bare
+such as U-Nets with skips, or ``spikes.models.rsnn.RSNN``: e-prop neurons and a leaky readout), ``nn.Sequential`` (nested) of ``TimeDistributed``-wrapped or bare
 ``nn.Linear``/``EventLinear``/``nn.Conv2d``/``nn.AvgPool2d``/``nn.Flatten``/``nn.Upsample(nearest)``,
 ``spikes.neurons`` populations (PLIF's input gain becomes a ``Scale`` node), ``RecurrentLIF`` (input
 ``Affine`` -> ``Neurons`` with a recurrent ``Affine`` loop), ``nn.Identity``/``nn.Dropout`` (skipped), and

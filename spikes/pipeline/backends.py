@@ -16,6 +16,8 @@ padded with ``L`` zero steps, ``L`` = the deepest population's latency, and ``al
 population back by its latency); ``synops`` = synaptic operations per sample into that population, counted
 on the lowered network the chip runs: ``sum_j spikes_j * fan_out_j`` over every incoming projection
 (``fan_out_j``: see :func:`fan_out`; conv counted with unit weights, borders exact, as SpikeProbe does).
+A graded population (a non-spiking ``Integrator`` readout) has ``firing_rate`` None; its non-zero values
+count as its outgoing events (:func:`layer_rows`).
 Lowering folds linear chains (e.g. pool + conv, or conv + PLIF gain, into one sparse projection) and
 quantisation drops sparse weights that round to 0, so chip synops can differ from the torch probe's
 per-layer count by construction (they count what the chip stores and executes).
@@ -70,20 +72,33 @@ def run_aligned(qnet, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
     return {k: out[k]["spikes"][:T].reshape(T, x.shape[1], -1).astype(np.float64) for k in qnet.populations}
 
 
+def layer_rows(net, spikes: dict[str, np.ndarray], x: np.ndarray, names: dict[str, str],
+               values: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Per-population rows of one backend run (see the module docstring), populations in latency order.
+
+    ``spikes``: ``(T, B, N)`` per spiking population; ``values``: ``(T, B, N)`` per graded population (e.g. an
+    ``Integrator`` readout), whose row has ``firing_rate`` and ``density`` None; its non-zero values count as
+    the events it sends on. ``synops`` is per sample, into each population.
+    """
+    T, B = x.shape[:2]
+    events = {name: x.reshape(T, B, -1).astype(np.float64).sum((0, 1)) for name in net.inputs}
+    events.update({k: s.sum((0, 1)) for k, s in spikes.items()})
+    events.update({k: (np.asarray(v) != 0).sum((0, 1)).astype(np.float64) for k, v in (values or {}).items()})
+    rows = []
+    for pop in sorted(net.populations, key=lambda p: net.populations[p].latency):
+        syn = sum(float(events[p.src] @ fan_out(p)) for p in net.incoming(pop))
+        rate = float(spikes[pop].mean()) if pop in spikes else None
+        rows.append({"layer": names.get(pop, pop), "firing_rate": rate, "density": rate, "synops": syn / B,
+                     "neurons": int(net.populations[pop].size), "steps": int(T)})
+    return rows
+
+
 def backend_result(net, spikes: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, names: dict[str, str]):
     """Accuracy (argmax of output spike counts) and per-population rows of one backend run."""
     from spikes.reports.summary import BackendResult
 
-    T, B = x.shape[:2]
-    events = {name: x.reshape(T, B, -1).astype(np.float64).sum((0, 1)) for name in net.inputs}
-    events.update({k: s.sum((0, 1)) for k, s in spikes.items()})
-    rows = []
-    for pop in sorted(net.populations, key=lambda p: net.populations[p].latency):
-        s = spikes[pop]
-        syn = sum(float(events[p.src] @ fan_out(p)) for p in net.incoming(pop))
-        rate = float(s.mean())
-        rows.append({"layer": names.get(pop, pop), "firing_rate": rate, "density": rate, "synops": syn / B,
-                     "neurons": int(s.shape[2]), "steps": int(T)})
+    B = x.shape[1]
+    rows = layer_rows(net, spikes, x, names)
     out_pop = next(iter(net.outputs.values()))
     pred = spikes[out_pop].sum(0).argmax(1)
     return BackendResult(metric=float((pred == np.asarray(y)[:B]).mean()), per_layer=rows, samples=int(B))

@@ -10,11 +10,22 @@ with symmetric feedback.
 
 Activity per layer: ``rec`` (recurrent neurons: firing rate, ``synops`` = input events x N + recurrent
 spikes x (N - 1) + recurrent spikes x K readout synapses, per sample). Counted from the spikes directly.
+
+Deploy (:func:`deploy_rsnn`, the stage's deployer for ``spikes.pipeline.backends.deploy_hook``): the trained
+RSNN is captured (``RSNN.to_graph``: e-prop neurons with a recurrent projection, leaky ``Integrator``
+readout), lowered, quantised (``spikes.deploy.populations.eprop``), run on ``sim`` (all test samples) and
+``lava-fixed`` (the first ``lava_samples``); the readout values are decoded to float units and classified by
+the model's own rule (largest mean softmax over all steps). Backend rows, counted on the lowered network as
+in ``spikes.pipeline.backends.layer_rows``: ``rec`` (firing rate; synops = input events x N + recurrent
+spikes x N, the dense recurrent matrix stores its zero diagonal too) and ``readout`` (firing rate None;
+synops = recurrent spikes x K). Their synops sum compares with the torch row's.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import numpy as np
 
 from spikes.pipeline.record import StageResult
 
@@ -68,6 +79,60 @@ def measure_rsnn(model, x, y, batch_size: int = 64) -> dict:
             "neuron_rates": {"rec": (spike_sum / (n * T)).tolist()}, "raster": raster_dict("rec", first)}
 
 
+def rsnn_decisions(values: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of readout values ``(T, B, K)`` (float units) by the model's rule: largest mean softmax."""
+    import torch
+
+    from spikes.learning.eprop_losses import SequenceCrossEntropy
+
+    T, B, K = values.shape
+    errors = SequenceCrossEntropy(torch.as_tensor(np.asarray(y)[:B]), K, T, dtype=torch.float64).errors(
+        torch.as_tensor(values, dtype=torch.float64))
+    return 1.0 - float(errors.mean())
+
+
+def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=("sim", "lava-fixed"), lava_samples: int = 32,
+                progress: bool = True, qnet=None) -> dict:
+    """``{backend: BackendResult}`` of the trained RSNN on the chip backends (module docstring).
+
+    ``x``: time-first test inputs ``(T, N, n_in)``, ``y`` labels ``(N,)``; ``qnet``: an already quantised
+    network of the model (default: captured, lowered and quantised here).
+    """
+    from tqdm.auto import tqdm
+
+    from spikes.deploy.backends import run
+    from spikes.deploy.graph import capture
+    from spikes.deploy.network import lower
+    from spikes.deploy.populations import kind_of
+    from spikes.deploy.quantize import quantize
+    from spikes.pipeline.backends import layer_rows
+    from spikes.reports.summary import BackendResult
+
+    if y is None:
+        raise ValueError("deploy_rsnn needs the class labels")
+    x = np.asarray(x)
+    if qnet is None:
+        qnet = quantize(lower(capture(model, tuple(x.shape[2:]))), input_max=max(1.0, float(np.abs(x).max())))
+    readout = next(iter(qnet.outputs.values()))
+    lat = max(p.latency for p in qnet.populations.values())
+    results = {}
+    for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
+        xb = x if b == "sim" else x[:, :lava_samples]
+        T, B = xb.shape[:2]
+        xp = np.concatenate([xb, np.zeros((lat, *xb.shape[1:]), dtype=xb.dtype)])
+        out = run(qnet, xp, backend=b, align=True, states=False)
+        spikes, values = {}, {}
+        for name, pop in qnet.populations.items():
+            if kind_of(pop).graded:
+                values[name] = out[name]["values"][:T].reshape(T, B, -1)
+            else:
+                spikes[name] = out[name]["spikes"][:T].reshape(T, B, -1).astype(np.float64)
+        decoded = qnet.populations[readout].decode(values[readout])
+        results[b] = BackendResult(metric=rsnn_decisions(decoded, y),
+                                   per_layer=layer_rows(qnet, spikes, xb, {}, values), samples=int(B))
+    return results
+
+
 def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
     import torch
@@ -110,7 +175,7 @@ def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, b
                    spike_penalty=p["c_reg"], raster=m["raster"], neuron_rates=m["neuron_rates"],
                    source=str(run_dir / "summary.json"))
     if backends is not None:
-        backends(res, s, model, xt, yt)
+        backends(res, s, model, xt, yt, deployer=deploy_rsnn)
     write_summary(run_dir, s)
     res.summaries.append(s)
     res.seconds = time.perf_counter() - t0

@@ -1,0 +1,112 @@
+"""``EpropNeurons``: e-prop's LIF/ALIF population (Bellec et al. 2020; ``spikes.models.rsnn``).
+
+Per step, for the summed input ``x[t]`` (feed-forward and recurrent edges; a recurrent edge carries the
+previous step's spikes, so ``x[t] = W_in x_in[t] + W_rec z[t-1]``)::
+
+    v_j[t] = alpha v_j[t-1] + x_j[t] - v_th z_j[t-1]          (the reset enters the next step, undecayed)
+    a_j[t] = rho a_j[t-1] + z_j[t-1]
+    z_j[t] = H(v_j[t] - v_th - beta_j a_j[t])   and 0 while refractory (n_ref steps after a spike)
+
+``H(x) = 1 if x > 0``; the membrane keeps integrating while refractory; ``v[0] = a[0] = z[0] = 0``. ``beta_j``
+is one value per neuron (0: LIF, > 0: ALIF). These are not the core family's equations
+(``spikes.deploy.graph.Neurons``: reset in the same step, v held while refractory), so e-prop networks get
+their own node, lowered to their own population kind (``spikes.deploy.populations.eprop``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from spikes.deploy.graph.node import PopulationNode, as_array, as_shape
+
+
+class EpropState(NamedTuple):
+    """``v, a, z`` (B, *shape) float and the refractory counter ``r`` (B, *shape) int."""
+
+    v: torch.Tensor
+    a: torch.Tensor
+    z: torch.Tensor
+    r: torch.Tensor
+
+
+@dataclass(eq=False)
+class EpropNeurons(PopulationNode):
+    """e-prop LIF/ALIF population of ``shape``: ``alpha``, ``rho`` decays per step in [0, 1], ``v_th > 0``,
+    ``beta`` (>= 0) a scalar or one value per neuron, ``n_ref`` refractory steps (int >= 0)."""
+
+    shape: tuple[int, ...]
+    alpha: float
+    v_th: float
+    beta: float | np.ndarray = 0.0
+    rho: float = 1.0
+    n_ref: int = 0
+    input_delay: int = 0
+
+    def __post_init__(self) -> None:
+        self.shape = as_shape(self.shape, "EpropNeurons.shape")
+        for name in ("alpha", "rho"):
+            value = getattr(self, name)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"EpropNeurons: {name} must be a number, got {value!r}") from None
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"EpropNeurons: {name} (decay per step) must be in [0, 1], got {value}")
+            setattr(self, name, value)
+        try:
+            self.v_th = float(self.v_th)
+        except (TypeError, ValueError):
+            raise ValueError(f"EpropNeurons: v_th must be a number, got {self.v_th!r}") from None
+        if not (math.isfinite(self.v_th) and self.v_th > 0):
+            raise ValueError(f"EpropNeurons: v_th must be finite and > 0, got {self.v_th}")
+        beta = as_array(self.beta, "EpropNeurons.beta")
+        n = math.prod(self.shape)
+        if beta.ndim and beta.size != n:
+            raise ValueError(f"EpropNeurons: beta must be a scalar or have {n} entries (shape {self.shape}), "
+                             f"got {beta.size}")
+        if np.any(beta < 0):
+            raise ValueError(f"EpropNeurons: beta must be >= 0 (an adaptive threshold only rises), got min "
+                             f"{float(beta.min())}")
+        self.beta = float(beta) if beta.ndim == 0 else beta.reshape(-1)
+        for name in ("n_ref", "input_delay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value \
+                    or value < 0:
+                raise ValueError(f"EpropNeurons: {name} must be a whole number of steps >= 0, got {value!r}")
+            setattr(self, name, int(value))
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def beta_vector(self) -> np.ndarray:
+        """``beta_j`` per neuron (flat, C order)."""
+        return np.broadcast_to(np.asarray(self.beta, dtype=np.float64), (self.size,)).copy()
+
+    @property
+    def adaptive(self) -> bool:
+        return bool(np.any(self.beta_vector() > 0))
+
+    def initial_state(self, batch: int, dtype=torch.float64, device=None) -> EpropState:
+        zeros = torch.zeros(batch, *self.shape, dtype=dtype, device=device)
+        return EpropState(zeros, zeros, zeros, torch.zeros(batch, *self.shape, dtype=torch.int32, device=device))
+
+    def step(self, x: torch.Tensor, state: EpropState | None) -> tuple[torch.Tensor, EpropState]:
+        """``(z[t], state[t])`` for the summed input ``x[t]`` ``(B, *shape)`` (equations in the module docstring,
+        in the operation order of ``spikes.models.rsnn.rsnn_step``)."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x.dtype, x.device)
+        beta = torch.as_tensor(self.beta_vector(), dtype=x.dtype, device=x.device).reshape(self.shape)
+        v = self.alpha * state.v + x - self.v_th * state.z
+        a = self.rho * state.a + state.z
+        z = (v - (self.v_th + beta * a) > 0).to(x.dtype)
+        if self.n_ref:
+            z = z * (state.r <= 0).to(x.dtype)
+            r = torch.where(z > 0, torch.full_like(state.r, self.n_ref), (state.r - 1).clamp(min=0))
+        else:
+            r = state.r
+        return z, EpropState(v, a, z, r)

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikes.deploy.graph.eprop_neurons import EpropNeurons
-from spikes.deploy.populations.base import PopulationKind
+from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 from spikes.deploy.populations.integrator import decay_fixed
 from spikes.deploy.populations.lif import VTH_MAX, WEIGHT_MAX, bias_mantissa
 
@@ -110,7 +110,7 @@ def eprop_float_step(a_in: np.ndarray, v: np.ndarray, a: np.ndarray, z: np.ndarr
 
 
 @dataclass(eq=False)
-class QEprop:
+class QEprop(FixedPointPopulation):
     """A fixed-point e-prop population (equations in the module docstring)."""
 
     name: str
@@ -129,14 +129,6 @@ class QEprop:
     onset: int
 
     kind = "eprop"
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def bias(self) -> np.ndarray:
-        return self.bias_mant.astype(np.int64) << self.bias_exp
 
     def decode_v(self, v: np.ndarray) -> np.ndarray:
         """Fixed-point membrane -> float units of the torch model."""

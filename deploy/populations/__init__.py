@@ -8,6 +8,7 @@ custom Lava process). ``kind_of(x)`` finds the kind of a graph node, a lowered p
 from __future__ import annotations
 
 from spikes.deploy.populations.base import PopulationKind
+from spikes.deploy.populations.gt import GTKind, GTPotentialKind
 from spikes.deploy.populations.integrator import IntegratorKind, QIntegrator
 from spikes.deploy.populations.lif import LIFKind, QPopulation
 
@@ -24,6 +25,7 @@ def register(kind: PopulationKind) -> PopulationKind:
 
 register(LIFKind())
 register(IntegratorKind())
+register(GTKind()), register(GTPotentialKind())
 
 
 def kind_of(x) -> PopulationKind:

@@ -187,6 +187,7 @@ class GTKind(PopulationKind):
     def lava_process(self, pop, fixed: bool, shape: tuple[int, ...], layout):
         from spikes.deploy.processes.gt import GTNeurons
 
+        K.warm(fixed)
         if fixed:
             return GTNeurons(q=pop.q, bias=pop.bias_mant, bias_exp=pop.bias_exp, lam=pop.lam, i_psi=pop.psi,
                              a=pop.a, v0=pop.v0, frac_bits=pop.frac_bits, q_exp=pop.q_exp, onset=pop.onset,

@@ -131,3 +131,15 @@ def gt_float_run(acc, v, q, bias, lam, vc, i_psi, a, onset, bias_onset, t0, out_
                 out_v[t, b, i] = vi
             for i in range(n):
                 v[b, i] = new[i]
+
+
+def warm(fixed: bool) -> None:
+    """Compile (or load from numba's cache) the kernel in this process, so that Lava's forked ProcessModels
+    inherit it instead of each loading it again."""
+    z = np.zeros((1, 1, 1), np.int64 if fixed else np.float64)
+    v, q, one = z[0].copy(), z[0].copy(), z[0, 0].copy()
+    s, o = np.zeros((1, 1, 1), np.uint8), z.copy()
+    if fixed:
+        gt_fixed_run(z, v, q, 0, one, 1, 0, 4, one + 1, 0, 0, 0, s, o, np.zeros((1, 1, 2), np.int64))
+    else:
+        gt_float_run(z, v, q, one, 1.0, 1.0, 0.0, one + 1.0, 0, 0, 0, s, o)

@@ -10,8 +10,9 @@
 ``Q`` of each layer stays inside its population. Layer 1 outputs its potential ``v1[n]`` (its spikes are
 ``v1[n] > 0``) and ``Wd = [[I, -I], [0, 0], [-I, I], [0, 0]]`` forms ``[d1; 0; -d1; 0]`` with ``d1 = v1+ - v1-``;
 the last layer outputs spikes. Both inputs are held constant over the iterations: ``features`` carries the
-integer codes ``round(2**k x)`` (``input_bits`` k; the fixed-point backends need integer inputs, and the
-exact power of two keeps the weights exact), ``W1`` the factor ``2**-k`` and ``c1`` the constant feature;
+integer codes ``round(2**k x)`` (``input_bits`` k, default 12: the fixed-point backends need integer inputs,
+the exact power of two keeps the weights exact, and a GT input with 18 fraction bits resolves ``2**-12``
+anyway, its ``a_in << 6``), ``W1`` the factor ``2**-k`` and ``c1`` the constant feature;
 ``labels`` the sign code ``2 onehot - 1`` and ``Wy`` the label gain.
 
 Timing: in Lava every connection adds one step, so a naive deployment would feed layer 2 with ``d1[n-1]``.
@@ -37,7 +38,7 @@ def _layer_inputs(net) -> list[tuple[bool, bool]]:
     return [(True, arch == "network3"), (False, True)]
 
 
-def to_graph(net, input_bits: int | None = 8) -> Graph:
+def to_graph(net, input_bits: int | None = 12) -> Graph:
     """The graph of a trained ``GTNetwork`` (module docstring); ``input_bits`` None: features enter as floats
     (float backends only)."""
     if input_bits is not None and (int(input_bits) != input_bits or not 1 <= input_bits <= 16):
@@ -88,7 +89,7 @@ def to_graph(net, input_bits: int | None = 8) -> Graph:
     return Graph(nodes, edges)
 
 
-def gt_inputs(net, x: np.ndarray, steps: int, input_bits: int | None = 8) -> dict[str, np.ndarray]:
+def gt_inputs(net, x: np.ndarray, steps: int, input_bits: int | None = 12) -> dict[str, np.ndarray]:
     """``{"features", "labels"}`` ``(steps, B * M, ·)``: every sample once per candidate label (row ``b M + c``),
     held constant; features as the codes ``round(2**k x)`` of ``to_graph``."""
     x = np.asarray(x, dtype=np.float64)
@@ -113,7 +114,7 @@ def spike_trains(result: dict, graph: Graph) -> dict[str, np.ndarray]:
     return out
 
 
-def spike_counts(net, graph: Graph, model, x: np.ndarray, backend: str, input_bits: int | None = 8,
+def spike_counts(net, graph: Graph, model, x: np.ndarray, backend: str, input_bits: int | None = 12,
                  chunk: int | None = None) -> np.ndarray:
     """Spikes ``(B, M, layers)`` of every sample and candidate label over ``net.cfg.iterations`` iterations.
 

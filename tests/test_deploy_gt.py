@@ -128,7 +128,7 @@ def test_graph_nodes_reproduce_gt_step():
 
 @pytest.mark.parametrize("arch", ["network1", "network2", "network3"])
 def test_to_graph_equals_the_gt_network(arch):
-    """The torch graph (8-bit feature codes) spikes exactly like GTNetwork on the same (8-bit) features."""
+    """The torch graph (feature codes) spikes exactly like GTNetwork on features the codes represent exactly."""
     eta = (1e-4,) if arch == "network1" else (1e-4, 1e-3)
     net = GTNetwork(6, 3, GTNetworkConfig(architecture=arch, iterations=25, eta=eta), seed=2)
     x = np.round(np.random.default_rng(3).random((5, 6)) * 256) / 256

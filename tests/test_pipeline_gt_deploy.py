@@ -14,7 +14,7 @@ from spikes.pipeline.gt import FULL, deploy_gt, gt_layer_rows
 
 def test_float_backends_reproduce_the_torch_decision_and_rows():
     net = GTNetwork(5, 3, GTNetworkConfig(iterations=30), seed=3)
-    x = np.round(np.random.default_rng(4).random((8, 5)) * 256) / 256       # 8-bit features: as the graph codes them
+    x = np.round(np.random.default_rng(4).random((8, 5)) * 256) / 256       # exact in the graph's feature codes
     y = np.random.default_rng(5).integers(0, 3, 8)
     res = deploy_gt(net, x, y, ("torch", "sim-float", "sim"), progress=False)
     ref_rows = gt_layer_rows(net, x)

@@ -7,7 +7,7 @@ penalty current ``i_psi``. GT neurons couple through their continuous potentials
 events, so synaptic operations per spike are not defined here: ``synops`` is left empty (no energy).
 
 Deployed by :func:`deploy_gt` (``spikes.deploy.gt_network``): the trained network as a graph (features as
-8-bit codes, label code and features held constant), lowered and quantised once (fixed-point GT kinds,
+12-bit codes, label code and features held constant), lowered and quantised once (fixed-point GT kinds,
 ``spikes.deploy.populations.gt``), run on ``sim`` for every test sample and on ``lava-fixed`` for the first
 few, once per candidate label (Lava: one graph copy of 10 OS processes per sample and label), with the same
 fewest-spikes decision and per-layer rows as the torch model.
@@ -21,7 +21,8 @@ from spikes.pipeline.record import StageResult
 
 FULL = {"dataset": "wine", "architecture": "network2", "eta": (1e-4, 1e-3), "epochs": 8, "iterations": 100}
 QUICK = {**FULL, "epochs": 1, "iterations": 30}
-INPUT_BITS = 8         # features enter as the codes round(256 x)
+INPUT_BITS = 12        # features enter as the codes round(4096 x): the resolution of the GT input path;
+                       # 8 bits flipped one borderline wine test sample in floating point
 LAVA_SAMPLES = 4       # at most: 3 candidate labels each, one Lava graph copy (10 OS processes) per run
 LAVA_CHUNK = 12        # (sample, label) copies per Lava run
 

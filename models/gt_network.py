@@ -157,12 +157,16 @@ class GTNetwork:
             return [0.0, cfg.eta[1]]
         return list(cfg.eta)
 
-    def run(self, x: torch.Tensor, y: torch.Tensor, learn: bool = False) -> RunResult:
+    def run(self, x: torch.Tensor, y: torch.Tensor, learn: bool = False, lag: int = 0) -> RunResult:
         """Run ``iterations`` GT iterations on features ``x`` ``(B, D)`` and label codes ``y`` ``(B, M)``.
 
         With ``learn`` the local rule updates the learning layers at every iteration (summed over the batch).
+        ``lag``: layer k+1 sees layer k's differential potential of ``lag`` iterations earlier (zero before),
+        what a deployment without aligned timing would compute (``spikes.deploy.gt_network``); 0 = the model.
         """
         cfg = self.cfg
+        if int(lag) != lag or lag < 0:
+            raise ValueError(f"GTNetwork.run: lag must be an int >= 0, got {lag}")
         x = self._features(x)
         y = y.to(torch.float64)
         arch = cfg.architecture
@@ -171,6 +175,7 @@ class GTNetwork:
         states = [gt_initial_state((x.shape[0], 2 * layer.n_units), v0=cfg.v0, dtype=torch.float64) for layer in self.layers]
         counts = [torch.zeros(x.shape[0], dtype=torch.float64) for _ in self.layers]
         etas = self.learning_rates() if learn else [0.0] * len(self.layers)
+        past: list[list[torch.Tensor]] = [[] for _ in self.layers]   # differential potentials, for lag > 0
         for _ in range(cfg.iterations):
             b = b1
             for k, layer in enumerate(self.layers):
@@ -181,7 +186,11 @@ class GTNetwork:
                     layer.learn(s, v, etas[k])
                 if k + 1 < len(self.layers):
                     v_p, v_m = split_pair(v)
-                    b = differential_input(torch.cat([v_p - v_m, y], 1))
+                    d = v_p - v_m
+                    if lag:
+                        past[k].append(d)
+                        d = past[k].pop(0) if len(past[k]) > lag else torch.zeros_like(d)
+                    b = differential_input(torch.cat([d, y], 1))
         return RunResult(counts)
 
     def train_epoch(self, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 8,
@@ -197,8 +206,8 @@ class GTNetwork:
         self.epochs_trained += 1
         return total
 
-    def spike_counts(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        """Total spikes ``(B, M)`` for every sample and candidate label (no learning)."""
+    def spike_counts(self, x: torch.Tensor, batch_size: int = 64, lag: int = 0) -> torch.Tensor:
+        """Total spikes ``(B, M)`` for every sample and candidate label (no learning; ``lag`` as in ``run``)."""
         out = []
         m = self.n_classes
         codes = self.label_codes(torch.arange(m))
@@ -206,7 +215,7 @@ class GTNetwork:
             xb = x[start:start + batch_size]
             xr = xb.repeat_interleave(m, 0)
             yr = codes.repeat(xb.shape[0], 1)
-            out.append(self.run(xr, yr).total.reshape(xb.shape[0], m))
+            out.append(self.run(xr, yr, lag=lag).total.reshape(xb.shape[0], m))
         return torch.cat(out)
 
     def predict(self, x: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

@@ -32,7 +32,7 @@ def test_demo_runs_skips_and_reports_failures(tmp_path, monkeypatch, capsys):
     )
     monkeypatch.setattr(demo, "STAGES", stages)
     monkeypatch.setattr(demo, "STAGE_NAMES", tuple(s.name for s in stages))
-    res = run_demo(tmp_path, quick=True, progress=False, log=lambda m: None)
+    res = run_demo(tmp_path, quick=True, progress=False, log=lambda m: None, lava_samples=1)
     status = {s.name: s.status for s in res.stages}
     assert status == {"gt": "ok", "needs_missing": "skipped", "broken": "failed"}
     skipped = next(s for s in res.stages if s.name == "needs_missing")
@@ -40,9 +40,10 @@ def test_demo_runs_skips_and_reports_failures(tmp_path, monkeypatch, capsys):
     assert "TypeError" in next(s for s in res.stages if s.name == "broken").reason
     assert len(res.summaries) == 1                                        # nothing made up for the others
     gt = load_summary(tmp_path / "gt_wine_quick")
-    assert gt.model == "gt_network2" and gt.backends == {} and 0 <= gt.metric <= 1
+    assert gt.model == "gt_network2" and 0 <= gt.metric <= 1
+    assert {k: b.samples for k, b in gt.backends.items()} == {"sim": 45, "lava-fixed": 1}     # deployed, GT deployer
     html = res.report.read_text()
-    assert "needs_missing: skipped" in html and "broken: failed" in html and "not deployed" in html
+    assert "needs_missing: skipped" in html and "broken: failed" in html and "lava-fixed ran the first 1 of 45" in html
     assert "GT network2" in (tmp_path / "comparison.md").read_text()
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "gt_wine_quick")]) == 0

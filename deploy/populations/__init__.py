@@ -3,13 +3,15 @@ in Lava (the interface: :class:`spikes.deploy.populations.base.PopulationKind`).
 
 ``lif`` (graph ``Neurons``: Lava's own LIF), ``integrator`` (graph ``Integrator``: a non-spiking readout,
 custom Lava process), ``eprop`` (graph ``EpropNeurons``: e-prop's LIF/ALIF neurons with subtractive reset,
-adaptive threshold and refractory period, custom Lava process). ``kind_of(x)`` finds the kind of a graph
+adaptive threshold and refractory period, custom Lava process), ``gt``/``gt_potential`` (graph ``GT``/
+``GTPotential``: growth-transform neurons, custom Lava process). ``kind_of(x)`` finds the kind of a graph
 node, a lowered population or a quantised one; ``register(kind)`` adds a kind.
 """
 from __future__ import annotations
 
 from spikes.deploy.populations.base import PopulationKind
 from spikes.deploy.populations.eprop import EpropKind, QEprop
+from spikes.deploy.populations.gt import GTKind, GTPotentialKind
 from spikes.deploy.populations.integrator import IntegratorKind, QIntegrator
 from spikes.deploy.populations.lif import LIFKind, QPopulation
 
@@ -27,6 +29,8 @@ def register(kind: PopulationKind) -> PopulationKind:
 register(LIFKind())
 register(IntegratorKind())
 register(EpropKind())
+register(GTKind())
+register(GTPotentialKind())
 
 
 def kind_of(x) -> PopulationKind:
@@ -43,4 +47,5 @@ def kind_of(x) -> PopulationKind:
                      f"{type(node).__name__} (known: {', '.join(k.node_type.__name__ for k in KINDS.values())})")
 
 
-__all__ = ["KINDS", "EpropKind", "IntegratorKind", "LIFKind", "PopulationKind", "QEprop", "QIntegrator", "QPopulation", "kind_of", "register"]
+__all__ = ["KINDS", "EpropKind", "GTKind", "GTPotentialKind", "IntegratorKind", "LIFKind", "PopulationKind", "QEprop",
+           "QIntegrator", "QPopulation", "kind_of", "register"]

@@ -1,11 +1,19 @@
-"""A growth-transform (GT) neuron population as a custom Lava process (lava-nc 0.10, CPU, floating point).
+"""A growth-transform (GT) neuron population as a custom Lava process (lava-nc 0.10, CPU), floating and fixed point.
 
 ``GTNeurons`` declares the population (Vars and ports); ``PyGTNeuronsModelFloat`` implements the same
-step as ``spikes.neurons.growth_transform.gt_step`` in numpy float64 (equations there). The coupling Q
-is applied inside the process, so each step uses the potentials of the same step as the torch model
-(a recurrent ``Dense`` would add a step of latency). External current enters through ``a_in`` and is
-added to ``bias``: ``b[n] = bias + a_in[n]``. Per step the process sends the spikes ``s[n]`` on ``s_out``
-and the potential ``v[n]`` they were read from on ``v_out``.
+step as ``spikes.neurons.growth_transform.gt_step`` in float64 (equations there) and ``PyGTNeuronsModelFixed``
+the integer GT of ``spikes.deploy.populations.gt_kernels`` (the same compiled kernels ``sim`` runs, so
+``sim`` and ``lava-fixed`` agree bit for bit). The coupling Q is applied inside the process, so each step
+uses the potentials of the same step as the torch model (a recurrent ``Dense`` would add a step of
+latency). External current enters through ``a_in`` and is added to ``bias``: ``b[n] = bias + a_in[n]``
+(fixed point: ``(a_in << 6) + (bias << bias_exp)``). Per step the process sends the spikes ``s[n]`` on
+``s_out`` and the potential ``v[n]`` they were read from on ``v_out``. Until step ``onset`` the population
+holds ``v0`` and sends zeros (it starts with its first input); the bias acts from step ``bias_onset``.
+
+In fixed point the same Vars hold integers (as Lava's own LIF does): ``q`` (8-bit, with ``q_exp``), ``bias``
+(the mantissa), ``lam`` and ``i_psi`` in units of ``2**-frac_bits vc``, ``a`` the 12-bit factor
+``round(4096 a)``, ``v0`` the integer potential; ``vc`` is unused. Only the constant modulation runs in
+fixed point.
 
 ``run_gt_lava`` builds ``RingBuffer -> Dense -> GTNeurons -> Extractor`` (spikes and potentials), runs
 it and returns the traces. A Dense delivers at step n what it received at step n-1, so the input current
@@ -26,6 +34,8 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from spikes.deploy.populations.gt_kernels import gt_fixed_run, gt_float_run
+
 MODULATION_CODES = {"constant": 0, "adaptive": 1, "burst": 2}
 LAMBDA_MARGIN = 1e-3  # the same per-neuron raise of lambda as the torch model
 
@@ -34,13 +44,17 @@ class GTNeurons(AbstractProcess):
     """A population of ``n`` GT neurons coupled by the symmetric ``q`` ``(n, n)``.
 
     Parameters mirror ``spikes.neurons.growth_transform.GTParameters`` and ``Modulation``; ``a`` is one
-    value per neuron (or a scalar), ``v0`` the initial potential.
+    value per neuron (or a scalar), ``v0`` the initial potential; ``onset``, ``bias_onset`` the steps at
+    which the population starts and its bias switches on; ``frac_bits``, ``q_exp``, ``bias_exp`` are used
+    in fixed point only (module docstring).
     """
 
     def __init__(self, *, q: np.ndarray, bias: np.ndarray | float = 0.0, lam: float = 20.0, vc: float = 1.0,
                  i_psi: float = 3.0, a: np.ndarray | float = 0.5, v0: float = -0.1, modulation: str = "constant",
                  depth: float = 0.95, gain: float = 0.2, decay: float = 0.99, kick: float = 2.0,
-                 a_off: float = 0.01, c_high: float = 20.0, c_low: float = 5.0, name: str | None = None) -> None:
+                 a_off: float = 0.01, c_high: float = 20.0, c_low: float = 5.0, onset: int = 0,
+                 bias_onset: int | None = None, frac_bits: int = 0, q_exp: int = 0, bias_exp: int = 0,
+                 name: str | None = None) -> None:
         q = np.asarray(q, dtype=np.float64)
         if q.ndim != 2 or q.shape[0] != q.shape[1]:
             raise ValueError(f"GTNeurons: q must be a square (n, n) matrix, got shape {q.shape}")
@@ -50,6 +64,9 @@ class GTNeurons(AbstractProcess):
             raise ValueError(f"GTNeurons: modulation must be one of {tuple(MODULATION_CODES)}, got {modulation!r}")
         if not lam > 0 or not vc > 0:
             raise ValueError(f"GTNeurons: lam and vc must be > 0, got lam={lam}, vc={vc}")
+        bias_onset = onset if bias_onset is None else bias_onset
+        if onset < 0 or bias_onset < onset:
+            raise ValueError(f"GTNeurons: need 0 <= onset <= bias_onset, got onset={onset}, bias_onset={bias_onset}")
         n = q.shape[0]
         shape = (n,)
         super().__init__(shape=shape, name=name)
@@ -66,6 +83,8 @@ class GTNeurons(AbstractProcess):
         self.constants = Var(shape=(10,), init=np.array(
             [lam, vc, i_psi, MODULATION_CODES[modulation], depth, gain, decay, kick, a_off, c_high], dtype=np.float64))
         self.c_low = Var(shape=(1,), init=np.array([c_low], dtype=np.float64))
+        self.timing = Var(shape=(2,), init=np.array([onset, bias_onset]))
+        self.exponents = Var(shape=(3,), init=np.array([frac_bits, q_exp, bias_exp]))
 
 
 @implements(proc=GTNeurons, protocol=LoihiProtocol)
@@ -85,10 +104,27 @@ class PyGTNeuronsModelFloat(PyLoihiProcessModel):
     gate: np.ndarray = LavaPyType(np.ndarray, np.float64)
     constants: np.ndarray = LavaPyType(np.ndarray, np.float64)
     c_low: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    timing: np.ndarray = LavaPyType(np.ndarray, int)
+    exponents: np.ndarray = LavaPyType(np.ndarray, int)
 
     def run_spk(self) -> None:
         lam, vc, i_psi, kind, depth, gain, decay, kick, a_off, c_high = self.constants
-        b = self.bias + self.a_in.recv()
+        a_in = np.asarray(self.a_in.recv(), dtype=np.float64)
+        t = self.time_step - 1
+        onset, bias_onset = int(self.timing[0]), int(self.timing[1])
+        if kind == 0:      # constant modulation: the kernel sim-float runs
+            n = self.v.shape[0]
+            out_s, out_v = np.zeros((1, 1, n), np.uint8), np.zeros((1, 1, n))
+            gt_float_run(a_in.reshape(1, 1, n), self.v.reshape(1, n), self.q, self.bias, lam, vc, i_psi, self.a,
+                         onset, bias_onset, t, out_s, out_v)
+            self.s_out.send(out_s[0, 0].astype(np.float64))
+            self.v_out.send(out_v[0, 0])
+            return
+        if t < onset:
+            self.s_out.send(np.zeros(self.v.shape))
+            self.v_out.send(np.zeros(self.v.shape))
+            return
+        b = (self.bias if t >= bias_onset else 0.0) + a_in
         v = self.v.copy()
         s = (v > 0).astype(np.float64)
         g = b - self.q @ v - i_psi * s
@@ -107,6 +143,43 @@ class PyGTNeuronsModelFloat(PyLoihiProcessModel):
         self.v = a * u + (1.0 - a) * v
         self.s_out.send(s)
         self.v_out.send(v)
+
+
+@implements(proc=GTNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyGTNeuronsModelFixed(PyLoihiProcessModel):
+    """Fixed-point GT step (``spikes.deploy.populations.gt_kernels.gt_fixed_run``), constant modulation."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    q: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+    bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
+    a: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    c: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    gate: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    constants: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    c_low: np.ndarray = LavaPyType(np.ndarray, np.float64)
+    timing: np.ndarray = LavaPyType(np.ndarray, int)
+    exponents: np.ndarray = LavaPyType(np.ndarray, int)
+
+    def run_spk(self) -> None:
+        lam, _, psi, kind = self.constants[:4]
+        if kind != 0:
+            raise NotImplementedError("GTNeurons fixed_pt: only the constant modulation is implemented")
+        n = self.v.shape[0]
+        a_in = np.asarray(self.a_in.recv()).astype(np.int64).reshape(1, 1, n)
+        frac, q_exp, bias_exp = (int(e) for e in self.exponents)
+        v = self.v.astype(np.int64).reshape(1, n)
+        out_s, out_v = np.zeros((1, 1, n), np.uint8), np.zeros((1, 1, n), np.int64)
+        gt_fixed_run(a_in, v, self.q.astype(np.int64), q_exp, self.bias.astype(np.int64) << bias_exp, int(lam),
+                     int(psi), frac, self.a.astype(np.int64), int(self.timing[0]), int(self.timing[1]),
+                     self.time_step - 1, out_s, out_v, np.zeros((1, n, 2), np.int64))
+        self.v[:] = v[0]
+        self.s_out.send(out_s[0, 0].astype(np.int64))
+        self.v_out.send(out_v[0, 0])
 
 
 def run_gt_lava(q: np.ndarray, steps: int, bias: np.ndarray | float = 0.0, inputs: np.ndarray | None = None,

@@ -5,6 +5,12 @@ run spikes least. Activity per layer (of the predicting run): neurons ``2 * unit
 pairs), steps = GT iterations, firing rate = spikes / (neurons * iterations). ``spike_penalty`` records the
 penalty current ``i_psi``. GT neurons couple through their continuous potentials (``Q v``), not spike
 events, so synaptic operations per spike are not defined here: ``synops`` is left empty (no energy).
+
+Deployed by :func:`deploy_gt` (``spikes.deploy.gt_network``): the trained network as a graph (features as
+12-bit codes, label code and features held constant), lowered and quantised once (fixed-point GT kinds,
+``spikes.deploy.populations.gt``), run on ``sim`` for every test sample and on ``lava-fixed`` for the first
+few, once per candidate label (Lava: one graph copy of 10 OS processes per sample and label), with the same
+fewest-spikes decision and per-layer rows as the torch model.
 """
 from __future__ import annotations
 
@@ -15,6 +21,10 @@ from spikes.pipeline.record import StageResult
 
 FULL = {"dataset": "wine", "architecture": "network2", "eta": (1e-4, 1e-3), "epochs": 8, "iterations": 100}
 QUICK = {**FULL, "epochs": 1, "iterations": 30}
+INPUT_BITS = 12        # features enter as the codes round(4096 x): the resolution of the GT input path;
+                       # 8 bits flipped one borderline wine test sample in floating point
+LAVA_SAMPLES = 4       # at most: 3 candidate labels each, one Lava graph copy (10 OS processes) per run
+LAVA_CHUNK = 12        # (sample, label) copies per Lava run
 
 
 def gt_layer_rows(net, x) -> list[dict]:
@@ -33,6 +43,39 @@ def gt_layer_rows(net, x) -> list[dict]:
     return rows
 
 
+def deploy_gt(net, x, y, backends=("sim", "lava-fixed"), lava_samples: int = LAVA_SAMPLES,
+              progress: bool = True) -> dict:
+    """``{backend: BackendResult}`` of the trained ``GTNetwork`` on features ``x`` (B, D) with labels ``y``.
+
+    Converted (``to_graph``), lowered and quantised once; ``sim``, ``sim-float`` and ``torch`` run every sample,
+    ``lava-fixed`` and ``lava-float`` the first ``min(lava_samples, LAVA_SAMPLES)``. Metric: accuracy of the
+    fewest-spikes label; rows per layer of the predicting run (firing rate = spikes / (neurons x iterations)).
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from spikes.deploy.gt_network import layer_rows, predict, spike_counts, to_graph
+    from spikes.deploy.network import lower
+    from spikes.deploy.quantize import quantize
+    from spikes.reports.summary import BackendResult
+
+    x = np.asarray(x, dtype=np.float64)
+    graph = to_graph(net, INPUT_BITS)
+    lowered = lower(graph)
+    qnet = quantize(lowered, input_max={"features": 2**INPUT_BITS, "labels": 1})
+    models = {"sim": qnet, "lava-fixed": qnet, "sim-float": lowered, "lava-float": lowered, "torch": graph}
+    results = {}
+    for b in tqdm(backends, desc="deploy GT", leave=False, disable=not progress):
+        if b not in models:
+            raise ValueError(f"deploy_gt: unknown backend {b!r}; choose from {sorted(models)}")
+        lava = b.startswith("lava")
+        n = min(lava_samples, LAVA_SAMPLES, len(x)) if lava else len(x)
+        counts = spike_counts(net, graph, models[b], x[:n], b, INPUT_BITS, chunk=LAVA_CHUNK if lava else None)
+        metric = None if y is None else float((predict(counts) == np.asarray(y)[:n]).mean())
+        results[b] = BackendResult(metric=metric, per_layer=layer_rows(net, graph, counts), samples=n)
+    return results
+
+
 def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train the GT network on wine into ``out_dir/gt_wine[_quick]`` and measure it."""
     import torch
@@ -43,7 +86,9 @@ def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, back
     t0 = time.perf_counter()
     res = StageResult("gt", "growth-transform network on scikit-learn wine")
     p = QUICK if quick else FULL
-    torch.set_num_threads(2)
+    # one thread: the GT tensors are tiny (<= 192 x 34), and a second intra-op thread made an epoch 25x
+    # slower on a loaded 2-core machine (0.8 s vs 19 s), for the same weights
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     split = load_split(p["dataset"], seed=0)
     cfg = GTNetworkConfig(architecture=p["architecture"], eta=p["eta"], iterations=p["iterations"])
@@ -57,7 +102,11 @@ def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, back
     run_dir.mkdir(parents=True, exist_ok=True)
     s.source = str(run_dir / "summary.json")
     if backends is not None:
-        backends(res, s, net, split.x_test, split.y_test)
+        backends(res, s, net, split.x_test, split.y_test, deployer=deploy_gt)
+        lava = s.backends.get("lava-fixed")
+        if lava is not None:
+            res.notes.append(f"GT: lava-fixed ran {lava.samples} samples x {net.n_classes} candidate labels = "
+                             f"{lava.samples * net.n_classes} Lava graph copies (10 OS processes each).")
     write_summary(run_dir, s)
     res.summaries.append(s)
     res.notes.append("GT: neurons couple through continuous potentials (Q v), so synaptic ops and energy are "

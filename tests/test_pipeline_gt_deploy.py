@@ -1,0 +1,65 @@
+"""The GT stage's deployer: same decision and per-layer rows as the torch model on the float backends, and the
+demo's network (wine, network2, 100 iterations) keeps its test accuracy on ``sim`` and ``lava-fixed``."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from spikes.models.gt_network import GTNetwork, GTNetworkConfig, evaluate, fit, load_split
+from spikes.pipeline.gt import FULL, deploy_gt, gt_layer_rows
+
+
+def test_float_backends_reproduce_the_torch_decision_and_rows():
+    net = GTNetwork(5, 3, GTNetworkConfig(iterations=30), seed=3)
+    x = np.round(np.random.default_rng(4).random((8, 5)) * 256) / 256       # exact in the graph's feature codes
+    y = np.random.default_rng(5).integers(0, 3, 8)
+    res = deploy_gt(net, x, y, ("torch", "sim-float", "sim"), progress=False)
+    ref_rows = gt_layer_rows(net, x)
+    ref_acc = evaluate(net, x, y)["accuracy"]
+    for b in ("torch", "sim-float"):
+        assert res[b].metric == ref_acc and res[b].samples == 8
+        assert [r["layer"] for r in res[b].per_layer] == [r["layer"] for r in ref_rows] == ["gt1", "gt2"]
+        for r, ref in zip(res[b].per_layer, ref_rows):
+            assert r["firing_rate"] == pytest.approx(ref["firing_rate"], abs=1e-12) and r["synops"] is None
+            assert (r["neurons"], r["steps"]) == (ref["neurons"], 30)
+    assert all(0 < r["firing_rate"] < 1 for r in res["sim"].per_layer)
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        deploy_gt(net, x, y, ("gpu",), progress=False)
+
+
+@pytest.fixture(scope="module")
+def demo_network():
+    """The demo stage's network: its configuration and training (one torch thread, as the stage: ~8 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    split = load_split(FULL["dataset"], seed=0)
+    cfg = GTNetworkConfig(architecture=FULL["architecture"], eta=FULL["eta"], iterations=FULL["iterations"])
+    net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=0)
+    fit(net, split, FULL["epochs"], seed=0, progress=False)
+    yield net, split
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_demo_network_keeps_its_accuracy_on_sim_and_lava_fixed(demo_network):
+    net, split = demo_network
+    n_lava = 2
+    torch_acc = evaluate(net, split.x_test, split.y_test)["accuracy"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = deploy_gt(net, split.x_test, split.y_test, ("sim", "lava-fixed"), n_lava, progress=False)
+    sim, lava = res["sim"], res["lava-fixed"]
+    assert sim.samples == len(split.x_test) and lava.samples == n_lava
+    assert abs(sim.metric - torch_acc) <= 0.01, (sim.metric, torch_acc)
+    # lava-fixed spikes exactly as sim on its samples (same rows), so it decides as sim does there
+    sim_head = deploy_gt(net, split.x_test[:n_lava], split.y_test[:n_lava], ("sim",), progress=False)["sim"]
+    assert lava.per_layer == sim_head.per_layer and lava.metric == sim_head.metric
+    head_acc = evaluate(net, split.x_test[:n_lava], split.y_test[:n_lava])["accuracy"]
+    assert lava.metric == head_acc
+    ref = gt_layer_rows(net, split.x_test)
+    for r, t in zip(sim.per_layer, ref):
+        assert r["firing_rate"] == pytest.approx(t["firing_rate"], rel=0.05)

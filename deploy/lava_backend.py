@@ -4,7 +4,11 @@ Per population the process of its kind (``spikes.deploy.populations``: ``LIF`` f
 ``QPopulation`` integers; float: ``du = 1 - alpha_syn``, ``dv = 1 - alpha``, ``vth = v_th``,
 ``bias_mant = bias``), custom processes for the others); per projection one ``Dense``, ``Sparse``,
 ``Conv`` or, for a delay above one step, ``DelaySparse`` (``delays = delay - 1``); several projections into
-one population connect to the same ``a_in`` port, which sums them (additive skips). An input feeding
+one population connect to the same ``a_in`` port, which sums them (additive skips). A delayed projection
+from a spiking population whose matrix has more entries than the source has neurons (a U-Net skip: a
+5-million-entry upsample + conv) is delayed on the source side instead: an identity ``DelaySparse`` into a
+relay LIF that re-emits every spike (Lava's DelaySparse rebuilds its per-delay matrices every step, about
+7 s per step for 5M entries), then the plain ``Sparse``; same arrival step, same integers. An input feeding
 projections of several delays gets one ``RingBuffer`` per delay (its data shifted in time), because graded
 values cannot pass a ``DelaySparse``. Spikes (graded kinds: values) leave through one ``Extractor`` per
 population (whole vectors per step; ``Monitor`` is far slower), final states through ``Var.get``.
@@ -69,6 +73,11 @@ def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
     return np.asarray(w)[np.ix_(pd, ps)]
 
 
+def _nnz(proj) -> int:
+    w = proj.weight
+    return int(w.nnz) if sp.issparse(w) else int(np.count_nonzero(w))
+
+
 def import_lava() -> None:
     """Import Lava's runtime even if the start method is already 'fork' (numba's parallel pool sets it):
     lava calls ``multiprocessing.set_start_method('fork')`` unguarded at import."""
@@ -100,6 +109,7 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import DelaySparse, Sparse
 
     built = _Built()
@@ -134,10 +144,30 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
             sources[key] = RingBuffer(data=np.moveaxis(shifted, 0, -1).copy())
         return sources[key].s_out, 0, True
 
+    relays: dict = {}
+
+    def relay_port(name: str, port, extra: int):
+        """The spikes of population ``name`` delayed by ``extra`` more steps: a delay line of ``extra - 1``
+        steps (identity DelaySparse, or Sparse) into a relay LIF that fires on every input spike (weight 2,
+        vth 0, no memory). The line then adds one synapse step, so the total matches a DelaySparse."""
+        if (name, extra) not in relays:
+            n = math.prod(port.shape)
+            eye = sp.identity(n, format="csr", dtype=np.float64) * 2.0
+            delays = sp.identity(n, format="csr", dtype=int) * (extra - 1)   # an int would fill n x n
+            line = DelaySparse(weights=eye, delays=delays) if extra > 1 else Sparse(weights=eye)
+            relay = (LIF(shape=(n,), du=4095, dv=4095, vth=0) if fixed else
+                     LIF(shape=(n,), du=1.0, dv=1.0, vth=0.0))
+            (port.flatten() if len(port.shape) > 1 else port).connect(line.s_in)
+            line.a_out.connect(relay.a_in)
+            relays[name, extra] = relay.s_out
+        return relays[name, extra]
+
     for proj in net.projections:
         src_shape = net.inputs[proj.src] if proj.src in net.inputs else net.populations[proj.src].shape
         dst_shape = net.populations[proj.dst].shape
         port, extra, graded = source_port(proj.src, proj.delay)
+        if extra > 0 and not graded and proj.kind != "conv" and _nnz(proj) > math.prod(src_shape):
+            port, extra = relay_port(proj.src, port, extra), 0    # cheaper than a DelaySparse of the matrix
         bits = 24 if graded else 0
         exp = int(getattr(proj, "weight_exp", 0))
         kw = {"weight_exp": exp} if fixed else {}
@@ -157,7 +187,7 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
             conn = Sparse(weights=mat, num_message_bits=bits, **kw)
         else:
             conn = Dense(weights=mat, num_message_bits=bits, **kw)
-        (port.flatten() if len(src_shape) == 3 else port).connect(conn.s_in)
+        (port.flatten() if len(port.shape) > 1 else port).connect(conn.s_in)
         out = conn.a_out.reshape(lava_shape(dst_shape)) if len(dst_shape) == 3 else conn.a_out
         out.connect(built.procs[proj.dst].a_in)
     if sink is not None:

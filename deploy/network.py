@@ -1,8 +1,9 @@
 """Lowered network: populations joined by projections, with Lava's timing (what ``sim`` and Lava run).
 
 ``lower(graph)`` folds every chain of linear nodes between two populations (or an input and a population)
-into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``sparse`` matrix built by
-probing the chain on basis vectors), sums the constant terms (layer biases) into the target population's
+into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``sparse`` matrix composed
+from the nodes' own matrices, ``spikes.deploy.graph.matrix``, or probed on basis vectors for nodes without
+a rule), sums the constant terms (layer biases) into the target population's
 per-neuron bias, and assigns delays. Timing: every projection delivers at step t what its source sent at
 step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds more). Population latency
 ``L(P) = max over forward projections of L(S) + 1 - d(P)`` (inputs: 0; ``d(P)`` the population's

@@ -103,7 +103,7 @@ class _Built:
         self.extractors: dict = {}
 
 
-def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink):
+def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink, matrices: dict | None = None):
     import_lava()
     from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense
@@ -113,6 +113,7 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     from lava.proc.sparse.process import DelaySparse, Sparse
 
     built = _Built()
+    matrices = {} if matrices is None else matrices
     t_steps = next(iter(sample.values())).shape[0]
     for name in net.order():
         pop = net.populations[name]
@@ -180,7 +181,9 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
             port.connect(conn.s_in)
             conn.a_out.connect(built.procs[proj.dst].a_in)
             continue
-        mat = _matrix(proj, src_shape, dst_shape)
+        if id(proj) not in matrices:     # copies of one network (one per sample) share their matrices
+            matrices[id(proj)] = _matrix(proj, src_shape, dst_shape)
+        mat = matrices[id(proj)]
         if extra > 0:
             conn = DelaySparse(weights=sp.csr_matrix(mat), delays=extra, num_message_bits=bits, **kw)
         elif sp.issparse(mat):
@@ -224,7 +227,8 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
     t_steps = steps.pop()
     buffer = max(1, min(buffer, t_steps))
     sink = LIF(shape=(1,), du=4095, dv=4095, vth=1) if len(jobs) > 1 else None
-    builds = [_build_one(net, sample, fixed, buffer, sink) for net, sample in jobs]
+    matrices: dict = {}
+    builds = [_build_one(net, sample, fixed, buffer, sink, matrices) for net, sample in jobs]
     anchor = sink if sink is not None else next(iter(builds[0].procs.values()))
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",
                        exception_proc_model_map={Extractor: PyLoihiExtractorModel})

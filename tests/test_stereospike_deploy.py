@@ -69,7 +69,7 @@ def test_graph_mirrors_the_model_node_by_node():
     readout = g.nodes["depth"]
     assert isinstance(readout, Integrator) and readout.alpha == 0.0
     assert sorted(g.predecessors("depth")) == ["pred1_conv", "pred2_conv"]
-    bias = sum(float(m.layers[f"pred{k}_conv"].bias) for k in (1, 2))
+    bias = sum(float(m.layers[f"pred{k}_conv"].bias.detach()) for k in (1, 2))
     assert readout.bias == pytest.approx(bias) and all(g.nodes[f"pred{k}_conv"].bias is None for k in (1, 2))
 
 

@@ -4,7 +4,11 @@ Per population the process of its kind (``spikes.deploy.populations``: ``LIF`` f
 ``QPopulation`` integers; float: ``du = 1 - alpha_syn``, ``dv = 1 - alpha``, ``vth = v_th``,
 ``bias_mant = bias``), custom processes for the others); per projection one ``Dense``, ``Sparse``,
 ``Conv`` or, for a delay above one step, ``DelaySparse`` (``delays = delay - 1``); several projections into
-one population connect to the same ``a_in`` port, which sums them (additive skips). An input feeding
+one population connect to the same ``a_in`` port, which sums them (additive skips). A delayed projection
+from a spiking population whose matrix has more entries than the source has neurons (a U-Net skip: a
+5-million-entry upsample + conv) is delayed on the source side instead: an identity ``DelaySparse`` into a
+relay LIF that re-emits every spike (Lava's DelaySparse rebuilds its per-delay matrices every step, about
+7 s per step for 5M entries), then the plain ``Sparse``; same arrival step, same integers. An input feeding
 projections of several delays gets one ``RingBuffer`` per delay (its data shifted in time), because graded
 values cannot pass a ``DelaySparse``. Spikes (graded kinds: values) leave through one ``Extractor`` per
 population (whole vectors per step; ``Monitor`` is far slower), final states through ``Var.get``.
@@ -69,6 +73,11 @@ def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
     return np.asarray(w)[np.ix_(pd, ps)]
 
 
+def _nnz(proj) -> int:
+    w = proj.weight
+    return int(w.nnz) if sp.issparse(w) else int(np.count_nonzero(w))
+
+
 def import_lava() -> None:
     """Import Lava's runtime even if the start method is already 'fork' (numba's parallel pool sets it):
     lava calls ``multiprocessing.set_start_method('fork')`` unguarded at import."""
@@ -94,15 +103,17 @@ class _Built:
         self.extractors: dict = {}
 
 
-def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink):
+def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink, matrices: dict | None = None):
     import_lava()
     from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import DelaySparse, Sparse
 
     built = _Built()
+    matrices = {} if matrices is None else matrices
     t_steps = next(iter(sample.values())).shape[0]
     for name in net.order():
         pop = net.populations[name]
@@ -134,10 +145,30 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
             sources[key] = RingBuffer(data=np.moveaxis(shifted, 0, -1).copy())
         return sources[key].s_out, 0, True
 
+    relays: dict = {}
+
+    def relay_port(name: str, port, extra: int):
+        """The spikes of population ``name`` delayed by ``extra`` more steps: a delay line of ``extra - 1``
+        steps (identity DelaySparse, or Sparse) into a relay LIF that fires on every input spike (weight 2,
+        vth 0, no memory). The line then adds one synapse step, so the total matches a DelaySparse."""
+        if (name, extra) not in relays:
+            n = math.prod(port.shape)
+            eye = sp.identity(n, format="csr", dtype=np.float64) * 2.0
+            delays = sp.identity(n, format="csr", dtype=int) * (extra - 1)   # an int would fill n x n
+            line = DelaySparse(weights=eye, delays=delays) if extra > 1 else Sparse(weights=eye)
+            relay = (LIF(shape=(n,), du=4095, dv=4095, vth=0) if fixed else
+                     LIF(shape=(n,), du=1.0, dv=1.0, vth=0.0))
+            (port.flatten() if len(port.shape) > 1 else port).connect(line.s_in)
+            line.a_out.connect(relay.a_in)
+            relays[name, extra] = relay.s_out
+        return relays[name, extra]
+
     for proj in net.projections:
         src_shape = net.inputs[proj.src] if proj.src in net.inputs else net.populations[proj.src].shape
         dst_shape = net.populations[proj.dst].shape
         port, extra, graded = source_port(proj.src, proj.delay)
+        if extra > 0 and not graded and proj.kind != "conv" and _nnz(proj) > math.prod(src_shape):
+            port, extra = relay_port(proj.src, port, extra), 0    # cheaper than a DelaySparse of the matrix
         bits = 24 if graded else 0
         exp = int(getattr(proj, "weight_exp", 0))
         kw = {"weight_exp": exp} if fixed else {}
@@ -150,14 +181,16 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
             port.connect(conn.s_in)
             conn.a_out.connect(built.procs[proj.dst].a_in)
             continue
-        mat = _matrix(proj, src_shape, dst_shape)
+        if id(proj) not in matrices:     # copies of one network (one per sample) share their matrices
+            matrices[id(proj)] = _matrix(proj, src_shape, dst_shape)
+        mat = matrices[id(proj)]
         if extra > 0:
             conn = DelaySparse(weights=sp.csr_matrix(mat), delays=extra, num_message_bits=bits, **kw)
         elif sp.issparse(mat):
             conn = Sparse(weights=mat, num_message_bits=bits, **kw)
         else:
             conn = Dense(weights=mat, num_message_bits=bits, **kw)
-        (port.flatten() if len(src_shape) == 3 else port).connect(conn.s_in)
+        (port.flatten() if len(port.shape) > 1 else port).connect(conn.s_in)
         out = conn.a_out.reshape(lava_shape(dst_shape)) if len(dst_shape) == 3 else conn.a_out
         out.connect(built.procs[proj.dst].a_in)
     if sink is not None:
@@ -194,7 +227,8 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
     t_steps = steps.pop()
     buffer = max(1, min(buffer, t_steps))
     sink = LIF(shape=(1,), du=4095, dv=4095, vth=1) if len(jobs) > 1 else None
-    builds = [_build_one(net, sample, fixed, buffer, sink) for net, sample in jobs]
+    matrices: dict = {}
+    builds = [_build_one(net, sample, fixed, buffer, sink, matrices) for net, sample in jobs]
     anchor = sink if sink is not None else next(iter(builds[0].procs.values()))
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",
                        exception_proc_model_map={Extractor: PyLoihiExtractorModel})

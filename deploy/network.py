@@ -1,8 +1,9 @@
 """Lowered network: populations joined by projections, with Lava's timing (what ``sim`` and Lava run).
 
 ``lower(graph)`` folds every chain of linear nodes between two populations (or an input and a population)
-into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``sparse`` matrix built by
-probing the chain on basis vectors), sums the constant terms (layer biases) into the target population's
+into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``sparse`` matrix composed
+from the nodes' own matrices, ``spikes.deploy.graph.matrix``, or probed on basis vectors for nodes without
+a rule), sums the constant terms (layer biases) into the target population's
 per-neuron bias, and assigns delays. Timing: every projection delivers at step t what its source sent at
 step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds more). Population latency
 ``L(P) = max over forward projections of L(S) + 1 - d(P)`` (inputs: 0; ``d(P)`` the population's
@@ -162,17 +163,29 @@ def _path_is_single(graph: Graph, src: str, pop: str, linear: set[str], kind: ty
 
 
 def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out: int,
-           chunk: int = 1024) -> np.ndarray | sp.csr_matrix:
-    """The matrix of the linear chain src -> pop, probed on basis vectors (exact for these linear maps)."""
-    shape = graph.nodes[src].output_shape
-    blocks = []
-    for start in range(0, n_in, chunk):
-        stop = min(start + chunk, n_in)
-        eye = torch.zeros(stop - start, n_in, dtype=torch.float64)
-        eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
-        cols = _evaluate(graph, pop, linear, src, eye.reshape(stop - start, *shape), False, stop - start)
-        blocks.append(sp.csr_matrix(cols.numpy().T))
-    mat = sp.hstack(blocks).tocsr()
+           chunk: int = 1024, cache: dict | None = None) -> np.ndarray | sp.csr_matrix:
+    """The matrix of the linear chain src -> pop: composed from the nodes' own matrices
+    (``spikes.deploy.graph.matrix``; ``cache`` shares it between sources that enter the chain at the same
+    nodes), else probed on basis vectors (exact for these linear maps)."""
+    from spikes.deploy.graph.matrix import chain_matrix
+
+    key = (pop, n_in, tuple(sorted(n for n in graph.successors(src) if n in linear or n == pop)))
+    mat = cache.get(key) if cache is not None else None
+    if mat is None:
+        mat = chain_matrix(graph, src, pop, linear)
+    if mat is None:
+        shape = graph.nodes[src].output_shape
+        blocks = []
+        for start in range(0, n_in, chunk):
+            stop = min(start + chunk, n_in)
+            eye = torch.zeros(stop - start, n_in, dtype=torch.float64)
+            eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+            cols = _evaluate(graph, pop, linear, src, eye.reshape(stop - start, *shape), False, stop - start)
+            blocks.append(sp.csr_matrix(cols.numpy().T))
+        mat = sp.hstack(blocks).tocsr()
+    if cache is not None:
+        cache[key] = mat
+    mat = mat.copy()
     mat.eliminate_zeros()
     if n_in * n_out <= MAX_DENSE_ELEMENTS and mat.nnz > 0.25 * n_in * n_out:
         return mat.toarray()
@@ -184,6 +197,7 @@ def lower(graph: Graph) -> Network:
     from spikes.deploy.populations import kind_of
 
     back = graph.recurrent_edges()
+    chains: dict = {}   # chain matrices shared by sources entering a chain at the same nodes
     pops: dict[str, Population] = {}
     raw: list[tuple[str, str, bool, Projection]] = []
     for name in graph.populations:
@@ -203,7 +217,7 @@ def lower(graph: Graph) -> Network:
                              single.groups)
                 proj = Projection(src, name, "conv", geo.weight, conv=geo)
             else:
-                w = _probe(graph, name, linear, src, n_in, n)
+                w = _probe(graph, name, linear, src, n_in, n, cache=chains)
                 proj = Projection(src, name, "dense" if isinstance(w, np.ndarray) else "sparse", w)
             proj.recurrent = recurrent
             raw.append((src, name, recurrent, proj))

@@ -38,6 +38,13 @@ def _project(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max:
     """The projection of ``x`` (R, *in_shape) for R = T*B rows: (R, N_out), int64 (fixed) or float64."""
     rows = x.shape[0]
     w = proj.weight
+    live = np.flatnonzero(x.reshape(rows, -1).any(axis=1))
+    if live.size < rows:   # all-zero rows (silent steps) project to zero: compute only the others
+        n_out = math.prod(proj.conv.output_shape) if proj.kind == "conv" else w.shape[0]
+        out = np.zeros((rows, n_out), dtype=np.int64 if fixed else np.float64)
+        if live.size:
+            out[live] = _project(proj, x[live], in_shape, fixed, x_max)
+        return out
     if proj.kind == "conv":
         c = proj.conv
         bound = float(np.abs(w).sum()) * x_max

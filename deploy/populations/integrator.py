@@ -9,7 +9,8 @@ population's scale S (``v = 64 S y``)::
 ``onset`` is the population's latency: the bias starts when the first input arrives, so the readout equals
 the torch model's from its first step (``spikes.deploy.network``). Quantisation: S is the largest scale
 at which the worst case ``|y| <= (max input + max |bias|) * G`` fits the 24-bit state (``G = 1 / (1 - alpha)``,
-or ``integrator_horizon`` steps, default 32, for a perfect integrator), times ``headroom``.
+or ``integrator_horizon`` steps, default 32, for a perfect integrator), times ``headroom``, and at which
+the largest bias fits its 13-bit mantissa shifted by 7 (``64 S max|bias| <= 4095 << 7``).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from spikes.deploy.graph.integrator import Integrator
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
-from spikes.deploy.populations.lif import bias_mantissa
+from spikes.deploy.populations.lif import BIAS_MANT_MAX, bias_mantissa
 
 V_LIMIT = 2**23 - 1
 
@@ -80,6 +81,9 @@ class IntegratorKind(PopulationKind):
         s = options.get("headroom", 1.0) * V_LIMIT / 64.0 / bound if bound > 0 else 1.0
         if conv_max > 0:
             s = min(s, 254.0 / conv_max)
+        b_max = float(np.abs(pop.bias).max(initial=0))
+        if b_max > 0:   # the bias must fit its 13-bit mantissa << 7 (else it would be clipped)
+            s = min(s, (BIAS_MANT_MAX << 7) / (64.0 * b_max))
         dv = int(min(max(round(4096 * (1.0 - node.alpha)), 0), 4096))
         total_bias = pop.bias * s * 64.0
         bias_mant, bias_exp = bias_mantissa(total_bias)

@@ -151,6 +151,13 @@ class StereoUNet(nn.Module):
         """The nodes in execution order (the first input is named ``input``)."""
         return self._nodes
 
+    def to_graph(self, input_shape: tuple[int, ...]):
+        """The deploy graph (``spikes.deploy.graph.Graph``) of the spiking model; the ANN twin is refused
+        with a ValueError. Mapping in :mod:`spikes.models.stereospike.export`."""
+        from spikes.models.stereospike.export import stereo_graph
+
+        return stereo_graph(self, input_shape)
+
     @property
     def unit_names(self) -> list[str]:
         """Names of the neuron (or activation) nodes, input to output."""

@@ -160,7 +160,8 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_S
             res.notes.append(f"{summary.label}: not deployed: {e}")
             return
         n_all = xt.shape[1] if xt.ndim > 2 or deployer is None else xt.shape[0]
-        ran = getattr(summary.backends.get("lava-fixed"), "samples", None) or lava_samples   # a deployer may cap it
+        lava = summary.backends.get("lava-fixed")       # a deployer may run fewer samples than asked
+        ran = lava.samples if lava is not None and lava.samples is not None else lava_samples
         if "lava-fixed" in backends and ran < n_all:
             res.notes.append(f"{summary.label}: lava-fixed ran the first {ran} of {n_all} test samples "
                              f"(one Lava graph copy per sample); torch and sim ran all {n_all}.")

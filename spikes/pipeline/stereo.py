@@ -4,18 +4,36 @@ One model per spike-penalty weight ``beta`` (``spikes.models.stereospike`` train
 metric: mean depth error in metres (lower is better). Activity: every spiking unit's output density
 (binary spikes, one step per sample: firing rate = density, neurons = C*H*W) and the conv layers'
 synaptic operations per sample from :class:`spikes.metrics.SpikeProbe`.
+
+Deployment (:func:`deploy_stereo`, the stage's deployer for ``spikes.pipeline.backends.deploy_hook``): the
+trained model is captured (``StereoSpike.to_graph``), lowered and quantised once (``input_max`` = the
+largest event count in the data); a sample is one frame followed by zero steps up to the readout's
+latency ``L`` (Lava pipelines the U-Net, one step per synapse process). Each population answers at its
+own latency step (``align=True``), the depth is the integrator's value at step ``L`` (decoded to metres)
+and the MDE is the model's own pooled metric (``abs_error_sum`` over the valid pixels). Rows, one per
+population named after the torch unit (``bottom_sn``, ...; the readout ``depth`` has synops only):
+``firing_rate`` = density at its one active step (``steps`` = 1), ``synops`` = synaptic events into the
+population per sample on the lowered network, ``sum_j events_j fan_out_j`` over every incoming projection
+(``spikes.pipeline.backends.fan_out``; an input pixel with a nonzero count is one graded event).
+``sim`` runs every test frame, ``lava-fixed`` the first ``min(lava_samples, LAVA_FRAMES)`` (one U-Net copy
+of about 60 Lava processes per frame).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+
+import numpy as np
 
 from spikes.pipeline.record import StageResult
 
 FULL = {"base": 8, "levels": 3, "n_res": 1, "epochs": 6, "batch_size": 4, "lr": 2e-3}
 QUICK = {**FULL, "base": 4, "levels": 2, "epochs": 1}
 BETAS_FULL, BETAS_QUICK = (0.0, 1.0), (0.0,)
+LAVA_FRAMES = 2                  # lava-fixed frames per model (each one Lava copy of the whole U-Net)
+DEPLOY_BACKENDS = ("sim", "lava-fixed")
 
 
 def measure_stereo(model, data, batch_size: int = 8) -> dict:
@@ -48,6 +66,138 @@ def measure_stereo(model, data, batch_size: int = 8) -> dict:
     return {"per_layer": rows, "raster": raster}
 
 
+def frame_outputs(model, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
+    """Each population's output for one-frame samples ``x (1, N, C, H, W)`` on ``backend``: spikes (uint8)
+    or, for graded populations, values (fixed point: integers), ``(N, *shape)``.
+
+    ``model``: the ``Graph`` for ``torch``, the lowered ``Network`` for the float backends, the ``QNetwork``
+    for ``sim``/``lava-fixed``. Lava timing: the frame, then ``L`` zero steps; each population is read at its
+    latency (``align=True``)."""
+    from spikes.deploy.backends import TRACES, run
+
+    if x.ndim < 3 or x.shape[0] != 1:
+        raise ValueError(f"frame_outputs: x must be one frame per sample (1, N, ...), got {x.shape}")
+    if backend != "torch":
+        lat = max(p.latency for p in model.populations.values())
+        x = np.concatenate([x, np.zeros((lat, *x.shape[1:]), dtype=x.dtype)])
+    out = run(model, x, backend=backend, align=True, states=False)
+    return {k: next(v[key][0] for key in TRACES if key in v) for k, v in out.items() if not k.startswith("_")}
+
+
+def stereo_rows(net, outputs: dict[str, np.ndarray], x: np.ndarray) -> list[dict]:
+    """Per-population rows (see the module docstring) of one backend run on frames ``x (1, N, C, H, W)``."""
+    from spikes.deploy.populations import kind_of
+    from spikes.pipeline.backends import fan_out
+
+    n = x.shape[1]
+    events = {name: (x[0] != 0).reshape(n, -1).sum(0).astype(np.float64) for name in net.inputs}
+    rows = []
+    for pop in net.order():
+        o = outputs[pop].reshape(n, -1)
+        graded = kind_of(net.populations[pop]).graded
+        if not graded:
+            events[pop] = o.sum(0).astype(np.float64)
+        syn = sum(float(events[p.src] @ fan_out(p)) for p in net.incoming(pop)) / n
+        rate = None if graded else float(o.mean())
+        rows.append({"layer": pop, "firing_rate": rate, "density": rate, "synops": syn, "neurons": int(o.shape[1]),
+                     "steps": 1})
+    return rows
+
+
+def depth_of(net, outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The readout's depth map (N, 1, H, W) in metres from a lowered (float) or quantised (integer values,
+    decoded with the integrator's scale) network's outputs."""
+    readout = next(iter(net.outputs.values()))
+    pop = net.populations[readout]
+    values = outputs[readout]
+    return pop.decode(values) if hasattr(pop, "decode") else np.asarray(values, dtype=np.float64)
+
+
+def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=DEPLOY_BACKENDS, lava_samples: int = LAVA_FRAMES,
+                  progress: bool = True, input_max: float | None = None, report: dict | None = None) -> dict:
+    """Deploy a trained StereoSpike and measure it on each backend: ``{backend: BackendResult}``.
+
+    ``x``: ``(1, N, 4, H, W)`` event counts, one frame per sample; ``y``: ``(N, H, W)`` depth, NaN invalid.
+    ``input_max``: the largest input count the quantiser provisions for (default: ``x.max()``).
+    ``report`` (a dict) receives the quantisation report, per-frame absolute-error sums and pixel counts
+    (``frame_errors``: backend -> (N, 2), torch included), the fraction of spikes equal to torch's per
+    population (``agreement``) and timings (``seconds``)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from spikes.deploy.graph import capture
+    from spikes.deploy.network import lower
+    from spikes.deploy.quantize import quantize
+    from spikes.models.stereospike.metrics import abs_error_sum
+    from spikes.reports.summary import BackendResult
+
+    t0 = time.perf_counter()
+    x = np.asarray(x, dtype=np.float64)
+    if y is None or np.shape(y)[0] != x.shape[1]:
+        raise ValueError(f"deploy_stereo: needs the depth maps y (N, H, W) of the {x.shape[1]} frames")
+    graph = capture(model, tuple(x.shape[2:]))
+    net = lower(graph)
+    qnet = quantize(net, input_max=float(x.max() if input_max is None else input_max))
+    if all(b in ("sim", "lava-fixed") for b in backends):
+        net = None   # the float matrices are not needed: a smaller process forks faster for Lava
+    info = report if report is not None else {}
+    info.update(quantization=qnet.report, seconds={"prepare": time.perf_counter() - t0}, agreement={})
+    gt = torch.as_tensor(np.asarray(y, dtype=np.float32))
+
+    def per_frame(depth) -> np.ndarray:
+        return np.array([abs_error_sum(torch.as_tensor(depth[i:i + 1]), gt[i:i + 1]) for i in range(len(depth))])
+
+    model.eval()
+    with torch.no_grad():
+        ref = model(torch.as_tensor(x[0], dtype=torch.float32))
+    info["frame_errors"] = {"torch": per_frame(ref.depth.numpy())}
+    results = {}
+    for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
+        t = time.perf_counter()
+        frames = x if b.startswith("sim") or b == "torch" else x[:, :max(1, min(lava_samples, LAVA_FRAMES))]
+        n = frames.shape[1]
+        target = qnet if b in ("sim", "lava-fixed") else (graph if b == "torch" else net)
+        out = frame_outputs(target, frames, b)
+        errors = info["frame_errors"][b] = per_frame(depth_of(qnet if target is qnet else net, out))
+        if errors[:, 1].sum() == 0:
+            raise ValueError("deploy_stereo: the ground truth has no valid (non-NaN) pixel")
+        info["agreement"][b] = {k: float((out[k] == ref.activations[k][:n].numpy()).mean())
+                                for k in ref.activations if k in out}
+        results[b] = BackendResult(metric=float(errors[:, 0].sum() / errors[:, 1].sum()),
+                                   per_layer=stereo_rows(qnet, out, frames), samples=int(n))
+        info["seconds"][b] = time.perf_counter() - t
+    return results
+
+
+def mde(errors: np.ndarray, n: int | None = None) -> float:
+    """Pooled MDE of the first ``n`` frames' ``(error sum, valid pixels)`` rows."""
+    e = np.asarray(errors)[:n]
+    return float(e[:, 0].sum() / e[:, 1].sum())
+
+
+def write_deploy_report(path: Path, summary, info: dict, seconds: float) -> str:
+    """Write (atomically) and return the deploy note of one model: MDE per backend on all frames and on the
+    Lava frames, spike agreement with torch, timings and the per-layer quantisation report."""
+    from spikes.deploy.quantize import format_report
+    from spikes.metrics.table import atomic_write_text
+
+    errs = info["frame_errors"]
+    k = min(len(e) for e in errs.values())
+    lines = [f"# Deploy of {summary.label}", "",
+             f"MDE (m) over all {len(errs['torch'])} test frames: " + ", ".join(
+                 f"{b} {mde(e):.4f}" for b, e in errs.items() if len(e) == len(errs["torch"])),
+             f"MDE (m) over the first {k} frames (those lava-fixed ran): " + ", ".join(
+                 f"{b} {mde(e, k):.4f}" for b, e in errs.items()), "",
+             "Spikes equal to torch's (fraction, per population): "]
+    for b, agree in info["agreement"].items():
+        lines.append(f"- {b}: " + " ".join(f"{p}={a:.4f}" for p, a in agree.items()))
+    lines += ["", f"Deploy time {seconds:.1f} s: " + ", ".join(f"{k} {v:.1f} s" for k, v in info["seconds"].items()),
+              "", "Quantisation (per layer):", "", "```", format_report(info["quantization"]), "```", ""]
+    text = "\n".join(lines)
+    atomic_write_text(Path(path), text)
+    return text
+
+
 def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train one StereoSpike per beta in ``out_dir/stereospike_beta*``, measure each; deploy if possible."""
     import torch
@@ -61,6 +211,7 @@ def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, 
     res = StageResult("stereospike", "StereoSpike (spiking U-Net) on the embedded stereo depth set")
     torch.set_num_threads(2)
     train_data, test_data = open_split("embedded", "train"), open_split("embedded", "test")
+    input_max = max(float(d.batch(list(range(len(d))))[0].max()) for d in (train_data, test_data))
     base = StereoConfig(model="snn", **(QUICK if quick else FULL))
     for beta in (BETAS_QUICK if quick else BETAS_FULL):
         cfg = replace(base, beta=float(beta))
@@ -72,8 +223,21 @@ def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, 
                        metric=float(result["test"]["mde"]), higher_is_better=False, per_layer=m["per_layer"],
                        label=f"StereoSpike beta={beta:g}", spike_penalty=float(beta), raster=m["raster"],
                        source=str(run_dir / "summary.json"))
-        if backends is not None:
-            backends(res, s, model, test_data.batch([0])[0][None], None)   # one frame = one time step
+        if backends is not None:   # one frame = one time step, then zeros until the readout answers
+            x_test, d_test = test_data.batch(list(range(len(test_data))))
+            info: dict = {}
+            t_deploy = time.perf_counter()
+            backends(res, s, model, x_test[None], d_test,
+                     deployer=partial(deploy_stereo, input_max=input_max, report=info))
+            if s.backends:
+                took = time.perf_counter() - t_deploy
+                write_deploy_report(run_dir / "deploy.md", s, info, took)
+                errs, k = info["frame_errors"], min(len(e) for e in info["frame_errors"].values())
+                res.notes.append(f"{s.label}: deployed in {took:.0f} s; MDE on the first {k} test frames (run "
+                                 "by every backend): " + ", ".join(f"{b} {mde(e, k):.4f} m" for b, e in errs.items())
+                                 + "; worst per-layer spike agreement with torch: " + ", ".join(
+                                     f"{b} {min(a.values()):.4f}" for b, a in info["agreement"].items())
+                                 + f" (details in {run_dir.name}/deploy.md)")
         write_summary(run_dir, s)
         res.summaries.append(s)
     res.seconds = time.perf_counter() - t0

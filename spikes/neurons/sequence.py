@@ -16,6 +16,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from spikes import kernels
+from spikes.kernels import buffers
 from spikes.neurons.dynamics import NeuronParameters, NeuronState, initial_state, neuron_step
 
 
@@ -62,10 +63,15 @@ def run_sequence(x: torch.Tensor, p: NeuronParameters, state: NeuronState | None
     if fast_path_unsupported(x, p) is not None:
         return run_sequence_reference(x, p, state)
     t_steps, shape = x.shape[0], x.shape[1:]
-    v0, i0, a0, r0 = _flat_state(state, shape, x, "run_sequence")
+    order = _memory_order(x)  # neurons in x's memory order: no copy for e.g. channels-last input
+    inverse = [order.index(d) for d in range(len(order))]
+    xm = x.permute(0, *(d + 1 for d in order))
+    v0, i0, a0, r0 = _flat_state(state, shape, x, "run_sequence", order)
     alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
-    s, v, i, a, r = _SequenceFunction.apply(x.reshape(t_steps, -1), alpha_t, v0, i0, a0, r0, p)
-    return s.reshape(x.shape), NeuronState(v.reshape(shape), i.reshape(shape), a.reshape(shape), r.reshape(shape))
+    s, v, i, a, r = _SequenceFunction.apply(xm.reshape(t_steps, -1), alpha_t, v0, i0, a0, r0, p)
+    back = [0, *(d + 1 for d in inverse)]
+    s = s.reshape(xm.shape).permute(back)
+    return s, NeuronState(*(t.reshape(xm.shape[1:]).permute(inverse) for t in (v, i, a, r)))
 
 
 def run_recurrent(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None = None,
@@ -95,9 +101,20 @@ def run_recurrent(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, sta
 
 # ----------------------------------------------------------------------------------------------------------
 
-def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, where: str):
-    if state is None:
-        state = initial_state(shape, x.dtype, x.device)
+def _memory_order(x: torch.Tensor) -> list[int]:
+    """The neuron dimensions of ``x`` (time first), outermost first in memory: ``x.permute(0, *(d + 1 ...))`` is
+    contiguous when x is dense in any layout with time outermost (channels-last conv output); else 0, 1, ..."""
+    dims = list(range(x.dim() - 1))
+    if x.is_contiguous() or x.stride(0) != x[0].numel():
+        return dims
+    order = sorted(dims, key=lambda d: -x.stride(d + 1))
+    return order if x.permute(0, *(d + 1 for d in order)).is_contiguous() else dims
+
+
+def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, where: str,
+                order: list[int] | None = None):
+    if state is None:  # flat zeros: nothing to reorder
+        return list(initial_state((shape.numel(),), x.dtype, x.device))
     out = []
     for name, t in zip(("v", "i", "a", "r"), state):
         if t.shape != shape:
@@ -105,6 +122,8 @@ def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, w
                 t = t.expand(shape)
             except RuntimeError:
                 raise ValueError(f"{where}: state.{name} has shape {tuple(t.shape)}, the population is {tuple(shape)}") from None
+        if order is not None:
+            t = t.permute(order)
         out.append(t.reshape(-1).to(torch.int32 if name == "r" else x.dtype))
     return out
 
@@ -135,9 +154,9 @@ def _passthrough(kernel_out: np.ndarray, initial: torch.Tensor, used: bool) -> t
 
 def _alloc_saved(xn: np.ndarray, p: NeuronParameters):
     one = (1,) * xn.ndim
-    aprev = np.empty_like(xn) if p.adaptive else np.empty(one, xn.dtype)
-    refr = np.empty(xn.shape, np.uint8) if p.refractory_steps else np.empty(one, np.uint8)
-    return np.empty_like(xn), np.empty_like(xn), aprev, refr
+    aprev = buffers.empty_like(xn) if p.adaptive else np.empty(one, xn.dtype)
+    refr = buffers.empty(xn.shape, np.uint8) if p.refractory_steps else np.empty(one, np.uint8)
+    return buffers.empty_like(xn), buffers.empty_like(xn), aprev, refr
 
 
 class _SequenceFunction(torch.autograd.Function):
@@ -159,6 +178,7 @@ class _SequenceFunction(torch.autograd.Function):
                            c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
                            int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
+        ctx.set_materialize_grads(False)  # unused outputs (often the final state) send None, not zeros
         ctx.alpha_is_tensor = alpha_t is not None
         ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0)
         out_r = torch.from_numpy(r_t)
@@ -179,7 +199,7 @@ class _SequenceFunction(torch.autograd.Function):
         gs = _grad_or_zeros(g_s, u)
         gv_t = _grad_or_zeros(g_v, v0)
         gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
-        gx = np.empty((t_steps, m), gs.dtype)
+        gx = buffers.empty((t_steps, m), gs.dtype)
         gv0, gi0, ga0 = (np.empty(m, gx.dtype) for _ in range(3))
         parts = np.zeros(-(-m // ctx.block), np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[1]
@@ -213,6 +233,7 @@ class _RecurrentFunction(torch.autograd.Function):
                             c["beta"], c["rho"], int(p.refractory_steps), c["zr"], c["one"], p.adaptive,
                             s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
+        ctx.set_materialize_grads(False)  # unused outputs (often the final state) send None, not zeros
         ctx.alpha_is_tensor = alpha_t is not None
         ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0, s0, w_rec)
         out_r = torch.from_numpy(r_t)
@@ -234,7 +255,7 @@ class _RecurrentFunction(torch.autograd.Function):
         gv_t = _grad_or_zeros(g_v, v0)
         gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
         dt = gs.dtype
-        gx = np.empty((t_steps, b, n), dt)
+        gx = buffers.empty((t_steps, b, n), dt)
         gv0, gi0, ga0, gs0 = (np.empty((b, n), dt) for _ in range(4))
         gw_parts = np.zeros((min(n_chunks, b), n, n), dt)
         parts = np.zeros(gw_parts.shape[0], np.float64)

@@ -23,7 +23,7 @@ def out_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
     return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _tap(i, k, stride, pad, dil, n_out):  # pragma: no cover - compiled
     """Output index that input index i reaches through kernel tap k, or -1."""
     t = i + pad - k * dil
@@ -33,7 +33,7 @@ def _tap(i, k, stride, pad, dil, n_out):  # pragma: no cover - compiled
     return o if o < n_out else -1
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, error_model="numpy", fastmath=True, inline="always")
 def _scatter(o, wt, ci, iy, ix, v, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """o[oy, ox, :] += v wt[ci, ky, kx, :] for every tap of input (ci, iy, ix)."""
     _, kh, kw, co = wt.shape
@@ -50,7 +50,7 @@ def _scatter(o, wt, ci, iy, ix, v, sh, sw, ph, pw, dh, dw):  # pragma: no cover 
                 o[oy, ox, c] += v * wt[ci, ky, kx, c]
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, error_model="numpy", fastmath=True, inline="always")
 def _gather(acc, g, ci, iy, ix, v, sh, sw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """acc[ci, ky, kx, :] += v g[oy, ox, :] for every tap of input (ci, iy, ix)."""
     _, kh, kw, co = acc.shape
@@ -67,7 +67,7 @@ def _gather(acc, g, ci, iy, ix, v, sh, sw, ph, pw, dh, dw):  # pragma: no cover 
                 acc[ci, ky, kx, c] += v * g[oy, ox, c]
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, error_model="numpy", parallel=True, fastmath=True)
 def conv_forward(x, channels_last, wt, bias, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - compiled
     """out (N, Ho, Wo, Co) = bias + the scattered taps of the non-zero entries of x (see the module docstring)."""
     n_img = out.shape[0]
@@ -95,7 +95,7 @@ def conv_forward(x, channels_last, wt, bias, sh, sw, ph, pw, dh, dw, out):  # pr
                             _scatter(o, wt, ci, iy, ix, v, sh, sw, ph, pw, dh, dw)
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, error_model="numpy", parallel=True, fastmath=True)
 def conv_weight_grad(x, channels_last, g, sh, sw, ph, pw, dh, dw, need_bias,
                      gw_parts, gb_parts):  # pragma: no cover - compiled
     """gw_parts[p] (Ci, KH, KW, Co) and gb_parts[p] (Co,) += this chunk's dL/dwt and dL/db; g (N, Ho, Wo, Co).

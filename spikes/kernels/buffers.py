@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-MIN_BYTES = 1 << 22  # below this glibc's heap already reuses memory
+MIN_BYTES = 1 << 16  # below this glibc's heap serves and reuses memory (its mmap threshold starts at 128 KiB)
 
 _ALIGN = 64  # bytes: a cache line, whole AVX-512 vectors
 _lock = threading.RLock()

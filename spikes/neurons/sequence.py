@@ -17,7 +17,7 @@ from torch.autograd.function import once_differentiable
 
 from spikes import kernels
 from spikes.kernels import buffers
-from spikes.neurons.dynamics import NeuronParameters, NeuronState, initial_state, neuron_step
+from spikes.neurons.dynamics import NeuronParameters, NeuronState, neuron_step
 
 
 def run_sequence_reference(x: torch.Tensor, p: NeuronParameters,
@@ -147,7 +147,9 @@ def _memory_order(x: torch.Tensor) -> list[int]:
 def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, where: str,
                 order: list[int] | None = None):
     if state is None:  # flat zeros: nothing to reorder
-        return list(initial_state((shape.numel(),), x.dtype, x.device))
+        n = shape.numel()
+        zeros = torch.from_numpy(buffers.zeros(n, np.float32 if x.dtype == torch.float32 else np.float64))
+        return [zeros, zeros, zeros, torch.from_numpy(buffers.zeros(n, np.int32))]
     out = []
     for name, t in zip(("v", "i", "a", "r"), state):
         if t.shape != shape:
@@ -179,12 +181,15 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _grad_or_zeros(g: torch.Tensor | None, like: torch.Tensor, used: bool = True) -> np.ndarray:
     """The incoming gradient as an array (zeros when absent or when the state passes through the kernel)."""
-    return np.zeros(like.shape, like.numpy().dtype) if g is None or not used else _np(g)
+    return buffers.zeros(like.shape, like.numpy().dtype) if g is None or not used else _np(g)
 
 
 def _passthrough(kernel_out: np.ndarray, initial: torch.Tensor, used: bool) -> torch.Tensor:
-    """A state the kernel does not evolve (no current / no adaptation) is the initial one, as in ``neuron_step``."""
-    return torch.from_numpy(kernel_out) if used else initial.detach().clone()
+    """A state the kernel does not evolve (no current / no adaptation) is the initial one, as in ``neuron_step``
+    (copied into the kernel's output array)."""
+    if not used:
+        np.copyto(kernel_out, initial.detach().numpy().reshape(kernel_out.shape))
+    return torch.from_numpy(kernel_out)
 
 
 def _alloc_saved(xn: np.ndarray, p: NeuronParameters, shape: tuple[int, ...] | None = None):
@@ -208,9 +213,9 @@ class _SequenceFunction(torch.autograd.Function):
         m = xn.shape[1]
         ctx.block = block = K.block_size(m, kernels.set_threads())
         s, u, aprev, refr = _alloc_saved(xn, p)
-        v_t, i_t, a_t = np.empty(m, xn.dtype), np.empty(m, xn.dtype), np.empty(m, xn.dtype)
-        r_t = np.empty(m, np.int32)
-        zeros = np.zeros(m, xn.dtype)
+        v_t, i_t, a_t = (buffers.empty(m, xn.dtype) for _ in range(3))
+        r_t = buffers.empty(m, np.int32)
+        zeros = buffers.zeros(m, xn.dtype)
         K.sequence_forward(block, xn, _np(v0), _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
                            c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
                            int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
@@ -237,7 +242,7 @@ class _SequenceFunction(torch.autograd.Function):
         gv_t = _grad_or_zeros(g_v, v0)
         gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
         gx = buffers.empty((t_steps, m), gs.dtype)
-        gv0, gi0, ga0 = (np.empty(m, gx.dtype) for _ in range(3))
+        gv0, gi0, ga0 = (buffers.empty(m, gx.dtype) for _ in range(3))
         parts = np.zeros(-(-m // ctx.block), np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[1]
         K.sequence_backward(ctx.block, gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0),
@@ -266,9 +271,9 @@ class _RecurrentFunction(torch.autograd.Function):
         fdt = np.float32 if dtype == torch.float32 else np.float64
         xn, offsets, cols, vals, w_in_t, b = _recurrent_inputs(x, events, w_in, b_in, shape[1], fdt)
         s, u, aprev, refr = _alloc_saved(np.empty((0,) * 3, fdt), p, tuple(full_shape))
-        v_t, i_t, a_t = np.empty(shape, fdt), np.empty(shape, fdt), np.empty(shape, fdt)
-        r_t = np.empty(shape, np.int32)
-        zeros = np.zeros(shape, fdt)
+        v_t, i_t, a_t = (buffers.empty(shape, fdt) for _ in range(3))
+        r_t = buffers.empty(shape, np.int32)
+        zeros = buffers.zeros(shape, fdt)
         K.recurrent_forward(xn, events is not None, offsets, cols, vals, w_in_t, b, _np(w_rec.t()), _np(s0), _np(v0),
                             _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
                             c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
@@ -300,7 +305,7 @@ class _RecurrentFunction(torch.autograd.Function):
         dt = gs.dtype
         events = ctx.events
         gx = buffers.empty((t_steps, b, n) if events is None else (1, 1, 1), dt)
-        gv0, gi0, ga0, gs0 = (np.empty((b, n), dt) for _ in range(4))
+        gv0, gi0, ga0, gs0 = (buffers.empty((b, n), dt) for _ in range(4))
         chunks = min(n_chunks, b)
         gw_parts = np.zeros((chunks, n, n), dt)
         k_in = w_in.shape[1] if events is not None else 1

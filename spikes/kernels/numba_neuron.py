@@ -261,10 +261,20 @@ def sequence_backward(block, gs_in, gv_t, gi_t, ga_t, u_s, s_s, aprev_s, refr_s,
         galpha_parts[blk] = acc
 
 
+@njit(cache=True, error_model="numpy")
+def _active(row, idx):  # pragma: no cover - compiled
+    """Indices of the non-zero entries of row into idx (branch-free); returns their count."""
+    na = 0
+    for j in range(row.shape[0]):
+        idx[na] = j
+        na += row[j] != 0
+    return na
+
+
 @njit(cache=True, error_model="numpy", fastmath=True)
-def _input_current(xin, t, b, batch, x, events, offsets, cols, vals, w_in_t, b_in, prev, w_t):  # pragma: no cover
+def _input_current(xin, t, b, batch, x, events, offsets, cols, vals, w_in_t, b_in, prev, idx, na, w_t):  # pragma: no cover
     """xin = x[t, b] (with ``events``: b_in + sum_q vals[q] w_in_t[cols[q]] over the CSR entries of input row
-    t*batch + b) + sum_j prev[j] w_t[j] over the neurons j active at t-1."""
+    t*batch + b) + sum_j prev[j] w_t[j] over the neurons j = idx[:na] active at t-1."""
     n = xin.shape[0]
     if events:
         for k in range(n):
@@ -278,11 +288,11 @@ def _input_current(xin, t, b, batch, x, events, offsets, cols, vals, w_in_t, b_i
     else:
         for k in range(n):
             xin[k] = x[t, b, k]
-    for j in range(prev.shape[0]):
+    for a in range(na):
+        j = idx[a]
         w = prev[j]
-        if w != 0:
-            for k in range(n):
-                xin[k] += w * w_t[j, k]
+        for k in range(n):
+            xin[k] += w * w_t[j, k]
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -302,9 +312,11 @@ def recurrent_forward(x, events, offsets, cols, vals, w_in_t, b_in, w_t, s0, v0,
         a = a0[b].copy()
         r = r0[b].copy()
         xin = np.empty(N, s_out.dtype)
+        idx = np.empty(N, np.int64)
         for t in range(T):
             prev = s_out[t - 1, b] if t > 0 else s0[b]
-            _input_current(xin, t, b, B, x, events, offsets, cols, vals, w_in_t, b_in, prev, w_t)
+            na = _active(prev, idx)
+            _input_current(xin, t, b, B, x, events, offsets, cols, vals, w_in_t, b_in, prev, idx, na, w_t)
             _forward_row(xin, v, cur, a, r, s_out[t, b], u_out[t, b],
                          aprev_out[t, b] if adaptive else aprev_out[0, 0, 0:1],
                          refr_out[t, b] if use_refr else refr_out[0, 0, 0:1],
@@ -342,6 +354,7 @@ def recurrent_backward(gs_in, gv_t, gi_t, ga_t, u_s, s_s, aprev_s, refr_s, v0, s
         g_row = np.empty(N, gs_in.dtype)
         h = np.empty(N, gs_in.dtype)
         vprev = np.zeros(N if need_galpha else 1, gs_in.dtype)
+        idx = np.empty(N, np.int64)
         gwt = gw_t_parts[ch]
         gwi = gw_in_parts[ch]
         gb = gb_parts[ch]
@@ -376,11 +389,11 @@ def recurrent_backward(gs_in, gv_t, gi_t, ga_t, u_s, s_s, aprev_s, refr_s, v0, s
                     for n in range(N):
                         gx[t, b, n] = gq[n]
                 prev = s_s[t - 1, b] if t > 0 else s0[b]
-                for j in range(N):
+                for a in range(_active(prev, idx)):
+                    j = idx[a]
                     sp = prev[j]
-                    if sp != 0:
-                        for n in range(N):
-                            gwt[j, n] += sp * gq[n]
+                    for n in range(N):
+                        gwt[j, n] += sp * gq[n]
             np.dot(gin, w, gsr)
         gv0[b0:b1] = gv
         gi0[b0:b1] = gi

@@ -297,3 +297,29 @@ def test_recurrent_layer_fused_deterministic_and_bias_free():
     for a, b in zip(run(), run()):
         assert torch.equal(a, b)
     assert torch.equal(layer(torch.zeros(4, 2, 20)), torch.zeros(4, 2, 9))
+
+
+@pytest.mark.skipif(not kernels.available(), reason="compiled kernels unavailable")
+@pytest.mark.parametrize("kernel", [2, (3, 2)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_time_distributed_avg_pool_compiled_matches_torch(kernel, dtype):
+    """Channels-last input takes the compiled pooling: output and input gradient as F.avg_pool2d's autograd,
+    including the rows and columns an odd size leaves outside every window."""
+    pool = TimeDistributed(nn.AvgPool2d(kernel))
+    x = torch.rand(3, 2, 5, 7, 9, dtype=dtype)
+    x_cl = _channels_last(x).requires_grad_()
+    y = pool(x_cl)
+    assert not y.is_contiguous(), "compiled path: channels-last output"
+    xr = x.clone().requires_grad_()
+    y_ref = F.avg_pool2d(xr.reshape(6, 5, 7, 9), kernel).reshape(3, 2, *y.shape[2:])
+    g = torch.randn_like(y_ref)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(y, y_ref, **tol)
+    gx, = torch.autograd.grad((y * g).sum(), x_cl)
+    gx_ref, = torch.autograd.grad((y_ref * g).sum(), xr)
+    torch.testing.assert_close(gx, gx_ref, **tol)
+    if kernel == 2:  # H = 7: row 6 is in no window
+        assert torch.equal(gx[..., 6, :], torch.zeros_like(gx[..., 6, :]))
+    # overlapping windows, padding or contiguous input: torch's own pooling
+    for module, inp in ((nn.AvgPool2d(3, stride=1), x_cl), (nn.AvgPool2d(2, padding=1), x_cl), (nn.AvgPool2d(2), x)):
+        torch.testing.assert_close(TimeDistributed(module)(inp), torch.stack([module(x_t) for x_t in x]), **tol)

@@ -297,6 +297,12 @@ def test_recurrent_layer_fused_deterministic_and_bias_free():
     for a, b in zip(run(), run()):
         assert torch.equal(a, b)
     assert torch.equal(layer(torch.zeros(4, 2, 20)), torch.zeros(4, 2, 9))
+    layer.stateful = True  # the fused path carries state and last spikes across chunks
+    with torch.no_grad():
+        whole = layer(x)
+        layer.reset_state()
+        chunks = torch.cat([layer(x[:17]), layer(x[17:])])
+    assert whole.sum() > 0 and torch.equal(whole, chunks)
 
 
 @pytest.mark.skipif(not kernels.available(), reason="compiled kernels unavailable")

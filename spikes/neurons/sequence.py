@@ -117,7 +117,10 @@ def _check_recurrent(shape, w_rec: torch.Tensor, s0: torch.Tensor | None) -> Non
         raise ValueError(f"run_recurrent: s0 must have shape {tuple(shape[1:])}, got {tuple(s0.shape)}")
 
 
-def _run_recurrent(x, events, w_in, b_in, w_rec, p, state, s0, full_shape, dtype=None):
+def _run_recurrent(x: torch.Tensor | None, events, w_in: torch.Tensor | None, b_in: torch.Tensor | None,
+                   w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None, s0: torch.Tensor | None,
+                   full_shape: tuple[int, int, int], dtype: torch.dtype | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """The compiled recurrence for a dense current ``x`` or, with ``events``, the fused input projection."""
     dtype = x.dtype if x is not None else dtype
     shape = torch.Size(full_shape[1:])
     like = torch.empty(0, dtype=dtype)

@@ -18,11 +18,6 @@ import numpy as np
 from numba import njit, prange
 
 
-def out_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
-    """Output length of one spatial axis (``nn.Conv2d``'s formula)."""
-    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
-
-
 @njit(cache=True, error_model="numpy", inline="always")
 def _tap(i, k, stride, pad, dil, n_out):  # pragma: no cover - compiled
     """Output index that input index i reaches through kernel tap k, or -1."""

@@ -60,9 +60,8 @@ class EventConv2d(nn.Conv2d):
 
 
 def _out(size: int, k: int, stride: int, pad: int, dil: int) -> int:
-    from spikes.kernels.numba_conv import out_size
-
-    return out_size(size, k, stride, pad, dil)
+    """Output length of one spatial axis (``nn.Conv2d``'s formula)."""
+    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
 
 
 def _fast(images: torch.Tensor, weight: torch.Tensor) -> bool:

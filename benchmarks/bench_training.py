@@ -1,7 +1,8 @@
 """Training-step speed of spikes vs snntorch and norse on a CPU (Adam step, fp32, 2 threads).
 
 Three networks, the same weights, input, loss and optimiser in every library; ms per step is the median of
-the repeats. ``dense floor`` is the same network's matmuls/convs alone (forward + backward, no neurons).
+the repeats. ``dense floor`` is the same network's matmuls/convs alone (forward + backward, no neurons), as
+torch runs them by default (NCHW); in case c ``dense floor CL`` runs the same convs on channels-last memory.
 
 (a) recurrent: Linear 40->100, recurrent LIF 100, Linear 100->2 (readout current), T=1000, B=64, 5 % input
     spikes, loss MSE(mean over time of the readout, target).
@@ -23,6 +24,38 @@ light load: per-step autograd loop 240 ms, numba kernel 39 ms; heavy load (load 
 torch.compile of the loop at T=100 took 199 s to compile and then 884 ms per call (it unrolls time).
 A JIT-built C++ extension was not measured: it would run the same loops but needs a compiler on every
 user's machine, while numba needs nothing beyond its wheel and caches compiled code on disk.
+
+spikes' layers: (a) ``RecurrentLIF`` (the sparse input projection is summed inside the recurrent kernel),
+(b) ``EventLinear`` + ``LIF``, (c) ``EventConv2d`` + ``LIF`` (scatter forward and weight gradient over the
+non-zero inputs, channels-last output, dense oneDNN input gradient) with ``TimeDistributed(AvgPool2d)``.
+What was measured choosing them (2-core VM, shared: load average 10-30 during most of it, so CPU ms are
+quoted and only same-run comparisons count):
+
+- Memory: glibc maps each array above 32 MB afresh and the VM page-faults it at ~0.27 ms/MB: a 237 MB
+  (T*B, 32, 34, 34) array takes 62-73 ms to allocate and zero, 7 ms to refill once mapped. Whole-sequence
+  kernels therefore reuse their output blocks (``spikes.kernels.buffers``). Process-wide alternatives were
+  rejected: ``MALLOC_MMAP_THRESHOLD_`` (heap for everything) made snntorch 6x slower in case c (6.6 s vs
+  1.1 s per step), ``THP_MEM_ALLOC_ENABLE=1`` halves the faults but is the user's environment to set.
+- Layout, oneDNN on (1600, C, 34, 34) with fresh outputs, NCHW vs channels-last: conv3x3 16->32 forward
+  292 vs 129 ms, its input gradient 256 vs 109 ms, avg_pool2d 97 vs 38 ms, its backward 150 vs 94 ms. So
+  EventConv2d returns channels-last, the LIF kernels keep any dense layout, and TimeDistributed hands a
+  channels-last output its gradient channels-last (else avg_pool2d's backward copies the 237 MB input
+  gradient twice: +263 ms CPU).
+- numba: with the default (python) error model the zero-division check in the surrogate kept the LIF
+  backward scalar: 64 -> 19 ms CPU for 30 M neuron-steps with ``error_model="numpy"``; a plain-LIF row loop
+  over 4 arrays instead of 9 (LLVM's alias-check limit) vectorises forward and backward.
+- Event conv (conv2: 976 k events, 3x3x32 taps): per-tap helpers taking array slices 128-142 ms CPU,
+  direct 4-D indexing after a per-image event list 55 ms; fixed 16-wide channel blocks 137 ms and one
+  contiguous run per kernel row 240 ms were slower. Dense oneDNN forward of the same conv: 129-292 ms.
+- Recurrent backward (a): the dense ``dL/dI[t] @ W_rec`` per step, 640 M MAC per training step: OpenBLAS
+  per step and batch chunk 26 ms CPU, hand-written 4-row blocked loop 37 ms, one row at a time 53 ms:
+  BLAS kept. Summing the input projection inside the recurrent loop (no (T, B, N) current or gradient
+  stored) and the vectorised rows cut the recurrent layer from 71 + 62 ms to 45 + 44 ms CPU (fwd + bwd,
+  same run, loaded machine).
+- Whole training steps, old (before these changes) vs new spikes in one process, interleaved (loaded):
+  (a) 225 -> 122 ms wall, 198 -> 124 ms CPU (the earlier idle 60.8 ms would scale to ~33-38 ms);
+  (b) 35 -> 28 ms wall; (c) 7423 -> 1925 ms wall, 4667 -> 1087 ms CPU, against dense floor 3745 ms /
+  2194 ms CPU (NCHW) and 2047 ms / 1637 ms CPU (channels-last). Losses of old and new are identical.
 
 Usage: ``python benchmarks/bench_training.py [--quick] [--only a|b|c] [--repeats N]``.
 """
@@ -55,7 +88,7 @@ def spikes_models(case: str):
 
 
 def _spikes_models(case: str):
-    from spikes.layers import EventLinear, RecurrentLIF, TimeDistributed
+    from spikes.layers import EventConv2d, EventLinear, RecurrentLIF, TimeDistributed
     from spikes.neurons import LIF, NeuronParameters
 
     if case == "a":
@@ -71,8 +104,8 @@ def _spikes_models(case: str):
         return Net()
     if case == "b":
         return nn.Sequential(EventLinear(2312, 256), LIF(ALPHA), nn.Linear(256, 10), LIF(ALPHA))
-    return nn.Sequential(TimeDistributed(nn.Conv2d(2, 16, 3, padding=1)), LIF(ALPHA),
-                         TimeDistributed(nn.Conv2d(16, 32, 3, padding=1)), LIF(ALPHA),
+    return nn.Sequential(EventConv2d(2, 16, 3, padding=1), LIF(ALPHA),
+                         EventConv2d(16, 32, 3, padding=1), LIF(ALPHA),
                          TimeDistributed(nn.AvgPool2d(2)), nn.Flatten(2), nn.Linear(32 * 17 * 17, 10), LIF(ALPHA))
 
 
@@ -194,8 +227,9 @@ def _copy(layers, weights, scale: float = 1.0) -> None:
 
 # ------------------------------------------------------------------------------------------------ floor
 
-def dense_floor_model(case: str, weights):
-    """The same synaptic layers without neurons (the recurrence as T small matmuls, as every peer runs it)."""
+def dense_floor_model(case: str, weights, channels_last: bool = False):
+    """The same synaptic layers without neurons (the recurrence as T small matmuls, as every peer runs it);
+    ``channels_last``: case c's convs on channels-last memory (oneDNN's faster layout here)."""
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -214,7 +248,11 @@ def dense_floor_model(case: str, weights):
             if case == "b":
                 return F.linear(F.linear(x, w[0]), w[1])
             t, b = x.shape[:2]
-            y = F.conv2d(F.conv2d(x.flatten(0, 1), w[0], padding=1), w[1], padding=1)
+            x = x.flatten(0, 1)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+                w = [p.contiguous(memory_format=torch.channels_last) if p.dim() == 4 else p for p in w]
+            y = F.conv2d(F.conv2d(x, w[0], padding=1), w[1], padding=1)
             y = F.avg_pool2d(y, 2).flatten(1)
             return F.linear(y, w[2]).reshape(t, b, -1)
     return Net()
@@ -271,30 +309,33 @@ def run_case(case: str, repeats: int, libs: list[str]) -> dict[str, float]:
     ours = spikes_models(case)
     weights = [(w.detach().clone(), None if bias is None else bias.detach().clone()) for w, bias in layer_weights(case, ours)]
     builders = {"spikes": lambda: ours, "snntorch": lambda: snntorch_model(case, weights),
-                "norse": lambda: norse_model(case, weights), "dense floor": lambda: dense_floor_model(case, weights)}
+                "norse": lambda: norse_model(case, weights), "dense floor": lambda: dense_floor_model(case, weights),
+                "dense floor CL": lambda: dense_floor_model(case, weights, channels_last=True)}
     results: dict[str, float] = {}
     cpu: dict[str, float] = {}
     print(f"\n({case}) input {cfg['shape']}, density {cfg['density']:.0%}, {repeats} repeats (median)", flush=True)
     steps = {}
     for lib in libs:
+        if lib == "dense floor CL" and case != "c":
+            continue
         try:
             model = builders[lib]()
         except ImportError as exc:
-            print(f"  {lib:12s} skipped ({exc})")
+            print(f"  {lib:14s} skipped ({exc})")
             continue
-        steps[lib] = make_step(model, x, target, case, rescale_floor=lib == "dense floor")
+        steps[lib] = make_step(model, x, target, case, rescale_floor=lib.startswith("dense floor"))
     for lib, (ms, cpu_ms, loss) in time_steps(steps, repeats).items():
         results[lib] = ms
         cpu[lib] = cpu_ms
-        print(f"  {lib:12s} {ms:9.1f} ms/step wall  {cpu_ms:9.1f} ms CPU   loss {loss:.4f}", flush=True)
+        print(f"  {lib:14s} {ms:9.1f} ms/step wall  {cpu_ms:9.1f} ms CPU   loss {loss:.4f}", flush=True)
     if "spikes" in results:
         for lib in ("snntorch", "norse"):
             if lib in results:
                 print(f"  speed-up vs {lib}: {results[lib] / results['spikes']:.2f}x wall, "
                       f"{cpu[lib] / cpu['spikes']:.2f}x CPU")
-        if "dense floor" in results:
-            print(f"  spikes / dense floor: {results['spikes'] / results['dense floor']:.2f}x wall, "
-                  f"{cpu['spikes'] / cpu['dense floor']:.2f}x CPU")
+        for lib in ("dense floor", "dense floor CL"):
+            if lib in results:
+                print(f"  spikes / {lib}: {results['spikes'] / results[lib]:.2f}x wall, {cpu['spikes'] / cpu[lib]:.2f}x CPU")
     return results
 
 
@@ -303,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--only", choices=sorted(CASES), action="append", help="run only this case (repeatable)")
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--libs", default="spikes,snntorch,norse,dense floor")
+    ap.add_argument("--libs", default="spikes,snntorch,norse,dense floor,dense floor CL",
+                    help="comma-separated; 'dense floor CL' (channels-last convs) runs in case c only")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     repeats = args.repeats or (2 if args.quick else 5)

@@ -164,3 +164,23 @@ def test_bad_shapes_are_named():
         run_recurrent(torch.zeros(3, 2, 4), torch.zeros(4, 5), p)
     with pytest.raises(ValueError, match="state.v"):
         run_sequence(torch.zeros(3, 2, 4), p, NeuronState(*(torch.zeros(5) for _ in range(4))))
+
+
+@pytest.mark.parametrize("case", ["lif_subtract", "everything"])
+def test_channels_last_layout_is_kept_and_equal(case):
+    """A (T, B, C, H, W) input stored channels-last runs without a copy: same spikes, state and gradients, same strides."""
+    p = NeuronParameters(**CASES[case])
+    x, w = _inputs((12, 2, 3, 4, 5), torch.float64)
+    x_cl = x.detach().permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3).requires_grad_()
+    v0 = torch.rand(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    state = NeuronState(v0, torch.zeros_like(v0), torch.zeros_like(v0), torch.zeros(2, 3, 4, 5, dtype=torch.int32))
+    s1, st1 = run_sequence(x, p, state)
+    s2, st2 = run_sequence(x_cl, p, state)
+    assert s2.stride() == x_cl.stride()
+    assert torch.equal(s1, s2)
+    for a, b in zip(st1, st2):
+        assert torch.equal(a, b)
+    g1 = torch.autograd.grad(_loss(s1, st1, w), (x, v0))
+    g2 = torch.autograd.grad(_loss(s2, st2, w), (x_cl, v0))
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def row_nonzeros(x):  # pragma: no cover - compiled
     """x (R, K) -> (offsets (R + 1,), columns, values) of the non-zero entries, row by row (CSR)."""
     r, k = x.shape
@@ -29,7 +29,7 @@ def row_nonzeros(x):  # pragma: no cover - compiled
     return offsets, cols, vals
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def gather_rows(offsets, cols, vals, wt, out):  # pragma: no cover - compiled
     """out[r] += sum_q vals[q] wt[cols[q]] over the entries q of row r (wt = W.T, (K, N))."""
     r, n = out.shape
@@ -41,7 +41,7 @@ def gather_rows(offsets, cols, vals, wt, out):  # pragma: no cover - compiled
                 out[i, j] += v * wt[c, j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def scatter_rows(offsets, cols, vals, g, parts):  # pragma: no cover - compiled
     """parts[thread][cols[q]] += vals[q] g[r] over all entries q of all rows r (dL/dW.T, summed by the caller)."""
     r, n = g.shape

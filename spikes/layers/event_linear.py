@@ -40,16 +40,27 @@ class EventLinear(nn.Linear):
             return F.linear(x, self.weight, self.bias)
         if not _fast(rows, self.weight):
             return _event_linear_torch(x, rows, self.weight, self.bias, self.max_density, lead)
+        csr = self.events(x)
+        if csr is None:
+            return F.linear(x, self.weight, self.bias)
+        y = _EventLinearFunction.apply(*csr, self.weight)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, self.out_features)
+
+    def events(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The non-zero inputs of the rows of ``x`` (..., in) as CSR (offsets, cols, values in the weight's dtype)
+        when the event path applies (compiled kernels, no input gradient, at most ``max_density``), else None."""
+        rows = x.reshape(-1, self.in_features)
+        if x.requires_grad or rows.numel() == 0 or not _fast(rows, self.weight):
+            return None
         from spikes.kernels.numba_events import row_nonzeros
 
         kernels.set_threads()
         offsets, cols, values = (torch.from_numpy(a) for a in row_nonzeros(rows.detach().contiguous().numpy()))
         if cols.numel() > self.max_density * rows.numel():
-            return F.linear(x, self.weight, self.bias)
-        y = _EventLinearFunction.apply(offsets, cols, values.to(self.weight.dtype), self.weight)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*lead, self.out_features)
+            return None
+        return offsets, cols, values.to(self.weight.dtype)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", max_density={self.max_density}"

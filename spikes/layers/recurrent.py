@@ -1,10 +1,12 @@
-"""Recurrent spiking population with a hoisted input projection and a fused recurrence.
+"""Recurrent spiking population: input projection and recurrence in compiled loops.
 
-``I[t] = W_in x[t] + b  (all t at once, EventLinear);  s[t] = neuron(I[t] + W_rec s[t-1])``
+``I[t] = W_in x[t] + b;  s[t] = neuron(I[t] + W_rec s[t-1])``
 
-The input projection runs as one (event-driven) matmul over the whole sequence; the recurrence, forward and
-backward, runs in one compiled loop (``spikes.neurons.sequence.run_recurrent``) that adds only the columns of
-``W_rec`` of the neurons that spiked. ``zero_diagonal`` removes self-connections (W_rec[n, n] = 0).
+The recurrence, forward and backward, runs in one compiled loop (``spikes.neurons.sequence.run_recurrent``) that
+adds only the columns of ``W_rec`` of the neurons that spiked. A sparse input (``EventLinear``'s event path) is
+projected inside the same loop from the columns of ``W_in`` of the active inputs
+(``run_recurrent_events``: the current I and its gradient are never stored); otherwise the projection runs
+first as one matmul over the whole sequence. ``zero_diagonal`` removes self-connections (W_rec[n, n] = 0).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from torch import nn
 
 from spikes.layers.event_linear import EventLinear
 from spikes.neurons.dynamics import NeuronParameters, NeuronState, neuron_step
-from spikes.neurons.sequence import run_recurrent
+from spikes.neurons.sequence import fast_path_unsupported, run_recurrent, run_recurrent_events
 
 
 class RecurrentLIF(nn.Module):
@@ -44,9 +46,13 @@ class RecurrentLIF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3:
             raise ValueError(f"RecurrentLIF expects (T, B, {self.input.in_features}), got {tuple(x.shape)}")
-        cur = self.input(x)
         state, s0 = (self.state, self.last_spikes) if self.stateful else (None, None)
-        spikes, state = run_recurrent(cur, self.recurrent_weight(), self.params, state, s0)
+        events = self.input.events(x) if fast_path_unsupported(x, self.params) is None else None
+        if events is None:
+            spikes, state = run_recurrent(self.input(x), self.recurrent_weight(), self.params, state, s0)
+        else:  # sparse input: the projection is summed inside the recurrent kernel
+            spikes, state = run_recurrent_events(events, x.shape[:2], self.input.weight, self.input.bias,
+                                                 self.recurrent_weight(), self.params, state, s0)
         if self.stateful:
             self.state = NeuronState(*(t.detach() for t in state))
             self.last_spikes = spikes[-1].detach()

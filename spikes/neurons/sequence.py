@@ -16,7 +16,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from spikes import kernels
-from spikes.neurons.dynamics import NeuronParameters, NeuronState, initial_state, neuron_step
+from spikes.kernels import buffers
+from spikes.neurons.dynamics import NeuronParameters, NeuronState, neuron_step
 
 
 def run_sequence_reference(x: torch.Tensor, p: NeuronParameters,
@@ -62,10 +63,15 @@ def run_sequence(x: torch.Tensor, p: NeuronParameters, state: NeuronState | None
     if fast_path_unsupported(x, p) is not None:
         return run_sequence_reference(x, p, state)
     t_steps, shape = x.shape[0], x.shape[1:]
-    v0, i0, a0, r0 = _flat_state(state, shape, x, "run_sequence")
+    order = _memory_order(x)  # neurons in x's memory order: no copy for e.g. channels-last input
+    inverse = [order.index(d) for d in range(len(order))]
+    xm = x.permute(0, *(d + 1 for d in order))
+    v0, i0, a0, r0 = _flat_state(state, shape, x, "run_sequence", order)
     alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
-    s, v, i, a, r = _SequenceFunction.apply(x.reshape(t_steps, -1), alpha_t, v0, i0, a0, r0, p)
-    return s.reshape(x.shape), NeuronState(v.reshape(shape), i.reshape(shape), a.reshape(shape), r.reshape(shape))
+    s, v, i, a, r = _SequenceFunction.apply(xm.reshape(t_steps, -1), alpha_t, v0, i0, a0, r0, p)
+    back = [0, *(d + 1 for d in inverse)]
+    s = s.reshape(xm.shape).permute(back)
+    return s, NeuronState(*(t.reshape(xm.shape[1:]).permute(inverse) for t in (v, i, a, r)))
 
 
 def run_recurrent(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None = None,
@@ -77,27 +83,76 @@ def run_recurrent(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, sta
     """
     if x.dim() != 3:
         raise ValueError(f"run_recurrent needs input of shape (T, B, N), got {tuple(x.shape)}")
-    n = x.shape[2]
-    if w_rec.shape != (n, n):
-        raise ValueError(f"run_recurrent: w_rec must be ({n}, {n}) for {n} neurons, got {tuple(w_rec.shape)}")
-    if s0 is not None and s0.shape != x.shape[1:]:
-        raise ValueError(f"run_recurrent: s0 must have shape {tuple(x.shape[1:])}, got {tuple(s0.shape)}")
+    _check_recurrent(x.shape, w_rec, s0)
     if fast_path_unsupported(x, p) is not None or w_rec.device != x.device:
         return run_recurrent_reference(x, w_rec, p, state, s0)
-    shape = x.shape[1:]
-    v0, i0, a0, r0 = _flat_state(state, shape, x, "run_recurrent")
+    return _run_recurrent(x, None, None, None, w_rec, p, state, s0, x.shape)
+
+
+def run_recurrent_events(events: tuple[torch.Tensor, torch.Tensor, torch.Tensor], shape: tuple[int, int],
+                         w_in: torch.Tensor, b_in: torch.Tensor | None, w_rec: torch.Tensor, p: NeuronParameters,
+                         state: NeuronState | None = None,
+                         s0: torch.Tensor | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """``run_recurrent(x @ w_in.T + b_in, w_rec, ...)`` for a sparse input ``x`` (T, B, K) given as the CSR
+    ``events = (offsets, cols, values)`` of its T*B rows (``EventLinear.events``; ``shape`` = (T, B)).
+
+    The input projection is summed from the columns of ``w_in`` of the active inputs inside the recurrent
+    loop, and backward accumulates ``dL/dw_in`` and ``dL/db_in`` there too: the input current (T, B, N) and its
+    gradient are never stored. ``x`` gets no gradient (as ``EventLinear``'s event path). Needs the kernels.
+    """
+    n = w_in.shape[0]
+    t_steps, batch = shape
+    if events[0].numel() != t_steps * batch + 1:
+        raise ValueError(f"run_recurrent_events: events index {events[0].numel() - 1} rows, shape {tuple(shape)} has "
+                         f"{t_steps * batch}")
+    _check_recurrent((t_steps, batch, n), w_rec, s0)
+    return _run_recurrent(None, events, w_in, b_in, w_rec, p, state, s0, (t_steps, batch, n), w_in.dtype)
+
+
+def _check_recurrent(shape, w_rec: torch.Tensor, s0: torch.Tensor | None) -> None:
+    n = shape[2]
+    if w_rec.shape != (n, n):
+        raise ValueError(f"run_recurrent: w_rec must be ({n}, {n}) for {n} neurons, got {tuple(w_rec.shape)}")
+    if s0 is not None and s0.shape != tuple(shape[1:]):
+        raise ValueError(f"run_recurrent: s0 must have shape {tuple(shape[1:])}, got {tuple(s0.shape)}")
+
+
+def _run_recurrent(x: torch.Tensor | None, events, w_in: torch.Tensor | None, b_in: torch.Tensor | None,
+                   w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None, s0: torch.Tensor | None,
+                   full_shape: tuple[int, int, int], dtype: torch.dtype | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """The compiled recurrence for a dense current ``x`` or, with ``events``, the fused input projection."""
+    dtype = x.dtype if x is not None else dtype
+    shape = torch.Size(full_shape[1:])
+    like = torch.empty(0, dtype=dtype)
+    v0, i0, a0, r0 = _flat_state(state, shape, like, "run_recurrent")
     v0, i0, a0, r0 = (t.reshape(shape) for t in (v0, i0, a0, r0))
-    s0 = torch.zeros(shape, dtype=x.dtype) if s0 is None else s0.to(x.dtype)
+    s0 = torch.zeros(shape, dtype=dtype) if s0 is None else s0.to(dtype)
     alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
-    s, v, i, a, r = _RecurrentFunction.apply(x, w_rec.to(x.dtype), s0, alpha_t, v0, i0, a0, r0, p)
+    if x is None:
+        x = torch.empty((0, 0, 0), dtype=dtype)
+    s, v, i, a, r = _RecurrentFunction.apply(x, w_rec.to(dtype), s0, alpha_t, v0, i0, a0, r0, w_in, b_in, p,
+                                             events, tuple(full_shape))
     return s, NeuronState(v, i, a, r)
 
 
 # ----------------------------------------------------------------------------------------------------------
 
-def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, where: str):
-    if state is None:
-        state = initial_state(shape, x.dtype, x.device)
+def _memory_order(x: torch.Tensor) -> list[int]:
+    """The neuron dimensions of ``x`` (time first), outermost first in memory: ``x.permute(0, *(d + 1 ...))`` is
+    contiguous when x is dense in any layout with time outermost (channels-last conv output); else 0, 1, ..."""
+    dims = list(range(x.dim() - 1))
+    if x.is_contiguous() or x.stride(0) != x[0].numel():
+        return dims
+    order = sorted(dims, key=lambda d: -x.stride(d + 1))
+    return order if x.permute(0, *(d + 1 for d in order)).is_contiguous() else dims
+
+
+def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, where: str,
+                order: list[int] | None = None):
+    if state is None:  # flat zeros: nothing to reorder
+        n = shape.numel()
+        zeros = torch.from_numpy(buffers.zeros(n, np.float32 if x.dtype == torch.float32 else np.float64))
+        return [zeros, zeros, zeros, torch.from_numpy(buffers.zeros(n, np.int32))]
     out = []
     for name, t in zip(("v", "i", "a", "r"), state):
         if t.shape != shape:
@@ -105,6 +160,8 @@ def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, w
                 t = t.expand(shape)
             except RuntimeError:
                 raise ValueError(f"{where}: state.{name} has shape {tuple(t.shape)}, the population is {tuple(shape)}") from None
+        if order is not None:
+            t = t.permute(order)
         out.append(t.reshape(-1).to(torch.int32 if name == "r" else x.dtype))
     return out
 
@@ -112,11 +169,13 @@ def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, w
 def _scalars(p: NeuronParameters, dtype: torch.dtype) -> dict:
     """Kernel scalars in the tensors' dtype (float32 runs in float32, like PyTorch). Without a synaptic current
     ``alpha_syn = 0`` and without adaptation ``beta = rho = 0``: the kernels' loops are branch-free."""
+    from spikes.kernels.numba_neuron import surrogate_constants
+
     f = np.float32 if dtype == torch.float32 else np.float64
+    c1, c2 = surrogate_constants(p.surrogate.code, float(p.surrogate.slope), float(p.surrogate.width))
     return dict(alpha=f(p.alpha_value), alpha_syn=f(p.alpha_syn if p.has_current else 0.0), v_th=f(p.v_th),
                 bias=f(p.bias), beta=f(p.beta if p.adaptive else 0.0), rho=f(p.rho if p.adaptive else 0.0),
-                zr=f(1.0 if p.reset == "zero" else 0.0), one=f(1.0), code=p.surrogate.code,
-                slope=f(p.surrogate.slope), width=f(p.surrogate.width))
+                zr=f(1.0 if p.reset == "zero" else 0.0), one=f(1.0), code=p.surrogate.code, c1=f(c1), c2=f(c2))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -125,19 +184,24 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 def _grad_or_zeros(g: torch.Tensor | None, like: torch.Tensor, used: bool = True) -> np.ndarray:
     """The incoming gradient as an array (zeros when absent or when the state passes through the kernel)."""
-    return np.zeros(like.shape, like.numpy().dtype) if g is None or not used else _np(g)
+    return buffers.zeros(like.shape, like.numpy().dtype) if g is None or not used else _np(g)
 
 
 def _passthrough(kernel_out: np.ndarray, initial: torch.Tensor, used: bool) -> torch.Tensor:
-    """A state the kernel does not evolve (no current / no adaptation) is the initial one, as in ``neuron_step``."""
-    return torch.from_numpy(kernel_out) if used else initial.detach().clone()
+    """A state the kernel does not evolve (no current / no adaptation) is the initial one, as in ``neuron_step``
+    (copied into the kernel's output array)."""
+    if not used:
+        np.copyto(kernel_out, initial.detach().numpy().reshape(kernel_out.shape))
+    return torch.from_numpy(kernel_out)
 
 
-def _alloc_saved(xn: np.ndarray, p: NeuronParameters):
-    one = (1,) * xn.ndim
-    aprev = np.empty_like(xn) if p.adaptive else np.empty(one, xn.dtype)
-    refr = np.empty(xn.shape, np.uint8) if p.refractory_steps else np.empty(one, np.uint8)
-    return np.empty_like(xn), np.empty_like(xn), aprev, refr
+def _alloc_saved(xn: np.ndarray, p: NeuronParameters, shape: tuple[int, ...] | None = None):
+    """Spikes, pre-reset membrane, a[t-1] and refractory mask for a sequence of ``shape`` (default xn's)."""
+    shape = xn.shape if shape is None else shape
+    one = (1,) * len(shape)
+    aprev = buffers.empty(shape, xn.dtype) if p.adaptive else np.empty(one, xn.dtype)
+    refr = buffers.empty(shape, np.uint8) if p.refractory_steps else np.empty(one, np.uint8)
+    return buffers.empty(shape, xn.dtype), buffers.empty(shape, xn.dtype), aprev, refr
 
 
 class _SequenceFunction(torch.autograd.Function):
@@ -152,13 +216,14 @@ class _SequenceFunction(torch.autograd.Function):
         m = xn.shape[1]
         ctx.block = block = K.block_size(m, kernels.set_threads())
         s, u, aprev, refr = _alloc_saved(xn, p)
-        v_t, i_t, a_t = np.empty(m, xn.dtype), np.empty(m, xn.dtype), np.empty(m, xn.dtype)
-        r_t = np.empty(m, np.int32)
-        zeros = np.zeros(m, xn.dtype)
+        v_t, i_t, a_t = (buffers.empty(m, xn.dtype) for _ in range(3))
+        r_t = buffers.empty(m, np.int32)
+        zeros = buffers.zeros(m, xn.dtype)
         K.sequence_forward(block, xn, _np(v0), _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
                            c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
                            int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
+        ctx.set_materialize_grads(False)  # unused outputs (often the final state) send None, not zeros
         ctx.alpha_is_tensor = alpha_t is not None
         ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0)
         out_r = torch.from_numpy(r_t)
@@ -179,13 +244,13 @@ class _SequenceFunction(torch.autograd.Function):
         gs = _grad_or_zeros(g_s, u)
         gv_t = _grad_or_zeros(g_v, v0)
         gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
-        gx = np.empty((t_steps, m), gs.dtype)
-        gv0, gi0, ga0 = (np.empty(m, gx.dtype) for _ in range(3))
+        gx = buffers.empty((t_steps, m), gs.dtype)
+        gv0, gi0, ga0 = (buffers.empty(m, gx.dtype) for _ in range(3))
         parts = np.zeros(-(-m // ctx.block), np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[1]
         K.sequence_backward(ctx.block, gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0),
                             c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
-                            c["zr"], c["one"], p.adaptive, c["code"], c["slope"], c["width"], need_galpha,
+                            c["zr"], c["one"], p.adaptive, c["code"], c["c1"], c["c2"], need_galpha,
                             gx, gv0, gi0, ga0, parts)
         g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape) if need_galpha else None
         g_i0 = torch.from_numpy(gi0) if p.has_current else g_i
@@ -194,27 +259,34 @@ class _SequenceFunction(torch.autograd.Function):
 
 
 class _RecurrentFunction(torch.autograd.Function):
-    """x (T, B, N), w_rec (N, N) -> spikes (T, B, N) and the final state (``spikes.kernels.numba_neuron``)."""
+    """x (T, B, N), w_rec (N, N) -> spikes (T, B, N) and the final state (``spikes.kernels.numba_neuron``). With
+    ``events`` (CSR input) the current is ``b_in + W_in x`` built inside the kernel and x is an empty placeholder."""
 
     @staticmethod
-    def forward(ctx, x, w_rec, s0, alpha_t, v0, i0, a0, r0, p: NeuronParameters):  # type: ignore[override]
+    def forward(ctx, x, w_rec, s0, alpha_t, v0, i0, a0, r0, w_in, b_in, p: NeuronParameters, events,
+                full_shape):  # type: ignore[override]
         from spikes.kernels import numba_neuron as K
 
         kernels.set_threads()
-        c = _scalars(p, x.dtype)
-        xn = _np(x)
-        s, u, aprev, refr = _alloc_saved(xn, p)
-        shape = xn.shape[1:]
-        v_t, i_t, a_t = np.empty(shape, xn.dtype), np.empty(shape, xn.dtype), np.empty(shape, xn.dtype)
-        r_t = np.empty(shape, np.int32)
-        zeros = np.zeros(shape, xn.dtype)
-        K.recurrent_forward(xn, _np(w_rec.t()), _np(s0), _np(v0), _np(i0) if p.has_current else zeros,
-                            _np(a0) if p.adaptive else zeros, _np(r0), c["alpha"], c["alpha_syn"], c["v_th"], c["bias"],
-                            c["beta"], c["rho"], int(p.refractory_steps), c["zr"], c["one"], p.adaptive,
-                            s, u, aprev, refr, v_t, i_t, a_t, r_t)
+        dtype = w_rec.dtype
+        c = _scalars(p, dtype)
+        shape = tuple(full_shape[1:])
+        fdt = np.float32 if dtype == torch.float32 else np.float64
+        xn, offsets, cols, vals, w_in_t, b = _recurrent_inputs(x, events, w_in, b_in, shape[1], fdt)
+        s, u, aprev, refr = _alloc_saved(np.empty((0,) * 3, fdt), p, tuple(full_shape))
+        v_t, i_t, a_t = (buffers.empty(shape, fdt) for _ in range(3))
+        r_t = buffers.empty(shape, np.int32)
+        zeros = buffers.zeros(shape, fdt)
+        K.recurrent_forward(xn, events is not None, offsets, cols, vals, w_in_t, b, _np(w_rec.t()), _np(s0), _np(v0),
+                            _np(i0) if p.has_current else zeros, _np(a0) if p.adaptive else zeros, _np(r0),
+                            c["alpha"], c["alpha_syn"], c["v_th"], c["bias"], c["beta"], c["rho"],
+                            int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
+        ctx.events = events
+        ctx.has_bias = b_in is not None
+        ctx.set_materialize_grads(False)  # unused outputs (often the final state) send None, not zeros
         ctx.alpha_is_tensor = alpha_t is not None
-        ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0, s0, w_rec)
+        ctx.save_for_backward(*(torch.from_numpy(a) for a in (u, s, aprev, refr)), v0, s0, w_rec, w_in)
         out_r = torch.from_numpy(r_t)
         ctx.mark_non_differentiable(out_r)
         return (torch.from_numpy(s), torch.from_numpy(v_t), _passthrough(i_t, i0, p.has_current),
@@ -227,25 +299,53 @@ class _RecurrentFunction(torch.autograd.Function):
 
         n_chunks = kernels.set_threads()
         p: NeuronParameters = ctx.p
-        u, s, aprev, refr, v0, s0, w_rec = ctx.saved_tensors
+        u, s, aprev, refr, v0, s0, w_rec, w_in = ctx.saved_tensors
         c = _scalars(p, u.dtype)
         t_steps, b, n = u.shape
         gs = _grad_or_zeros(g_s, u)
         gv_t = _grad_or_zeros(g_v, v0)
         gi_t, ga_t = _grad_or_zeros(g_i, v0, p.has_current), _grad_or_zeros(g_a, v0, p.adaptive)
         dt = gs.dtype
-        gx = np.empty((t_steps, b, n), dt)
-        gv0, gi0, ga0, gs0 = (np.empty((b, n), dt) for _ in range(4))
-        gw_parts = np.zeros((min(n_chunks, b), n, n), dt)
-        parts = np.zeros(gw_parts.shape[0], np.float64)
+        events = ctx.events
+        gx = buffers.empty((t_steps, b, n) if events is None else (1, 1, 1), dt)
+        gv0, gi0, ga0, gs0 = (buffers.empty((b, n), dt) for _ in range(4))
+        chunks = min(n_chunks, b)
+        gw_parts = np.zeros((chunks, n, n), dt)
+        k_in = w_in.shape[1] if events is not None else 1
+        gw_in_parts = np.zeros((chunks, k_in, n) if events is not None else (1, 1, 1), dt)
+        gb_parts = np.zeros((chunks, n) if events is not None else (1, 1), np.float64)
+        parts = np.zeros(chunks, np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[3]
+        offsets, cols, vals = _csr_arrays(events, dt)
         K.recurrent_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0), _np(s0), _np(w_rec),
+                             events is not None, offsets, cols, vals,
                              c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
-                             c["zr"], c["one"], p.adaptive, c["code"], c["slope"], c["width"], need_galpha,
-                             gx, gv0, gi0, ga0, gs0, gw_parts, parts)
+                             c["zr"], c["one"], p.adaptive, c["code"], c["c1"], c["c2"], need_galpha,
+                             gx, gv0, gi0, ga0, gs0, gw_parts, gw_in_parts, gb_parts, parts)
         g_w = torch.from_numpy(gw_parts.sum(0).T.copy()) if ctx.needs_input_grad[1] else None
         g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape) if need_galpha else None
         g_i0 = torch.from_numpy(gi0) if p.has_current else g_i
         g_a0 = torch.from_numpy(ga0) if p.adaptive else g_a
-        return (torch.from_numpy(gx), g_w, torch.from_numpy(gs0), g_alpha, torch.from_numpy(gv0), g_i0, g_a0,
-                None, None)
+        g_x = torch.from_numpy(gx) if events is None else None
+        g_w_in = torch.from_numpy(gw_in_parts.sum(0).T.copy()) if events is not None and ctx.needs_input_grad[8] else None
+        g_b_in = (torch.from_numpy(gb_parts.sum(0).astype(dt)) if events is not None and ctx.has_bias
+                  and ctx.needs_input_grad[9] else None)
+        return (g_x, g_w, torch.from_numpy(gs0), g_alpha, torch.from_numpy(gv0), g_i0, g_a0, None, g_w_in, g_b_in,
+                None, None, None)
+
+
+def _csr_arrays(events, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if events is None:
+        return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
+    offsets, cols, vals = events
+    return offsets.numpy(), cols.numpy(), vals.numpy().astype(dtype, copy=False)
+
+
+def _recurrent_inputs(x, events, w_in, b_in, n, dtype):
+    """Kernel arguments for the input: the dense current, or the CSR input with W_in.T and the bias."""
+    offsets, cols, vals = _csr_arrays(events, dtype)
+    if events is None:
+        return _np(x), offsets, cols, vals, np.zeros((1, 1), dtype), np.zeros(1, dtype)
+    w_in_t = w_in.detach().t().contiguous().numpy()
+    b = b_in.detach().numpy() if b_in is not None else np.zeros(n, dtype)
+    return np.zeros((1, 1, 1), dtype), offsets, cols, vals, w_in_t, b

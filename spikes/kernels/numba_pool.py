@@ -1,0 +1,48 @@
+"""Compiled (numba) non-overlapping average pooling on channels-last memory, forward and backward.
+
+With window = stride = (kh, kw), no padding, floor mode (``nn.AvgPool2d(k)``)::
+
+    y[n, oy, ox, c] = sum_{dy < kh, dx < kw} x[n, oy kh + dy, ox kw + dx, c] / (kh kw)
+    dL/dx[n, iy, ix, c] = dL/dy[n, iy // kh, ix // kw, c] / (kh kw)   (0 in rows/columns the windows miss)
+
+The innermost loop runs over channels (contiguous, vectorised); images run in parallel. Backward writes every
+input-gradient entry once, so it needs no zero-filled buffer.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def avg_pool_forward(x, kh, kw, div, out):  # pragma: no cover - compiled
+    """x (N, H, W, C) -> out (N, H // kh, W // kw, C); div = kh kw in x's dtype (divided, as torch does)."""
+    n_img, ho, wo, c_n = out.shape
+    for n in prange(n_img):
+        for oy in range(ho):
+            for ox in range(wo):
+                for c in range(c_n):
+                    out[n, oy, ox, c] = 0
+                for dy in range(kh):
+                    for dx in range(kw):
+                        for c in range(c_n):
+                            out[n, oy, ox, c] += x[n, oy * kh + dy, ox * kw + dx, c]
+                for c in range(c_n):
+                    out[n, oy, ox, c] /= div
+
+
+@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def avg_pool_backward(g, kh, kw, div, gx):  # pragma: no cover - compiled
+    """g (N, Ho, Wo, C) -> gx (N, H, W, C), every entry written."""
+    n_img, h, w, c_n = gx.shape
+    ho, wo = g.shape[1], g.shape[2]
+    for n in prange(n_img):
+        for iy in range(h):
+            oy = iy // kh
+            for ix in range(w):
+                ox = ix // kw
+                if oy < ho and ox < wo:
+                    for c in range(c_n):
+                        gx[n, iy, ix, c] = g[n, oy, ox, c] / div
+                else:
+                    for c in range(c_n):
+                        gx[n, iy, ix, c] = 0

@@ -6,7 +6,9 @@ population from each projection is computed for all steps at once (one matmul/co
 floating point because all values are integers far below 2**24 or 2**53), delayed by the projection's
 delay; then one fused compiled loop (``kernels.lif_fixed_sequence``) runs the neuron update over time. Only
 self-recurrent projections are evaluated step by step. Per-projection arithmetic follows Lava: Dense/Sparse
-``(W s) << e`` (``>> -e``, flooring, for e < 0); Conv wraps its output to 24 bits.
+``(W s) << e`` (``>> -e``, flooring, for e < 0); Conv wraps its output to 24 bits. A population fed by a
+single dense, sparse or conv projection instead runs in one event-driven compiled kernel (``_fused_lif``):
+only the non-zero inputs of each step are accumulated, then the neurons are updated (same result).
 """
 from __future__ import annotations
 
@@ -69,14 +71,65 @@ def _project(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max:
     return y
 
 
+def _fused_lif(pop, proj, src: np.ndarray, events: dict) -> tuple | None:
+    """Run the LIF population ``pop`` fed only by ``proj`` (dense, sparse or conv from ``src`` (T, B, *shape))
+    in one event-driven compiled kernel (``kernels.*_lif_events``). ``events`` caches the non-zero entries of
+    each source (``kernels.events``) by name. Returns (spikes (T, B, N) uint8, u, v (B, N) int64,
+    (u wraps, v saturations)), or None when int32 accumulation could differ from the exact sum (a negative
+    weight exponent with sums beyond int32, or weights beyond int32)."""
+    if proj.kind not in ("dense", "sparse", "conv"):
+        return None
+    if proj.src not in events:
+        events[proj.src] = kernels.events(src.reshape(src.shape[0] * src.shape[1], -1))
+    ptr, idx, val, binary, row_sum = events[proj.src]
+    t_steps, batch = src.shape[:2]
+    n = pop.size
+    e = int(getattr(proj, "weight_exp", 0))
+    shl, shr = (e, 0) if e >= 0 else (0, -e)
+    spikes = np.empty((t_steps, batch, n), np.uint8)
+    u = np.zeros((batch, n), np.int64)
+    v = np.zeros((batch, n), np.int64)
+    bias = np.ascontiguousarray(pop.bias, np.int64)
+    args = (int(proj.delay), int(pop.du), int(pop.dv), int(pop.vth), bias, u, v, spikes)
+    if proj.kind == "dense":
+        wt, w_max = kernels.transpose_int32(np.asarray(proj.weight))
+        if w_max >= 2**31 or (shr and w_max * row_sum >= 2**31):
+            return None
+        block = n if n <= 1024 and batch >= 2 else 512
+        counts = kernels.dense_lif_events(ptr, idx, val, binary, wt, shl, shr, *args, block)
+    elif proj.kind == "sparse":
+        w = proj.weight.tocsc()
+        w_max = int(np.abs(w.data).max(initial=0))
+        if w_max >= 2**31 or (shr and w_max * row_sum >= 2**31):
+            return None
+        counts = kernels.sparse_lif_events(ptr, idx, val, binary, w.indptr.astype(np.int64), w.indices.astype(np.int32),
+                                           w.data.astype(np.int32), shl, shr, *args)
+    else:
+        c = proj.conv
+        w = np.asarray(proj.weight)
+        if np.abs(w).max(initial=0) >= 2**31:
+            return None
+        c_out, cin_g, kh, kw = w.shape
+        g = int(c.groups)
+        # wc[c, ky, kx flipped, o] = w[group(c) Cout/g + o, c mod Cin/g, ky, kx]: see kernels.conv_runs
+        wc = w[:, :, :, ::-1].reshape(g, c_out // g, cin_g, kh, kw).transpose(0, 2, 3, 4, 1)
+        wc = np.ascontiguousarray(wc.reshape(g * cin_g, -1), np.int32)
+        runs = kernels.conv_runs(*src.shape[3:], *c.output_shape[1:], kh, kw, np.array(c.stride, np.int64),
+                                 np.array(c.padding, np.int64), np.array(c.dilation, np.int64), c_out, c_out // g)
+        counts = kernels.conv_lif_events(ptr, idx, val, binary, int(np.prod(src.shape[3:])), c_out, g, wc, *runs,
+                                         *args)
+    return spikes, u, v, (int(counts[0]), int(counts[1]))
+
+
 def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool = True) -> dict:
     """Run ``net`` (a ``QNetwork``: fixed point; a ``Network``: Lava's floating point) on ``inputs``.
 
     ``inputs``: name -> (T, B, *shape) arrays (integers for fixed point). Returns
     ``{population: {"spikes": (T, B, *shape) uint8, "u": (B, *shape), "v": (B, *shape)}}`` plus
-    ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. ``fused``: a population fed by
-    one dense or conv projection runs in one compiled event-driven loop (``kernels.dense_lif_fixed``,
-    ``conv_lif_fixed``: only non-zero inputs are visited); ``fused=False`` forces the matmul path (same result).
+    ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. Fixed-point inputs may be of any
+    integer or integer-valued float dtype (spikes as uint8/bool are cheapest). ``fused``: a population fed by
+    one dense, sparse or conv projection runs in one compiled event-driven kernel (``_fused_lif``: only
+    non-zero inputs are visited); ``fused=False`` forces the matmul path (same result).
     """
     fixed = isinstance(net, QNetwork)
     t_steps = batch = None
@@ -88,17 +141,22 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         x = np.asarray(inputs[name])
         if x.ndim != len(shape) + 2 or tuple(x.shape[2:]) != tuple(shape):
             raise ValueError(f"sim: input {name!r} must be (T, B, {', '.join(map(str, shape))}), got {x.shape}")
-        if fixed:
-            if not np.all(np.equal(np.mod(x, 1), 0)):
+        if fixed:   # kept in its own dtype (integer-valued floats too): every consumer converts what it reads
+            x = x.view(np.uint8) if x.dtype == np.bool_ else x
+            if x.dtype.kind not in "iuf" or x.dtype.itemsize < (4 if x.dtype.kind == "f" else 1):
+                x = x.astype(np.float64)
+            integral, top = kernels.integer_check(np.ascontiguousarray(x).reshape(-1))
+            if not integral:
                 raise ValueError(f"sim fixed point: input {name!r} must hold integers (spike counts)")
-            x = x.astype(np.int64)
         else:
             x = x.astype(np.float64)
+            top = np.abs(x).max(initial=0)
         t_steps, batch = x.shape[:2]
-        trains[name] = x.reshape(t_steps * batch, *shape) if False else x
-        maxima[name] = float(np.abs(x).max(initial=0))
+        trains[name] = x
+        maxima[name] = float(top)
     results: dict = {}
     overflow: dict = {}
+    events: dict = {}
     for name in net.order():
         pop = net.populations[name]
         if not fixed:
@@ -106,10 +164,12 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         n = pop.size
         m = batch * n
         acc = None
-        recurrent = [proj for proj in net.incoming(name) if proj.src == name]
-        fast = (fixed and fused and len(net.incoming(name)) == 1 and not recurrent
-                and net.incoming(name)[0].kind in ("dense", "conv"))
-        for proj in ([] if fast else net.incoming(name)):
+        incoming = net.incoming(name)
+        recurrent = [proj for proj in incoming if proj.src == name]
+        fast = None
+        if fixed and fused and len(incoming) == 1 and not recurrent and incoming[0].src in trains:
+            fast = _fused_lif(pop, incoming[0], trains[incoming[0].src], events)
+        for proj in ([] if fast is not None else incoming):
             if acc is None:
                 acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
             if proj.src == name:
@@ -135,25 +195,8 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
             u = np.zeros(m)
             v = np.zeros(m)
         spikes = np.zeros((t_steps, m), np.uint8)
-        incoming = net.incoming(name)
-        if fixed and fused and len(incoming) == 1 and not recurrent and incoming[0].kind in ("dense", "conv"):
-            proj = incoming[0]
-            src = trains[proj.src]
-            if not src.flags.c_contiguous:
-                src = np.ascontiguousarray(src)
-            u2, v2 = u.reshape(batch, n), v.reshape(batch, n)
-            c2 = np.zeros((batch, 2), np.int64)
-            sp3 = spikes.reshape(t_steps, batch, n)
-            if proj.kind == "dense":
-                kernels.dense_lif_fixed(src.reshape(t_steps, batch, -1), np.ascontiguousarray(proj.weight.T, np.int32),
-                                        int(proj.weight_exp), int(proj.delay), du, dv, vth, pop.bias, u2, v2, sp3, c2)
-            else:
-                c = proj.conv
-                kernels.conv_lif_fixed(src, np.asarray(proj.weight, np.int64), np.array(c.stride, np.int64),
-                                       np.array(c.padding, np.int64), np.array(c.dilation, np.int64), int(c.groups),
-                                       np.array(c.output_shape[1:], np.int64), int(proj.delay), du, dv, vth,
-                                       pop.bias, u2, v2, sp3, c2)
-            counts[0] = c2.sum(axis=0)
+        if fast is not None:
+            spikes, u, v, counts[0] = fast
         elif not recurrent:
             if acc is None:
                 acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)

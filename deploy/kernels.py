@@ -12,8 +12,9 @@ Floating point: ``u = u (1 - du) + a;  v = v (1 - dv) + u + bias;  s = v > vth; 
 
 One branch-free neuron function (``_neuron``) serves every kernel; ``_lif_block`` runs it over a contiguous
 block of neurons (it vectorises) and is shared by the fused event-driven kernels: ``dense_lif_events``,
-``sparse_lif_events`` and ``conv_lif_events`` accumulate only the non-zero inputs (``nonzero_events``) of
-each step into int32 accumulators, then update the block. The synaptic input of a projection is
+``sparse_lif_events`` and ``conv_lif_events`` find the non-zero inputs of each step (``_events``: 0/1
+spikes packed 64 to a word by the kernel that made them, ``_pack_bits``), accumulate only those into int32
+accumulators, then update the block. The synaptic input of a projection is
 ``a = (acc << shl) >> shr`` (int64): Dense/Sparse ``(shl, shr) = (e, 0)`` or ``(0, -e)`` for the weight
 exponent e; Conv ``(40, 40)``, Lava's signed 24-bit wrap. int32 accumulators are exact whenever only the low
 bits of the sum matter (``shr == 0`` and Conv: u keeps the sum modulo 2**32, Conv modulo 2**24); for
@@ -29,6 +30,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 U_LIMIT = 2**23
 INT32 = 2**31
 CONV_WRAP = 40      # (a << 40) >> 40: sign-extend the low 24 bits of an int64
+PACK_MAGIC = np.uint64(0x0102040810204080)
 
 
 @njit(cache=True, inline="always")
@@ -69,87 +71,116 @@ def _lif_block(acc, shl, shr, u, v, bias, fu, fv, th, spikes):  # pragma: no cov
 
 
 @njit(cache=True, inline="always")
-def _row_events(src, r, idx, val, p):  # pragma: no cover - compiled
-    """Append the non-zero entries of row r at idx/val[p:]; returns (sum of |x|, count of x != 1)."""
-    total = 0
-    other = 0
-    for k in range(src.shape[1]):
-        x = src[r, k]
-        if x != 0:
-            xi = np.int64(x)
-            idx[p] = k
-            val[p] = np.int32(xi)
-            total += abs(xi)
-            other += xi != 1
-            p += 1
-    return total, other
-
-
-@njit(cache=True, inline="always")
-def _row_events_bytes(words, src, r, idx, val, p):  # pragma: no cover - compiled
-    """As ``_row_events`` for a 1-byte dtype, 8 entries at a time: ``words`` (R, K / 8) uint64 view of ``src``;
-    zero words are skipped and the set bytes of the others found by counting trailing zeros."""
-    total = 0
-    other = 0
+def _scan(src, words, r, idx, val):  # pragma: no cover - compiled
+    """The non-zero entries of row r of ``src`` (R, K), any integer-valued dtype, into ``idx`` (column) and
+    ``val`` (value modulo 2**32), both int32; returns their count. ``words`` (R, K // 8) uint64 views the first
+    K // 8 * 8 columns of a 1-byte ``src`` (zero words are skipped, set bytes found by counting trailing
+    zeros), else it is (R, 0)."""
+    p = 0
+    start = 8 * words.shape[1]
     for i in range(words.shape[1]):
         w = words[r, i]
         while w != 0:
-            k = 8 * i + (trailing_zeros(w) >> 3)
-            xi = np.int64(src[r, k])
+            z = trailing_zeros(w) & 56
+            k = 8 * i + (z >> 3)
             idx[p] = k
-            val[p] = np.int32(xi)
-            total += abs(xi)
-            other += xi != 1
+            val[p] = np.int32(np.int64(src[r, k]))
             p += 1
-            w &= ~(np.uint64(255) << np.uint64(8 * (k - 8 * i)))
-    return total, other
+            w &= ~(np.uint64(255) << np.uint64(z))
+    for k in range(start, src.shape[1]):
+        x = src[r, k]
+        if x != 0:
+            idx[p] = k
+            val[p] = np.int32(np.int64(x))
+            p += 1
+    return p
+
+
+def words_of(src: np.ndarray) -> np.ndarray:
+    """The uint64 view ``_scan`` uses for a C-contiguous 2-D array of a 1-byte dtype (else an (R, 0) array)."""
+    k8 = src.shape[1] // 8 * 8
+    if src.dtype.itemsize != 1 or k8 == 0:
+        return np.zeros((src.shape[0], 0), np.uint64)
+    return src.view(np.uint8)[:, :k8].view(np.uint64)
+
+
+@njit(cache=True, inline="always")
+def _scan_bits(bits, r, idx, val):  # pragma: no cover - compiled
+    """As ``_scan`` for a 0/1 row packed into ``bits`` (R, ceil(K / 64)) uint64 (bit k of word k // 64)."""
+    p = 0
+    for i in range(bits.shape[1]):
+        w = bits[r, i]
+        while w != 0:
+            idx[p] = 64 * i + trailing_zeros(w)
+            val[p] = 1
+            p += 1
+            w &= w - np.uint64(1)
+    return p
+
+
+@njit(cache=True, inline="always")
+def _events(src, words, bits, r, idx, val):  # pragma: no cover - compiled
+    """The non-zero inputs of row r: from ``bits`` if it has columns (``_scan_bits``), else ``_scan``."""
+    if bits.shape[1] > 0:
+        return _scan_bits(bits, r, idx, val)
+    return _scan(src, words, r, idx, val)
+
+
+@njit(cache=True, inline="always")
+def _pack_bits(s, lo, hi, bits):  # pragma: no cover - compiled
+    """Pack the 0/1 bytes s[lo:hi] into ``bits`` (bit k of word k // 64; lo a multiple of 64): 8 bytes at a
+    time, ``(w * 0x0102040810204080) >> 56`` gathers their low bits."""
+    for i in range(lo // 64, (hi + 63) // 64):
+        word = np.uint64(0)
+        for g in range(8):
+            at = 64 * i + 8 * g
+            if at + 8 <= hi:
+                w = np.uint64(s[at])
+                for m in range(1, 8):
+                    w |= np.uint64(s[at + m]) << np.uint64(8 * m)
+                word |= ((w * PACK_MAGIC) >> np.uint64(56)) << np.uint64(8 * g)
+            else:
+                for m in range(at, min(hi, at + 8)):
+                    word |= np.uint64(s[m]) << np.uint64(m - 64 * i)
+        bits[i] = word
+
+
+@njit(cache=True, inline="always")
+def _add_rows(acc, wt, lo, hi, idx, val, count):  # pragma: no cover - compiled
+    """acc += sum over e < count of val[e] wt[idx[e], lo:hi], eight rows per pass over acc (fewer acc
+    loads/stores and loop set-ups per row)."""
+    m = hi - lo
+    e = 0
+    while e + 8 <= count:
+        w0, w1, w2, w3 = wt[idx[e], lo:hi], wt[idx[e + 1], lo:hi], wt[idx[e + 2], lo:hi], wt[idx[e + 3], lo:hi]
+        w4, w5, w6, w7 = wt[idx[e + 4], lo:hi], wt[idx[e + 5], lo:hi], wt[idx[e + 6], lo:hi], wt[idx[e + 7], lo:hi]
+        x0, x1, x2, x3, x4, x5, x6, x7 = val[e], val[e + 1], val[e + 2], val[e + 3], val[e + 4], val[e + 5], \
+            val[e + 6], val[e + 7]
+        for j in range(m):
+            acc[j] += ((x0 * w0[j] + x1 * w1[j]) + (x2 * w2[j] + x3 * w3[j])) + \
+                ((x4 * w4[j] + x5 * w5[j]) + (x6 * w6[j] + x7 * w7[j]))
+        e += 8
+    while e + 2 <= count:
+        w0, w1, x0, x1 = wt[idx[e], lo:hi], wt[idx[e + 1], lo:hi], val[e], val[e + 1]
+        for j in range(m):
+            acc[j] += x0 * w0[j] + x1 * w1[j]
+        e += 2
+    if e < count:
+        w0, x0 = wt[idx[e], lo:hi], val[e]
+        for j in range(m):
+            acc[j] += x0 * w0[j]
 
 
 @njit(cache=True, parallel=True)
-def nonzero_events(src, words):  # pragma: no cover - compiled
-    """The non-zero entries of each row of ``src`` (R, K), any integer-valued dtype: row r holds
-    ``idx[ptr[r]:ptr[r + 1]]`` (int32 columns) with values ``val`` (int32, modulo 2**32). ``words``: a (R, K / 8)
-    uint64 view of a 1-byte ``src`` (scanned 8 entries at a time), else an empty (R, 0) array. Also returns
-    whether every value is 1 and the largest sum of |values| over a row (int64)."""
-    rows, k_in = src.shape
-    ptr = np.zeros(rows + 1, np.int64)
-    for r in prange(rows):
-        c = 0
-        for k in range(k_in):
-            c += src[r, k] != 0
-        ptr[r + 1] = c
-    for r in range(rows):
-        ptr[r + 1] += ptr[r]
-    idx = np.empty(ptr[rows], np.int32)
-    val = np.empty(ptr[rows], np.int32)
-    sums = np.zeros(rows, np.int64)
-    others = np.zeros(rows, np.int64)
-    for r in prange(rows):
-        if words.shape[1] > 0:
-            sums[r], others[r] = _row_events_bytes(words, src, r, idx, val, ptr[r])
-        else:
-            sums[r], others[r] = _row_events(src, r, idx, val, ptr[r])
-    return ptr, idx, val, others.sum() == 0, sums.max() if rows else 0
-
-
-def events(x: np.ndarray) -> tuple:
-    """``nonzero_events`` of ``x`` (R, *shape) flattened per row (8 at a time for 1-byte dtypes)."""
-    src = np.ascontiguousarray(x).reshape(x.shape[0], -1)
-    if src.dtype.itemsize == 1 and src.shape[1] % 8 == 0:
-        words = src.view(np.uint64)
-    else:
-        words = np.zeros((src.shape[0], 0), np.uint64)
-    return nonzero_events(src.view(np.uint8) if src.dtype == np.bool_ else src, words)
-
-
-@njit(cache=True, parallel=True)
-def dense_lif_events(ptr, idx, val, binary, wt, shl, shr, delay, du, dv, vth, bias, u, v, spikes,
+def dense_lif_events(src, words, bits, delay, wt, shl, shr, du, dv, vth, bias, u, v, spikes, out_bits,
                      block):  # pragma: no cover - compiled
-    """Event-driven Dense + LIF: ``acc[t, b] = sum over events e of row (t - delay) B + b of val[e] wt[idx[e]]``
-    (wt = W.T (K, N) int32; ``binary``: all values are 1). u, v (B, N) int64 in place; spikes (T, B, N) uint8.
-    Work items are (neuron block, sample), block-major, so a thread keeps its weight columns in cache.
-    Returns the (u wraps, v saturations) totals."""
+    """Event-driven Dense + LIF: ``acc[t, b] = sum over non-zero x = src[(t - delay) B + b, k] of x wt[k]``
+    (src (T B, K), see ``_events``; wt = W.T (K, N) int16: Lava's weights have 8 bits), then ``_lif_block``. u, v (B, N) int64 in place;
+    spikes (T, B, N) uint8 and their packed bits ``out_bits`` (T B, ceil(N / 64)) out. Work items are (neuron
+    block, sample), block-major, so a thread keeps its weight columns in cache (``block``: a multiple of 64
+    unless it covers N). Returns the (u wraps, v saturations) totals."""
     t_steps, batch, n = spikes.shape
+    k_in = src.shape[1]
     fu = 4096 - du - 1
     fv = 4096 - dv
     th = vth << 6
@@ -161,31 +192,25 @@ def dense_lif_events(ptr, idx, val, binary, wt, shl, shr, delay, du, dv, vth, bi
         lo = blk * block
         hi = min(n, lo + block)
         acc = np.empty(hi - lo, np.int32)
+        idx = np.empty(k_in, np.int32)
+        val = np.empty(k_in, np.int32)
         ub, vb, bb = u[b, lo:hi], v[b, lo:hi], bias[lo:hi]
         for t in range(t_steps):
             acc[:] = 0
             if t >= delay:
-                row = (t - delay) * batch + b
-                for e in range(ptr[row], ptr[row + 1]):
-                    wk = wt[idx[e], lo:hi]
-                    if binary:
-                        for j in range(hi - lo):
-                            acc[j] += wk[j]
-                    else:
-                        x = val[e]
-                        for j in range(hi - lo):
-                            acc[j] += x * wk[j]
+                _add_rows(acc, wt, lo, hi, idx, val, _events(src, words, bits, (t - delay) * batch + b, idx, val))
             wr, sa = _lif_block(acc, shl, shr, ub, vb, bb, fu, fv, th, spikes[t, b, lo:hi])
+            _pack_bits(spikes[t, b], lo, hi, out_bits[t * batch + b])
             counts[item, 0] += wr
             counts[item, 1] += sa
     return counts[:, 0].sum(), counts[:, 1].sum()
 
 
 @njit(cache=True, parallel=True)
-def sparse_lif_events(ptr, idx, val, binary, col_ptr, rows, data, shl, shr, delay, du, dv, vth, bias, u, v,
-                      spikes):  # pragma: no cover - compiled
-    """Event-driven Sparse + LIF: W in CSC (``col_ptr``, ``rows`` int32, ``data`` int32): an event at input k
-    adds ``val data[col_ptr[k]:col_ptr[k+1]]`` to the listed rows. Otherwise as ``dense_lif_events``
+def sparse_lif_events(src, words, bits, delay, col_ptr, rows, data, shl, shr, du, dv, vth, bias, u, v, spikes,
+                      out_bits):  # pragma: no cover - compiled
+    """Event-driven Sparse + LIF: W in CSC (``col_ptr``, ``rows`` int32, ``data`` int16): a non-zero input x at
+    k adds ``x data[col_ptr[k]:col_ptr[k + 1]]`` to the listed rows. Otherwise as ``dense_lif_events``
     (parallel over samples)."""
     t_steps, batch, n = spikes.shape
     fu = 4096 - du - 1
@@ -194,41 +219,48 @@ def sparse_lif_events(ptr, idx, val, binary, col_ptr, rows, data, shl, shr, dela
     counts = np.zeros((batch, 2), np.int64)
     for b in prange(batch):
         acc = np.empty(n, np.int32)
+        idx = np.empty(src.shape[1], np.int32)
+        val = np.empty(src.shape[1], np.int32)
         for t in range(t_steps):
             acc[:] = 0
             if t >= delay:
-                row = (t - delay) * batch + b
-                for e in range(ptr[row], ptr[row + 1]):
+                for e in range(_events(src, words, bits, (t - delay) * batch + b, idx, val)):
                     k = idx[e]
-                    x = 1 if binary else val[e]
+                    x = val[e]
                     for q in range(col_ptr[k], col_ptr[k + 1]):
                         acc[rows[q]] += x * data[q]
             wr, sa = _lif_block(acc, shl, shr, u[b], v[b], bias, fu, fv, th, spikes[t, b])
+            _pack_bits(spikes[t, b], 0, n, out_bits[t * batch + b])
             counts[b, 0] += wr
             counts[b, 1] += sa
     return counts[:, 0].sum(), counts[:, 1].sum()
 
 
-@njit(cache=True, parallel=True)
-def transpose_int32(w):  # pragma: no cover - compiled
-    """(W.T as a C-contiguous int32 (K, N) array, max |W|) of an integer (N, K) matrix, in 64 x 64 tiles."""
+@njit(cache=True)
+def transpose_int16(w):  # pragma: no cover - compiled
+    """(W.T as a C-contiguous int16 (K, N) array, max |W|, max over rows of sum |W|) of an integer (N, K)
+    matrix (entries beyond int16 wrap: check max |W|), in tiles of 16 rows. Serial: about 1 ms per million
+    weights, less than a parallel launch can cost on a loaded machine."""
     n, k_in = w.shape
-    wt = np.empty((k_in, n), np.int32)
-    tile = 64
-    tn = (n + tile - 1) // tile
-    tk = (k_in + tile - 1) // tile
-    top = np.zeros(tn * tk + 1, np.int64)
-    for it in prange(tn * tk):
-        j0 = (it // tk) * tile
-        k0 = (it % tk) * tile
+    wt = np.empty((k_in, n), np.int16)
+    tile = 16
+    n_tiles = (n + tile - 1) // tile
+    top = np.zeros(n_tiles + 1, np.int64)
+    l1 = np.zeros(n_tiles + 1, np.int64)
+    for it in range(n_tiles):
         m = 0
-        for k in range(k0, min(k_in, k0 + tile)):
-            for j in range(j0, min(n, j0 + tile)):
+        s = 0
+        for j in range(it * tile, min(n, it * tile + tile)):
+            r = 0
+            for k in range(k_in):
                 x = np.int64(w[j, k])
-                wt[k, j] = np.int32(x)
+                wt[k, j] = np.int16(x)
                 m = max(m, abs(x))
+                r += abs(x)
+            s = max(s, r)
         top[it] = m
-    return wt, top.max()
+        l1[it] = s
+    return wt, top.max(), l1.max()
 
 
 @njit(cache=True)
@@ -288,13 +320,13 @@ def _channels_first(x, c, plane, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True)
-def conv_lif_events(ptr, idx, val, binary, hw_in, c_out, groups, wc, run_ptr, run_start, run_wofs, run_len, delay,
-                    du, dv, vth, bias, u, v, spikes):  # pragma: no cover - compiled
-    """Event-driven Conv (Lava: 24-bit wrap) + LIF. Events index the flat (C, H, W) input (ascending within a
-    row; ``hw_in`` = H W); weights ``wc`` and runs from ``conv_runs``. The accumulator is channels-last
+def conv_lif_events(src, words, bits, delay, hw_in, c_out, groups, wc, run_ptr, run_start, run_wofs, run_len,
+                    du, dv, vth, bias, u, v, spikes, out_bits):  # pragma: no cover - compiled
+    """Event-driven Conv (Lava: 24-bit wrap) + LIF. src (T B, C H W) flat (C, H, W) inputs (see ``_events``;
+    ``hw_in`` = H W); weights ``wc`` and runs from ``conv_runs``. The accumulator is channels-last
     ((Ho, Wo, Cout): an event adds a few contiguous runs), and so is the neuron update (``_lif_block``);
-    spikes and the final u, v are stored in flat (Cout, Ho, Wo) order. Parallel over samples. Returns the
-    (u wraps, v saturations) totals."""
+    spikes (and ``out_bits``, as in ``dense_lif_events``) and the final u, v are stored in flat (Cout, Ho, Wo)
+    order. Parallel over samples. Returns the (u wraps, v saturations) totals."""
     t_steps, batch, n = spikes.shape
     cin_g = wc.shape[0] // groups
     cout_g = c_out // groups
@@ -307,6 +339,8 @@ def conv_lif_events(ptr, idx, val, binary, hw_in, c_out, groups, wc, run_ptr, ru
     counts = np.zeros((batch, 2), np.int64)
     for b in prange(batch):
         acc = np.zeros(n, np.int32)
+        idx = np.empty(src.shape[1], np.int32)
+        val = np.empty(src.shape[1], np.int32)
         s_cl = np.empty(n, np.uint8)
         u_cl = np.empty(n, np.int64)
         v_cl = np.empty(n, np.int64)
@@ -314,10 +348,9 @@ def conv_lif_events(ptr, idx, val, binary, hw_in, c_out, groups, wc, run_ptr, ru
         _channels_last(v[b], c_out, plane, v_cl)
         for t in range(t_steps):
             if t >= delay:
-                row = (t - delay) * batch + b
                 c = 0
                 c_end = hw_in
-                for e in range(ptr[row], ptr[row + 1]):
+                for e in range(_events(src, words, bits, (t - delay) * batch + b, idx, val)):
                     k = idx[e]
                     while k >= c_end:
                         c += 1
@@ -329,42 +362,65 @@ def conv_lif_events(ptr, idx, val, binary, hw_in, c_out, groups, wc, run_ptr, ru
                     for r in range(run_ptr[q], run_ptr[q + 1]):
                         m = run_len[r]
                         dst = acc[at + run_start[r]:at + run_start[r] + m]
-                        src = w_c[run_wofs[r]:run_wofs[r] + m]
-                        if binary:
-                            for j in range(m):
-                                dst[j] += src[j]
-                        else:
-                            for j in range(m):
-                                dst[j] += x_val * src[j]
+                        w_r = w_c[run_wofs[r]:run_wofs[r] + m]
+                        for j in range(m):
+                            dst[j] += x_val * w_r[j]
             wr, sa = _lif_block(acc, CONV_WRAP, CONV_WRAP, u_cl, v_cl, bias_cl, fu, fv, th, s_cl)
             counts[b, 0] += wr
             counts[b, 1] += sa
             acc[:] = 0
             _channels_first(s_cl, c_out, plane, spikes[t, b])
+            _pack_bits(spikes[t, b], 0, n, out_bits[t * batch + b])
         _channels_first(u_cl, c_out, plane, u[b])
         _channels_first(v_cl, c_out, plane, v[b])
     return counts[:, 0].sum(), counts[:, 1].sum()
 
 
-@njit(cache=True, parallel=True)
-def integer_check(x):  # pragma: no cover - compiled
-    """(all entries of the flat array ``x`` are finite integers, max |x|), in one parallel pass."""
-    n = x.shape[0]
-    chunks = 64
-    bad = np.zeros(chunks, np.int64)
-    top = np.zeros(chunks, np.float64)
-    for c in prange(chunks):
-        lo = c * n // chunks
-        hi = (c + 1) * n // chunks
-        nb = 0
-        m = 0.0
-        for i in range(lo, hi):
-            f = np.float64(x[i])
+@njit(cache=True, inline="always")
+def _check_row(x, r, bits):  # pragma: no cover - compiled
+    """Row r of ``x``: (count of entries that are not finite integers, min, max); packs x != 0 into bits[r]."""
+    nb = 0
+    a = 0.0
+    b = 0.0
+    for i in range(bits.shape[1]):
+        word = np.uint64(0)
+        for k in range(64 * i, min(x.shape[1], 64 * i + 64)):
+            f = np.float64(x[r, k])
             nb += (f - np.floor(f)) != 0.0
-            m = max(m, abs(f))
-        bad[c] = nb
-        top[c] = m
-    return bad.sum() == 0, top.max()
+            a = min(a, f)
+            b = max(b, f)
+            word |= np.uint64(f != 0.0) << np.uint64(k - 64 * i)
+        bits[r, i] = word
+    return nb, a, b
+
+
+@njit(cache=True)
+def _check_input(x):  # pragma: no cover - compiled
+    bits = np.empty((x.shape[0], (x.shape[1] + 63) // 64), np.uint64)
+    stats = np.zeros((x.shape[0] + 1, 3))
+    for r in range(x.shape[0]):
+        stats[r, 0], stats[r, 1], stats[r, 2] = _check_row(x, r, bits)
+    return stats[:, 0].sum() == 0, stats[:, 1].min(), stats[:, 2].max(), bits
+
+
+@njit(cache=True)
+def _pack_rows(x):  # pragma: no cover - compiled
+    bits = np.empty((x.shape[0], (x.shape[1] + 63) // 64), np.uint64)
+    for r in range(x.shape[0]):
+        _pack_bits(x[r], 0, x.shape[1], bits[r])
+    return bits
+
+
+def check_input(x: np.ndarray) -> tuple[bool, float, float, np.ndarray]:
+    """(every entry of ``x`` (R, K) is a finite integer, min, max, x != 0 packed as ``_pack_bits`` does (valid
+    when min >= 0 and max <= 1)), in one serial pass: a parallel launch costs more than it saves here on a
+    loaded machine. 1-byte integers need no integrality check: numpy's min/max and a bytewise pack."""
+    if x.dtype.itemsize == 1 and x.dtype.kind in "iub":
+        x = x.view(np.uint8) if x.dtype == np.bool_ else x
+        low, high = (int(x.min()), int(x.max())) if x.size else (0, 0)
+        bits = _pack_rows(x) if low >= 0 and high <= 1 else np.zeros((x.shape[0], 0), np.uint64)
+        return True, float(low), float(high), bits
+    return _check_input(x)
 
 
 @njit(cache=True, parallel=True)

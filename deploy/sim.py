@@ -71,53 +71,55 @@ def _project(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max:
     return y
 
 
-def _fused_lif(pop, proj, src: np.ndarray, events: dict) -> tuple | None:
-    """Run the LIF population ``pop`` fed only by ``proj`` (dense, sparse or conv from ``src`` (T, B, *shape))
-    in one event-driven compiled kernel (``kernels.*_lif_events``). ``events`` caches the non-zero entries of
-    each source (``kernels.events``) by name. Returns (spikes (T, B, N) uint8, u, v (B, N) int64,
-    (u wraps, v saturations)), or None when int32 accumulation could differ from the exact sum (a negative
-    weight exponent with sums beyond int32, or weights beyond int32)."""
+def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.ndarray]) -> tuple | None:
+    """Run the LIF population ``pop`` fed only by ``proj`` (dense, sparse or conv from ``src`` (T, B, *shape),
+    integer-valued, |src| <= ``x_max``) in one event-driven compiled kernel (``kernels.*_lif_events``).
+    ``packed``: 0/1 trains packed into bits (T B, ceil(size / 64)) uint64 by name, read for the source when
+    present (faster to scan) and written for ``pop``. Returns (spikes (T, B, N) uint8, u, v (B, N) int64,
+    (u wraps, v saturations)), or None when the int32 accumulation could differ from the exact sum (a
+    negative weight exponent with |W x| possibly >= 2**31) or weights do not fit int16 (Lava's have 8 bits)."""
     if proj.kind not in ("dense", "sparse", "conv"):
         return None
-    if proj.src not in events:
-        events[proj.src] = kernels.events(src.reshape(src.shape[0] * src.shape[1], -1))
-    ptr, idx, val, binary, row_sum = events[proj.src]
     t_steps, batch = src.shape[:2]
+    flat = np.ascontiguousarray(src).reshape(t_steps * batch, -1)
+    flat = flat.view(np.uint8) if flat.dtype == np.bool_ else flat
+    bits = packed.get(proj.src, np.zeros((t_steps * batch, 0), np.uint64))
+    head = (flat, kernels.words_of(flat), bits, int(proj.delay))
     n = pop.size
     e = int(getattr(proj, "weight_exp", 0))
     shl, shr = (e, 0) if e >= 0 else (0, -e)
     spikes = np.empty((t_steps, batch, n), np.uint8)
     u = np.zeros((batch, n), np.int64)
     v = np.zeros((batch, n), np.int64)
-    bias = np.ascontiguousarray(pop.bias, np.int64)
-    args = (int(proj.delay), int(pop.du), int(pop.dv), int(pop.vth), bias, u, v, spikes)
+    out_bits = np.empty((t_steps * batch, (n + 63) // 64), np.uint64)
+    tail = (int(pop.du), int(pop.dv), int(pop.vth), np.ascontiguousarray(pop.bias, np.int64), u, v, spikes, out_bits)
     if proj.kind == "dense":
-        wt, w_max = kernels.transpose_int32(np.asarray(proj.weight))
-        if w_max >= 2**31 or (shr and w_max * row_sum >= 2**31):
+        wt, w_max, w_l1 = kernels.transpose_int16(np.asarray(proj.weight))
+        if w_max >= 2**15 or (shr and w_l1 * x_max >= 2**31):
             return None
-        block = n if n <= 1024 and batch >= 2 else 512
-        counts = kernels.dense_lif_events(ptr, idx, val, binary, wt, shl, shr, *args, block)
+        block = n if n <= 1024 and batch >= 2 else 512          # a multiple of 64: see _pack_bits
+        counts = kernels.dense_lif_events(*head, wt, shl, shr, *tail, block)
     elif proj.kind == "sparse":
         w = proj.weight.tocsc()
-        w_max = int(np.abs(w.data).max(initial=0))
-        if w_max >= 2**31 or (shr and w_max * row_sum >= 2**31):
+        w_max = float(np.abs(w.data).max(initial=0))
+        if w_max >= 2**15 or (shr and np.asarray(abs(w).sum(axis=1)).max(initial=0) * x_max >= 2**31):
             return None
-        counts = kernels.sparse_lif_events(ptr, idx, val, binary, w.indptr.astype(np.int64), w.indices.astype(np.int32),
-                                           w.data.astype(np.int32), shl, shr, *args)
+        counts = kernels.sparse_lif_events(*head, w.indptr.astype(np.int64), w.indices.astype(np.int32),
+                                           w.data.astype(np.int16), shl, shr, *tail)
     else:
         c = proj.conv
         w = np.asarray(proj.weight)
-        if np.abs(w).max(initial=0) >= 2**31:
+        if np.abs(w).max(initial=0) >= 2**15:
             return None
         c_out, cin_g, kh, kw = w.shape
         g = int(c.groups)
         # wc[c, ky, kx flipped, o] = w[group(c) Cout/g + o, c mod Cin/g, ky, kx]: see kernels.conv_runs
         wc = w[:, :, :, ::-1].reshape(g, c_out // g, cin_g, kh, kw).transpose(0, 2, 3, 4, 1)
-        wc = np.ascontiguousarray(wc.reshape(g * cin_g, -1), np.int32)
+        wc = np.ascontiguousarray(wc.reshape(g * cin_g, -1), np.int16)
         runs = kernels.conv_runs(*src.shape[3:], *c.output_shape[1:], kh, kw, np.array(c.stride, np.int64),
                                  np.array(c.padding, np.int64), np.array(c.dilation, np.int64), c_out, c_out // g)
-        counts = kernels.conv_lif_events(ptr, idx, val, binary, int(np.prod(src.shape[3:])), c_out, g, wc, *runs,
-                                         *args)
+        counts = kernels.conv_lif_events(*head, int(np.prod(src.shape[3:])), c_out, g, wc, *runs, *tail)
+    packed[pop.name] = out_bits
     return spikes, u, v, (int(counts[0]), int(counts[1]))
 
 
@@ -135,6 +137,7 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
     t_steps = batch = None
     trains: dict[str, np.ndarray] = {}
     maxima: dict[str, float] = {}
+    packed: dict[str, np.ndarray] = {}      # 0/1 trains as bits, for the fused kernels
     for name, shape in net.inputs.items():
         if name not in inputs:
             raise ValueError(f"sim: missing input {name!r}")
@@ -145,9 +148,13 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
             x = x.view(np.uint8) if x.dtype == np.bool_ else x
             if x.dtype.kind not in "iuf" or x.dtype.itemsize < (4 if x.dtype.kind == "f" else 1):
                 x = x.astype(np.float64)
-            integral, top = kernels.integer_check(np.ascontiguousarray(x).reshape(-1))
+            flat = np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], -1)
+            integral, low, high, bits = kernels.check_input(flat)
             if not integral:
                 raise ValueError(f"sim fixed point: input {name!r} must hold integers (spike counts)")
+            top = max(-low, high)
+            if low >= 0 and high <= 1:
+                packed[name] = bits
         else:
             x = x.astype(np.float64)
             top = np.abs(x).max(initial=0)
@@ -156,7 +163,6 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         maxima[name] = float(top)
     results: dict = {}
     overflow: dict = {}
-    events: dict = {}
     for name in net.order():
         pop = net.populations[name]
         if not fixed:
@@ -168,7 +174,7 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         recurrent = [proj for proj in incoming if proj.src == name]
         fast = None
         if fixed and fused and len(incoming) == 1 and not recurrent and incoming[0].src in trains:
-            fast = _fused_lif(pop, incoming[0], trains[incoming[0].src], events)
+            fast = _fused_lif(pop, incoming[0], trains[incoming[0].src], maxima.get(incoming[0].src, 1.0), packed)
         for proj in ([] if fast is not None else incoming):
             if acc is None:
                 acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)

@@ -125,27 +125,45 @@ def test_overflow_case_wraps_u_and_saturates_v():
 
 
 def test_fused_falls_back_when_int32_could_overflow():
-    """A negative exponent needs the exact sum: inputs that could leave int32 take the matmul path."""
+    """A negative exponent needs the exact sum: inputs that could leave int32 take the matmul path; so do
+    weights beyond int16 (never from ``quantize``: Lava's weights have 8 bits)."""
     net = _dense_net(20, -6, k=12, n=20)
     x = _input(net, 10, 2, 1, high=10**7)
     proj = net.projections[0]
-    assert sim._fused_lif(net.populations["lif1"], proj, x, {}) is None
+    assert sim._fused_lif(net.populations["lif1"], proj, x, float(x.max()), {}) is None
     _assert_same(simulate(net, {"input": x}), simulate(net, {"input": x}, fused=False), net, "fallback")
+    for case in ("dense e=0", "sparse delay 2", "conv groups 2"):
+        net = CASES[case]()
+        proj = net.projections[0]
+        proj.weight = proj.weight * 200          # up to 50,800: beyond int16
+        x = _input(net, 10, 2, 1)
+        assert sim._fused_lif(net.populations["lif1"], proj, x, float(x.max()), {}) is None, case
+        _assert_same(simulate(net, {"input": x}), simulate(net, {"input": x}, fused=False), net, case)
 
 
-def test_events_of_every_dtype():
+def test_scan_finds_the_non_zero_entries_of_every_dtype():
+    from numba import njit
+
+    @njit
+    def scan_all(src, words):
+        idx = np.empty(src.shape[1], np.int32)
+        val = np.empty(src.shape[1], np.int32)
+        out = []
+        for r in range(src.shape[0]):
+            m = kernels._scan(src, words, r, idx, val)
+            out.append((idx[:m].copy(), val[:m].copy()))
+        return out
+
     rng = np.random.default_rng(0)
-    x = rng.integers(-3, 4, size=(9, 24)) * (rng.random((9, 24)) < 0.3)
-    for dtype in (np.uint8, np.int8, np.int16, np.int32, np.int64, np.float32, np.float64):
-        xd = np.abs(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
-        ptr, idx, val, binary, row_sum = kernels.events(xd)
-        for r in range(9):
-            nz = np.flatnonzero(xd[r])
-            assert idx[ptr[r]:ptr[r + 1]].tolist() == nz.tolist(), dtype
-            assert val[ptr[r]:ptr[r + 1]].tolist() == xd[r, nz].astype(np.int64).tolist(), dtype
-        assert row_sum == np.abs(xd.astype(np.int64)).sum(axis=1).max()
-        assert not binary
-    assert kernels.events((x != 0).astype(np.uint8))[3]
+    for k in (5, 8, 21, 64):
+        x = rng.integers(-3, 4, size=(9, k)) * (rng.random((9, k)) < 0.3)
+        x[0] = 0
+        for dtype in (np.uint8, np.int8, np.int16, np.int32, np.int64, np.float32, np.float64):
+            xd = np.ascontiguousarray(np.abs(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype))
+            for r, (idx, val) in enumerate(scan_all(xd, kernels.words_of(xd))):
+                nz = np.flatnonzero(xd[r])
+                assert idx.tolist() == nz.tolist(), (k, dtype)
+                assert val.tolist() == xd[r, nz].astype(np.int64).tolist(), (k, dtype)
 
 
 def test_input_must_hold_integers():

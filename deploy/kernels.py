@@ -175,7 +175,8 @@ def _add_rows(acc, wt, lo, hi, idx, val, count):  # pragma: no cover - compiled
 def dense_lif_events(src, words, bits, delay, wt, shl, shr, du, dv, vth, bias, u, v, spikes, out_bits,
                      block):  # pragma: no cover - compiled
     """Event-driven Dense + LIF: ``acc[t, b] = sum over non-zero x = src[(t - delay) B + b, k] of x wt[k]``
-    (src (T B, K), see ``_events``; wt = W.T (K, N) int16: Lava's weights have 8 bits), then ``_lif_block``. u, v (B, N) int64 in place;
+    (src (T B, K), see ``_events``; wt = W.T (K, N') int16, Lava's weights have 8 bits; N' >= N: zero columns
+    pad a small layer to a full vector), then ``_lif_block``. u, v (B, N) int64 in place;
     spikes (T, B, N) uint8 and their packed bits ``out_bits`` (T B, ceil(N / 64)) out. Work items are (neuron
     block, sample), block-major, so a thread keeps its weight columns in cache (``block``: a multiple of 64
     unless it covers N). Returns the (u wraps, v saturations) totals."""
@@ -191,15 +192,16 @@ def dense_lif_events(src, words, bits, delay, wt, shl, shr, du, dv, vth, bias, u
         b = item - blk * batch
         lo = blk * block
         hi = min(n, lo + block)
-        acc = np.empty(hi - lo, np.int32)
+        hi_acc = min(wt.shape[1], lo + block)
+        acc = np.empty(hi_acc - lo, np.int32)
         idx = np.empty(k_in, np.int32)
         val = np.empty(k_in, np.int32)
         ub, vb, bb = u[b, lo:hi], v[b, lo:hi], bias[lo:hi]
         for t in range(t_steps):
             acc[:] = 0
             if t >= delay:
-                _add_rows(acc, wt, lo, hi, idx, val, _events(src, words, bits, (t - delay) * batch + b, idx, val))
-            wr, sa = _lif_block(acc, shl, shr, ub, vb, bb, fu, fv, th, spikes[t, b, lo:hi])
+                _add_rows(acc, wt, lo, hi_acc, idx, val, _events(src, words, bits, (t - delay) * batch + b, idx, val))
+            wr, sa = _lif_block(acc[:hi - lo], shl, shr, ub, vb, bb, fu, fv, th, spikes[t, b, lo:hi])
             _pack_bits(spikes[t, b], lo, hi, out_bits[t * batch + b])
             counts[item, 0] += wr
             counts[item, 1] += sa

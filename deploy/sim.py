@@ -81,7 +81,7 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
     if proj.kind not in ("dense", "sparse", "conv"):
         return None
     t_steps, batch = src.shape[:2]
-    flat = np.ascontiguousarray(src).reshape(t_steps * batch, -1)
+    flat = np.ascontiguousarray(src).reshape(t_steps * batch, math.prod(src.shape[2:]))
     flat = flat.view(np.uint8) if flat.dtype == np.bool_ else flat
     bits = packed.get(proj.src, np.zeros((t_steps * batch, 0), np.uint64))
     head = (flat, kernels.words_of(flat), bits, int(proj.delay))
@@ -153,7 +153,7 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
             x = x.view(np.uint8) if x.dtype == np.bool_ else x
             if x.dtype.kind not in "iuf" or x.dtype.itemsize < (4 if x.dtype.kind == "f" else 1):
                 x = x.astype(np.float64)
-            flat = np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], -1)
+            flat = np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], math.prod(shape))
             integral, low, high, bits = kernels.check_input(flat)
             if not integral:
                 raise ValueError(f"sim fixed point: input {name!r} must hold integers (spike counts)")

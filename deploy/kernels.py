@@ -480,21 +480,30 @@ def _check_input(x):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _pack_rows(x):  # pragma: no cover - compiled
+def _check_bytes(x):  # pragma: no cover - compiled
+    """(min, max, rows packed by ``_pack_bits``: meaningful when every entry is 0 or 1) of a 1-byte (R, K)."""
     bits = np.empty((x.shape[0], (x.shape[1] + 63) // 64), np.uint64)
+    lo = 0
+    hi = 0
     for r in range(x.shape[0]):
-        _pack_bits(x[r], 0, x.shape[1], bits[r])
-    return bits
+        row = x[r]
+        a = row[0] if row.shape[0] else 0
+        b = a
+        for k in range(row.shape[0]):
+            a = min(a, row[k])
+            b = max(b, row[k])
+        lo = min(lo, a)
+        hi = max(hi, b)
+        _pack_bits(row, 0, row.shape[0], bits[r])
+    return lo, hi, bits
 
 
 def check_input(x: np.ndarray) -> tuple[bool, float, float, np.ndarray]:
     """(every entry of ``x`` (R, K) is a finite integer, min, max, x != 0 packed as ``_pack_bits`` does (valid
     when min >= 0 and max <= 1)), in one serial pass: a parallel launch costs more than it saves here on a
-    loaded machine. 1-byte integers need no integrality check: numpy's min/max and a bytewise pack."""
+    loaded machine. 1-byte integers need no integrality check."""
     if x.dtype.itemsize == 1 and x.dtype.kind in "iub":
-        x = x.view(np.uint8) if x.dtype == np.bool_ else x
-        low, high = (int(x.min()), int(x.max())) if x.size else (0, 0)
-        bits = _pack_rows(x) if low >= 0 and high <= 1 else np.zeros((x.shape[0], 0), np.uint64)
+        low, high, bits = _check_bytes(x.view(np.uint8) if x.dtype == np.bool_ else x)
         return True, float(low), float(high), bits
     return _check_input(x)
 

@@ -102,7 +102,7 @@ def _assert_same(a: dict, b: dict, net: QNetwork, what: str) -> None:
 def test_fused_equals_reference(case):
     net = CASES[case]()
     for batch, graded, dtype in ((3, True, np.float64), (1, True, np.int64), (2, False, np.uint8), (2, False, bool),
-                                 (2, True, np.int32)):
+                                 (2, True, np.int32), (2, True, np.uint8), (1, True, np.int8)):
         x = _input(net, 25, batch, 7, high=3 if graded else 1).astype(dtype)
         _assert_same(simulate(net, {"input": x}), simulate(net, {"input": x}, fused=False), net,
                      f"{case} batch {batch} {np.dtype(dtype).name}")

@@ -463,7 +463,8 @@ def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups
 
 @njit(cache=True, inline="always")
 def _check_row(x, r, bits):  # pragma: no cover - compiled
-    """Row r of ``x``: (count of entries that are not finite integers, min, max); packs x != 0 into bits[r]."""
+    """Row r of ``x``: (count of entries that are not finite integers, min(0, x), max(0, x)); packs x != 0 into
+    bits[r]."""
     nb = 0
     a = 0.0
     b = 0.0
@@ -490,7 +491,8 @@ def _check_input(x):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _check_bytes(x):  # pragma: no cover - compiled
-    """(min, max, rows packed by ``_pack_bits``: meaningful when every entry is 0 or 1) of a 1-byte (R, K)."""
+    """(min(0, x), max(0, x), rows packed by ``_pack_bits``: meaningful when every entry is 0 or 1) of a 1-byte
+    (R, K) array."""
     bits = np.empty((x.shape[0], (x.shape[1] + 63) // 64), np.uint64)
     lo = 0
     hi = 0
@@ -508,9 +510,9 @@ def _check_bytes(x):  # pragma: no cover - compiled
 
 
 def check_input(x: np.ndarray) -> tuple[bool, float, float, np.ndarray]:
-    """(every entry of ``x`` (R, K) is a finite integer, min, max, x != 0 packed as ``_pack_bits`` does (valid
-    when min >= 0 and max <= 1)), in one serial pass: a parallel launch costs more than it saves here on a
-    loaded machine. 1-byte integers need no integrality check."""
+    """(every entry of ``x`` (R, K) is a finite integer, min(0, x), max(0, x), x != 0 packed as ``_pack_bits``
+    does (valid when min >= 0 and max <= 1)), in one serial pass: a parallel launch costs more than it saves
+    here on a loaded machine. 1-byte integers need no integrality check."""
     if x.dtype.itemsize == 1 and x.dtype.kind in "iub":
         low, high, bits = _check_bytes(x.view(np.uint8) if x.dtype == np.bool_ else x)
         return True, float(low), float(high), bits

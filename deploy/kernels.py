@@ -25,8 +25,7 @@ equivalents used with recurrent projections.
 from __future__ import annotations
 
 import os
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numba
 import numpy as np
@@ -75,11 +74,11 @@ def run_items(kernel, n_items: int, work: int, *args) -> tuple[int, int]:
             _POOL = (os.getpid(), ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1, "spikes-sim"))
         futures = [_POOL[1].submit(kernel, claim, counts, *args) for _ in range(min(helpers, n_items - 1))]
     kernel(claim, counts, *args)
-    while claim[1] < n_items:            # a helper is finishing its last item
-        for f in futures:
-            if f.done() and f.exception() is not None:
+    while claim[1] < n_items:            # a helper is finishing its last item: its future completes right after
+        done, _ = wait(futures, timeout=1e-3, return_when=FIRST_EXCEPTION)
+        for f in done:
+            if f.exception() is not None:
                 raise f.exception()
-        time.sleep(20e-6)
     return int(counts[:, 0].sum()), int(counts[:, 1].sum())
 
 

@@ -6,7 +6,9 @@ population from each projection is computed for all steps at once (one matmul/co
 floating point because all values are integers far below 2**24 or 2**53), delayed by the projection's
 delay; then one fused compiled loop (``kernels.lif_fixed_sequence``) runs the neuron update over time. Only
 self-recurrent projections are evaluated step by step. Per-projection arithmetic follows Lava: Dense/Sparse
-``(W s) << e`` (``>> -e``, flooring, for e < 0); Conv wraps its output to 24 bits.
+``(W s) << e`` (``>> -e``, flooring, for e < 0); Conv wraps its output to 24 bits. A population fed by a
+single dense, sparse or conv projection instead runs in one event-driven compiled kernel (``_fused_lif``):
+only the non-zero inputs of each step are accumulated, then the neurons are updated (same result).
 """
 from __future__ import annotations
 
@@ -112,35 +114,102 @@ def _run_population(net, name: str, kind, trains: dict, maxima: dict, fixed: boo
     return out, state
 
 
+def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.ndarray]) -> tuple | None:
+    """Run the LIF population ``pop`` fed only by ``proj`` (dense, sparse or conv from ``src`` (T, B, *shape),
+    integer-valued, |src| <= ``x_max``) in one event-driven compiled kernel (``kernels.*_lif_events``).
+    ``packed``: 0/1 trains packed into bits (T B, ceil(size / 64)) uint64 by name, read for the source when
+    present (faster to scan) and written for ``pop``. Returns (spikes (T, B, N) uint8, u, v (B, N) int64,
+    (u wraps, v saturations)), or None when the int32 accumulation could differ from the exact sum (a
+    negative weight exponent with |W x| possibly >= 2**31) or weights do not fit int16 (Lava's have 8 bits)."""
+    if proj.kind not in ("dense", "sparse", "conv"):
+        return None
+    t_steps, batch = src.shape[:2]
+    flat = np.ascontiguousarray(src).reshape(t_steps * batch, math.prod(src.shape[2:]))
+    flat = flat.view(np.uint8) if flat.dtype == np.bool_ else flat
+    bits = packed.get(proj.src, np.zeros((t_steps * batch, 0), np.uint64))
+    head = (flat, kernels.words_of(flat), bits, int(proj.delay))
+    n = pop.size
+    e = int(getattr(proj, "weight_exp", 0))
+    shl, shr = (e, 0) if e >= 0 else (0, -e)
+    spikes = np.empty((t_steps, batch, n), np.uint8)
+    u = np.zeros((batch, n), np.int64)
+    v = np.zeros((batch, n), np.int64)
+    out_bits = np.empty((t_steps * batch, (n + 63) // 64), np.uint64)
+    tail = (int(pop.du), int(pop.dv), int(pop.vth), np.ascontiguousarray(pop.bias, np.int64), u, v, spikes, out_bits)
+    work = t_steps * batch * (n + flat.shape[1])
+    if proj.kind == "dense":
+        wt, w_max, w_l1 = kernels.transpose_int16(np.asarray(proj.weight))
+        if w_max >= 2**15 or (shr and w_l1 * x_max >= 2**31):
+            return None
+        if n < 16:                   # a whole vector per input: 20 % faster for a 10-neuron readout
+            wt = np.concatenate([wt, np.zeros((wt.shape[0], 16 - n), np.int16)], axis=1)
+        block = wt.shape[1] if n <= 1024 and batch >= 2 else 512  # one block, or a multiple of 64 (_pack_bits)
+        counts = kernels.run_items(kernels.dense_lif_events, -(-n // block) * batch, work, *head, wt, shl, shr,
+                                   *tail, block)
+    elif proj.kind == "sparse":
+        w = proj.weight.tocsc()
+        w_max = float(np.abs(w.data).max(initial=0))
+        if w_max >= 2**15 or (shr and np.asarray(abs(w).sum(axis=1)).max(initial=0) * x_max >= 2**31):
+            return None
+        counts = kernels.run_items(kernels.sparse_lif_events, batch, work, *head, w.indptr.astype(np.int64),
+                                   w.indices.astype(np.int32), w.data.astype(np.int16), shl, shr, *tail)
+    else:
+        c = proj.conv
+        w = np.asarray(proj.weight)
+        if np.abs(w).max(initial=0) >= 2**15:
+            return None
+        c_out, cin_g, kh, kw = w.shape
+        g = int(c.groups)
+        # wc[c, ky, kx flipped, o] = w[group(c) Cout/g + o, c mod Cin/g, ky, kx]: see kernels.conv_runs
+        wc = w[:, :, :, ::-1].reshape(g, c_out // g, cin_g, kh, kw).transpose(0, 2, 3, 4, 1)
+        wc = np.ascontiguousarray(wc.reshape(g * cin_g, -1), np.int16)
+        runs = kernels.conv_runs(*src.shape[3:], *c.output_shape[1:], kh, kw, np.array(c.stride, np.int64),
+                                 np.array(c.padding, np.int64), np.array(c.dilation, np.int64), c_out, c_out // g)
+        counts = kernels.run_items(kernels.conv_lif_events, batch, work, *head, int(np.prod(src.shape[3:])),
+                                   c_out, g, wc, *runs, *tail)
+    packed[pop.name] = out_bits
+    return spikes, u, v, counts
+
+
 def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool = True) -> dict:
     """Run ``net`` (a ``QNetwork``: fixed point; a ``Network``: Lava's floating point) on ``inputs``.
 
     ``inputs``: name -> (T, B, *shape) arrays (integers for fixed point). Returns
     ``{population: {"spikes": (T, B, *shape) uint8, "u": (B, *shape), "v": (B, *shape)}}`` (graded kinds
     such as ``Integrator``: ``"values"`` (T, B, *shape) instead of ``"spikes"``, and their own states) plus
-    ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. ``fused``: a population fed by
-    one dense or conv projection runs in one compiled event-driven loop (``kernels.dense_lif_fixed``,
-    ``conv_lif_fixed``: only non-zero inputs are visited); ``fused=False`` forces the matmul path (same result).
+    ``"_overflow": {population: (u_wraps, v_saturations)}`` in fixed point. Fixed-point inputs may be of any
+    integer or integer-valued float dtype (spikes as uint8/bool are cheapest). ``fused``: a population fed by
+    one dense, sparse or conv projection runs in one compiled event-driven kernel (``_fused_lif``: only
+    non-zero inputs are visited); ``fused=False`` forces the matmul path (same result).
     """
     fixed = isinstance(net, QNetwork)
     t_steps = batch = None
     trains: dict[str, np.ndarray] = {}
     maxima: dict[str, float] = {}
+    packed: dict[str, np.ndarray] = {}      # 0/1 trains as bits, for the fused kernels
     for name, shape in net.inputs.items():
         if name not in inputs:
             raise ValueError(f"sim: missing input {name!r}")
         x = np.asarray(inputs[name])
         if x.ndim != len(shape) + 2 or tuple(x.shape[2:]) != tuple(shape):
             raise ValueError(f"sim: input {name!r} must be (T, B, {', '.join(map(str, shape))}), got {x.shape}")
-        if fixed:
-            if not np.all(np.equal(np.mod(x, 1), 0)):
+        if fixed:   # kept in its own dtype (integer-valued floats too): every consumer converts what it reads
+            x = x.view(np.uint8) if x.dtype == np.bool_ else x
+            if x.dtype.kind not in "iuf" or x.dtype.itemsize < (4 if x.dtype.kind == "f" else 1):
+                x = x.astype(np.float64)
+            flat = np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], math.prod(shape))
+            integral, low, high, bits = kernels.check_input(flat)
+            if not integral:
                 raise ValueError(f"sim fixed point: input {name!r} must hold integers (spike counts)")
-            x = x.astype(np.int64)
+            top = max(-low, high)
+            if low >= 0 and high <= 1:
+                packed[name] = bits
         else:
             x = x.astype(np.float64)
+            top = np.abs(x).max(initial=0)
         t_steps, batch = x.shape[:2]
-        trains[name] = x.reshape(t_steps * batch, *shape) if False else x
-        maxima[name] = float(np.abs(x).max(initial=0))
+        trains[name] = x
+        maxima[name] = float(top)
     results: dict = {}
     overflow: dict = {}
     for name in net.order():
@@ -148,90 +217,25 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         if not fixed:
             check_lava(pop)
         kind = kind_of(pop)
-        if kind.name != "lif":
+        incoming = net.incoming(name)
+        fast = None
+        if (kind.name == "lif" and fixed and fused and len(incoming) == 1 and incoming[0].src != name
+                and incoming[0].src in trains):
+            fast = _fused_lif(pop, incoming[0], trains[incoming[0].src], maxima.get(incoming[0].src, 1.0), packed)
+        if fast is not None:
+            out, u, v, counts = fast
+            states = {"u": u, "v": v}
+            if fixed:
+                overflow[name] = (int(counts[0]), int(counts[1]))
+        else:
             out, state = _run_population(net, name, kind, trains, maxima, fixed, t_steps, batch)
-            key = "values" if kind.graded else "spikes"
-            trains[name] = out.reshape(t_steps, batch, *pop.shape)
-            maxima[name] = float(np.abs(out).max(initial=0)) if kind.graded else 1.0
-            results[name] = {key: trains[name], **{k: v.reshape(batch, *pop.shape)
-                                                   for k, v in kind.final_states(state).items()}}
+            states = kind.final_states(state)
             if fixed:
                 overflow[name] = kind.overflow(state)
-            continue
-        n = pop.size
-        m = batch * n
-        acc = None
-        recurrent = [proj for proj in net.incoming(name) if proj.src == name]
-        fast = (fixed and fused and len(net.incoming(name)) == 1 and not recurrent
-                and net.incoming(name)[0].kind in ("dense", "conv"))
-        for proj in ([] if fast else net.incoming(name)):
-            if acc is None:
-                acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
-            if proj.src == name:
-                continue
-            if proj.src not in trains:
-                raise NotImplementedError(f"sim: feedback projection {proj.src!r} -> {name!r} between different "
-                                          "populations is not supported")
-            src = trains[proj.src]
-            in_shape = src.shape[2:]
-            x = _delay(src, proj.delay)
-            y = _project(proj, x.reshape(t_steps * batch, *in_shape), in_shape, fixed, maxima.get(proj.src, 1.0))
-            acc += y.reshape(t_steps, m)
-        if fixed:
-            du, dv, vth = pop.du, pop.dv, pop.vth
-            bias = np.tile(pop.bias, batch)
-            u = np.zeros(m, np.int64)
-            v = np.zeros(m, np.int64)
-            counts = np.zeros((m, 2), np.int64)
-        else:
-            p = pop.params
-            du, dv, vth = 1.0 - p.alpha_syn, 1.0 - p.alpha_value, float(p.v_th)
-            bias = np.tile(pop.bias.astype(np.float64), batch)
-            u = np.zeros(m)
-            v = np.zeros(m)
-        spikes = np.zeros((t_steps, m), np.uint8)
-        incoming = net.incoming(name)
-        if fixed and fused and len(incoming) == 1 and not recurrent and incoming[0].kind in ("dense", "conv"):
-            proj = incoming[0]
-            src = trains[proj.src]
-            if not src.flags.c_contiguous:
-                src = np.ascontiguousarray(src)
-            u2, v2 = u.reshape(batch, n), v.reshape(batch, n)
-            c2 = np.zeros((batch, 2), np.int64)
-            sp3 = spikes.reshape(t_steps, batch, n)
-            if proj.kind == "dense":
-                kernels.dense_lif_fixed(src.reshape(t_steps, batch, -1), np.ascontiguousarray(proj.weight.T, np.int32),
-                                        int(proj.weight_exp), int(proj.delay), du, dv, vth, pop.bias, u2, v2, sp3, c2)
-            else:
-                c = proj.conv
-                kernels.conv_lif_fixed(src, np.asarray(proj.weight, np.int64), np.array(c.stride, np.int64),
-                                       np.array(c.padding, np.int64), np.array(c.dilation, np.int64), int(c.groups),
-                                       np.array(c.output_shape[1:], np.int64), int(proj.delay), du, dv, vth,
-                                       pop.bias, u2, v2, sp3, c2)
-            counts[0] = c2.sum(axis=0)
-        elif not recurrent:
-            if acc is None:
-                acc = np.zeros((t_steps, m), dtype=np.int64 if fixed else np.float64)
-            if fixed:
-                kernels.lif_fixed_sequence(acc, du, dv, vth, bias, u, v, spikes, counts)
-            else:
-                kernels.lif_float_sequence(acc, du, dv, vth, bias, u, v, spikes)
-        else:
-            for t in range(t_steps):
-                a = acc[t].copy() if acc is not None else np.zeros(m, np.int64 if fixed else np.float64)
-                for proj in recurrent:
-                    if t >= proj.delay:
-                        prev = spikes[t - proj.delay].reshape(batch, *pop.shape)
-                        a += _project(proj, prev, pop.shape, fixed, 1.0).reshape(m)
-                if fixed:
-                    spikes[t] = kernels.lif_fixed_step(a, u, v, du, dv, vth, bias, counts)
-                else:
-                    spikes[t] = kernels.lif_float_step(a, u, v, du, dv, vth, bias)
-        trains[name] = spikes.reshape(t_steps, batch, *pop.shape)
-        maxima[name] = 1.0
-        results[name] = {"spikes": trains[name], "u": u.reshape(batch, *pop.shape), "v": v.reshape(batch, *pop.shape)}
-        if fixed:
-            overflow[name] = (int(counts[:, 0].sum()), int(counts[:, 1].sum()))
+        trains[name] = out.reshape(t_steps, batch, *pop.shape)
+        maxima[name] = float(np.abs(out).max(initial=0)) if kind.graded else 1.0
+        results[name] = {"values" if kind.graded else "spikes": trains[name],
+                         **{k: np.asarray(a).reshape(batch, *pop.shape) for k, a in states.items()}}
     if fixed:
         results["_overflow"] = overflow
     return results

@@ -69,13 +69,16 @@ def measure(method: str, T: int, batch: int, n_rec: int, n_in: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 4000])
+    parser.add_argument("--lengths", type=int, nargs="+", default=None, help="sequence lengths (default 100 1000 4000)")
+    parser.add_argument("--quick", action="store_true", help="short sequences only (100 and 400), for make bench")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--n-rec", type=int, default=100)
     parser.add_argument("--n-in", type=int, default=40)
     parser.add_argument("--json", default=None, help="write the rows here as JSON")
     parser.add_argument("--_child", nargs=2, metavar=("METHOD", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.lengths is None:
+        args.lengths = [100, 400] if args.quick else [100, 1000, 4000]
     if args._child:
         print(json.dumps(measure(args._child[0], int(args._child[1]), args.batch, args.n_rec, args.n_in)))
         return 0

@@ -203,6 +203,22 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     return built
 
 
+def _registries() -> tuple[list, list]:
+    """Lava's global lists of every process and Var ever created (``ProcessServer``, ``VarServer``)."""
+    from lava.magma.core.process.process import ProcessServer
+    from lava.magma.core.process.variable import VarServer
+
+    return ProcessServer().processes, VarServer().vars
+
+
+def _forget(marks: tuple[int, int]) -> None:
+    """Drop the processes and Vars registered since ``marks`` (the lengths of :func:`_registries`) from Lava's
+    global lists, which would keep every stopped graph (and its matrices) alive for the rest of the program;
+    ids stay unique (the servers' counters are untouched)."""
+    for registry, first in zip(_registries(), marks):
+        del registry[first:]
+
+
 def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed: bool, states: bool = True,
              buffer: int = 64, timings: dict | None = None) -> list[dict]:
     """Run every ``(network, one-sample inputs {name: (T, *shape)})`` job in ONE Lava run.
@@ -226,6 +242,7 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
         raise ValueError(f"run_lava: all jobs need the same number of steps, got {sorted(steps)}")
     t_steps = steps.pop()
     buffer = max(1, min(buffer, t_steps))
+    marks = tuple(len(r) for r in _registries())
     sink = LIF(shape=(1,), du=4095, dv=4095, vth=1) if len(jobs) > 1 else None
     matrices: dict = {}
     builds = [_build_one(net, sample, fixed, buffer, sink, matrices) for net, sample in jobs]
@@ -267,4 +284,5 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
             out.append(res)
     finally:
         anchor.stop()
+        _forget(marks)
     return out

@@ -21,6 +21,7 @@ backends under ``"values"``; spiking kinds return ``"spikes"`` (uint8).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -81,6 +82,29 @@ class PopulationKind:
         c = state.get("counts")
         return (int(c[:, 0].sum()), int(c[:, 1].sum())) if c is not None else (0, 0)
 
+    # -- packing (``spikes.deploy.pack``) ----------------------------------------------------------------
+    def pack(self, pop, copies: int):
+        """``copies`` independent copies of ``pop`` side by side: a flat population of ``copies * N`` neurons,
+        neuron i of copy b at ``b N + i``. Default (element-wise kinds): every per-neuron field (a 1-D array of
+        N entries) tiled, ``p_packed[b N + i] = p[i]``; a lowered population's graph node likewise
+        (:meth:`pack_node`). Scalars (decays, thresholds, exponents, latencies) stay."""
+        n = pop.size
+        changes = {"shape": (copies * n,), **_tiled(pop, n, copies)}
+        node = getattr(pop, "node", None)
+        if node is not None:
+            changes["node"] = self.pack_node(node, copies)
+        return dataclasses.replace(pop, **changes)
+
+    def pack_node(self, node, copies: int):
+        """The graph node of ``copies`` copies of ``node`` (flat shape, per-neuron arrays tiled)."""
+        n = math.prod(node.shape)
+        return dataclasses.replace(node, shape=(copies * n,), **_tiled(node, n, copies))
+
+    def coupling_entries(self, pop, copies: int = 1) -> int:
+        """Entries that ``copies`` packed copies of ``pop`` store for their own coupling, for sizing a packed graph
+        (0 for element-wise kinds; GT: its dense block-diagonal ``q``, ``(copies N)**2``)."""
+        return 0
+
     def lava_process(self, pop, fixed: bool, shape: tuple[int, ...], layout):  # pragma: no cover
         raise NotImplementedError
 
@@ -89,3 +113,13 @@ class PopulationKind:
 
     def lava_states(self, proc) -> dict[str, np.ndarray]:
         return {}
+
+
+def _tiled(obj, n: int, copies: int) -> dict[str, np.ndarray]:
+    """The dataclass fields of ``obj`` that hold one value per neuron (1-D arrays of ``n``), tiled ``copies`` times."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, np.ndarray) and v.ndim == 1 and v.size == n:
+            out[f.name] = np.tile(v, copies)
+    return out

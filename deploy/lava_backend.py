@@ -25,7 +25,6 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from spikes.deploy.network import Network
 from spikes.deploy.populations import kind_of
@@ -58,15 +57,13 @@ def perm(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
-    """The projection as a matrix in Lava flat order (conv projections are probed into a sparse matrix)."""
-    w = proj.weight
-    if proj.kind == "conv":
-        c = proj.conv
-        n_in = math.prod(src_shape)
-        eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *src_shape)
-        y = torch.nn.functional.conv2d(eye, torch.as_tensor(np.asarray(w, dtype=np.float64)), None, c.stride,
-                                       c.padding, c.dilation, c.groups).reshape(n_in, -1).numpy().T
-        w = sp.csr_matrix(y)
+    """The projection as a matrix in Lava flat order (a conv projection as its exact sparse tap matrix,
+    ``spikes.deploy.pack.projection_matrix``, not probed: a probe needs an N_in x N_in identity)."""
+    from spikes.deploy.pack import projection_matrix
+
+    w = projection_matrix(proj) if proj.kind == "conv" else proj.weight
+    if len(src_shape) != 3 and len(dst_shape) != 3:     # flat on both sides: Lava's order is torch's
+        return w.tocsr() if sp.issparse(w) else np.asarray(w)
     pd, ps = perm(dst_shape), perm(src_shape)
     if sp.issparse(w):
         return w.tocsr()[pd][:, ps].tocsr()

@@ -29,11 +29,10 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from spikes.deploy.backends import TRACES
 from spikes.deploy.network import Network, Projection
 from spikes.deploy.populations import kind_of
 from spikes.deploy.quantize import QNetwork, QProjection
-
-TRACES = ("spikes", "values")
 
 
 def check_copies(copies) -> int:
@@ -83,9 +82,29 @@ def block_diagonal(mat: sp.spmatrix, copies: int, dtype=None) -> sp.csr_matrix:
     return out
 
 
-def pack_projection(proj, copies: int):
-    """``copies`` copies of ``proj`` as one block-diagonal ``sparse`` projection (same delay, exponent and
-    recurrence). Fixed-point entries are stored as int32 (they are 8-bit weights; Lava keeps int32)."""
+def conv_kept(proj, shapes: dict[str, tuple[int, ...]], conv: bool) -> bool:
+    """Whether ``pack`` keeps ``proj`` as a (grouped) convolution: ``conv`` asked and both ends (C, H, W)."""
+    return conv and proj.kind == "conv" and len(shapes[proj.src]) == 3 and len(shapes[proj.dst]) == 3
+
+
+def pack_projection(proj, copies: int, conv: bool = False):
+    """``copies`` copies of ``proj`` as one block-diagonal projection (same delay, exponent and recurrence).
+
+    ``conv`` (for a conv projection between (C, H, W) shapes): a grouped convolution over the copies stacked
+    along the channels, ``groups * copies`` groups and the kernel tiled, ``w_packed[b Cout + o] = w[o]`` (no
+    matrix is stored: what ``(copies C, H, W)`` packed shapes allow). Otherwise ``sparse`` ``kron(I, W)``;
+    fixed-point entries are stored as int32 (8-bit weights; Lava keeps int32)."""
+    if conv and proj.kind == "conv":
+        from spikes.deploy.graph import Conv2d
+
+        c = proj.conv
+        tile = (copies, 1, 1, 1)
+        geo = Conv2d(np.tile(c.weight, tile), (copies * c.in_shape[0], *c.in_shape[1:]), None, c.stride, c.padding,
+                     c.dilation, copies * c.groups)
+        if isinstance(proj, QProjection):
+            return QProjection(proj.src, proj.dst, "conv", np.tile(proj.weight, tile), proj.weight_exp, proj.delay,
+                               proj.recurrent, geo)
+        return Projection(proj.src, proj.dst, "conv", geo.weight, proj.delay, proj.recurrent, geo)
     mat = projection_matrix(proj)
     if isinstance(proj, QProjection):
         return QProjection(proj.src, proj.dst, "sparse", block_diagonal(mat, copies, np.int32), proj.weight_exp,
@@ -94,19 +113,32 @@ def pack_projection(proj, copies: int):
                       proj.recurrent, None)
 
 
-def pack(net: Network | QNetwork, copies: int) -> Network | QNetwork:
-    """The network of ``copies`` independent copies of ``net`` side by side (module docstring)."""
+def packed_shapes(net: Network | QNetwork, copies: int, conv: bool = True) -> dict[str, tuple[int, ...]]:
+    """The packed shape of every input and population: ``(copies C, H, W)`` at the ends of a kept conv projection
+    (:func:`conv_kept`), else flat ``(copies N,)``."""
+    shapes = {**{k: tuple(v) for k, v in net.inputs.items()}, **{k: p.shape for k, p in net.populations.items()}}
+    stacked = {n for p in net.projections if conv_kept(p, shapes, conv) for n in (p.src, p.dst)}
+    return {k: (copies * s[0], *s[1:]) if k in stacked else (copies * math.prod(s),) for k, s in shapes.items()}
+
+
+def pack(net: Network | QNetwork, copies: int, conv: bool = True) -> Network | QNetwork:
+    """The network of ``copies`` independent copies of ``net`` side by side (module docstring). ``conv``: keep conv
+    projections as grouped convolutions over channel-stacked copies (Lava's ``Conv`` stores only the kernel;
+    :func:`pack_projection`), else make them sparse matrices."""
     copies = check_copies(copies)
-    pops = {name: kind_of(pop).pack(pop, copies) for name, pop in net.populations.items()}
-    projs = [pack_projection(p, copies) for p in net.projections]
-    inputs = {name: (copies * math.prod(shape),) for name, shape in net.inputs.items()}
+    shapes = packed_shapes(net, copies, conv)
+    unpacked = {**net.inputs, **{k: p.shape for k, p in net.populations.items()}}
+    pops = {name: kind_of(pop).pack(pop, copies, shapes[name]) for name, pop in net.populations.items()}
+    projs = [pack_projection(p, copies, conv_kept(p, unpacked, conv)) for p in net.projections]
+    inputs = {name: shapes[name] for name in net.inputs}
     if isinstance(net, QNetwork):
         return QNetwork(inputs, pops, projs, dict(net.outputs), list(net.report), net.order())
     return Network(inputs, pops, projs, dict(net.outputs), net.order())
 
 
-def pack_inputs(inputs: dict[str, np.ndarray], net: Network | QNetwork) -> dict[str, np.ndarray]:
-    """Per-sample inputs ``{name: (T, B, *shape)}`` of ``net`` -> the packed network's one sample ``(T, 1, B N)``."""
+def pack_inputs(inputs: dict[str, np.ndarray], net: Network | QNetwork, conv: bool = True) -> dict[str, np.ndarray]:
+    """Per-sample inputs ``{name: (T, B, *shape)}`` of ``net`` -> one packed sample ``(T, 1, *packed shape)`` of
+    ``pack(net, B, conv)`` (the same memory order: sample-major)."""
     out = {}
     for name, shape in net.inputs.items():
         if name not in inputs:
@@ -115,7 +147,10 @@ def pack_inputs(inputs: dict[str, np.ndarray], net: Network | QNetwork) -> dict[
         if x.ndim != len(shape) + 2 or tuple(x.shape[2:]) != tuple(shape):
             raise ValueError(f"pack_inputs: input {name!r} must be (T, B, {', '.join(map(str, shape))}), got "
                              f"{x.shape}")
-        out[name] = x.reshape(x.shape[0], 1, -1)
+    shapes = packed_shapes(net, next(iter(inputs.values())).shape[1], conv) if inputs else {}
+    for name in net.inputs:
+        x = np.asarray(inputs[name])
+        out[name] = x.reshape(x.shape[0], 1, *shapes[name])
     return out
 
 
@@ -143,30 +178,32 @@ def unpack(result: dict, net: Network | QNetwork, copies: int) -> dict:
     return out
 
 
-def synapses(proj) -> int:
-    """Stored entries of one projection (conv: its taps inside the input)."""
+def stored_entries(proj, conv: bool = True) -> int:
+    """Entries one projection stores: a kept conv its kernel, a conv made sparse its taps, else its non-zeros."""
     if proj.kind == "sparse":
         return int(proj.weight.nnz)
     if proj.kind == "conv":
-        return int(projection_matrix(proj).nnz)
+        return int(np.size(proj.weight)) if conv else int(projection_matrix(proj).nnz)
     return int(np.count_nonzero(proj.weight))
 
 
-def packed_entries(net: Network | QNetwork, copies: int, per_copy: int | None = None) -> int:
-    """Stored entries of ``pack(net, copies)``: synapses (``per_copy`` of one copy, computed if None) times
-    ``copies`` plus each population's own coupling."""
+def packed_entries(net: Network | QNetwork, copies: int, conv: bool = True, per_copy: int | None = None) -> int:
+    """Stored entries of ``pack(net, copies, conv)``: ``copies`` times those of one copy (``per_copy``, computed if
+    None) plus each population's own coupling (GT: ``(copies N)**2``)."""
     if per_copy is None:
-        per_copy = sum(synapses(p) for p in net.projections)
+        shapes = {**net.inputs, **{k: p.shape for k, p in net.populations.items()}}
+        per_copy = sum(stored_entries(p, conv_kept(p, shapes, conv)) for p in net.projections)
     return copies * per_copy + sum(kind_of(p).coupling_entries(p, copies) for p in net.populations.values())
 
 
-def copies_per_pack(net: Network | QNetwork, budget: int, limit: int) -> int:
+def copies_per_pack(net: Network | QNetwork, budget: int, limit: int, conv: bool = True) -> int:
     """The most copies (at most ``limit``, at least 1) whose packed network stores at most ``budget`` entries."""
-    per_copy = sum(synapses(p) for p in net.projections)
+    shapes = {**net.inputs, **{k: p.shape for k, p in net.populations.items()}}
+    per_copy = sum(stored_entries(p, conv_kept(p, shapes, conv)) for p in net.projections)
     lo, hi = 1, max(1, int(limit))
     while lo < hi:                       # packed_entries grows with the copies
         mid = (lo + hi + 1) // 2
-        if packed_entries(net, mid, per_copy) <= budget:
+        if packed_entries(net, mid, conv, per_copy) <= budget:
             lo = mid
         else:
             hi = mid - 1

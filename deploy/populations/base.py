@@ -83,22 +83,24 @@ class PopulationKind:
         return (int(c[:, 0].sum()), int(c[:, 1].sum())) if c is not None else (0, 0)
 
     # -- packing (``spikes.deploy.pack``) ----------------------------------------------------------------
-    def pack(self, pop, copies: int):
-        """``copies`` independent copies of ``pop`` side by side: a flat population of ``copies * N`` neurons,
-        neuron i of copy b at ``b N + i``. Default (element-wise kinds): every per-neuron field (a 1-D array of
-        N entries) tiled, ``p_packed[b N + i] = p[i]``; a lowered population's graph node likewise
+    def pack(self, pop, copies: int, shape: tuple[int, ...] | None = None):
+        """``copies`` independent copies of ``pop`` side by side: ``copies * N`` neurons, neuron i of copy b at flat
+        index ``b N + i``, in ``shape`` (default flat ``(copies N,)``; ``(copies C, H, W)`` stacks the copies along
+        the channels, the same flat order). Default (element-wise kinds): every per-neuron field (a 1-D array of N
+        entries) tiled, ``p_packed[b N + i] = p[i]``; a lowered population's graph node likewise
         (:meth:`pack_node`). Scalars (decays, thresholds, exponents, latencies) stay."""
         n = pop.size
-        changes = {"shape": (copies * n,), **_tiled(pop, n, copies)}
+        shape = _packed_shape(shape, n, copies)
+        changes = {"shape": shape, **_tiled(pop, n, copies)}
         node = getattr(pop, "node", None)
         if node is not None:
-            changes["node"] = self.pack_node(node, copies)
+            changes["node"] = self.pack_node(node, copies, shape)
         return dataclasses.replace(pop, **changes)
 
-    def pack_node(self, node, copies: int):
-        """The graph node of ``copies`` copies of ``node`` (flat shape, per-neuron arrays tiled)."""
+    def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None):
+        """The graph node of ``copies`` copies of ``node`` (``shape`` as in :meth:`pack`, per-neuron arrays tiled)."""
         n = math.prod(node.shape)
-        return dataclasses.replace(node, shape=(copies * n,), **_tiled(node, n, copies))
+        return dataclasses.replace(node, shape=_packed_shape(shape, n, copies), **_tiled(node, n, copies))
 
     def coupling_entries(self, pop, copies: int = 1) -> int:
         """Entries that ``copies`` packed copies of ``pop`` store for their own coupling, for sizing a packed graph
@@ -113,6 +115,14 @@ class PopulationKind:
 
     def lava_states(self, proc) -> dict[str, np.ndarray]:
         return {}
+
+
+def _packed_shape(shape: tuple[int, ...] | None, n: int, copies: int) -> tuple[int, ...]:
+    if shape is None:
+        return (copies * n,)
+    if math.prod(shape) != copies * n:
+        raise ValueError(f"pack: shape {tuple(shape)} does not hold {copies} copies of {n} neurons")
+    return tuple(shape)
 
 
 def _tiled(obj, n: int, copies: int) -> dict[str, np.ndarray]:

@@ -94,16 +94,18 @@ class GTKind(PopulationKind):
             raise ValueError(f"layer {pop.name!r}: a GT population must be one-dimensional, got {pop.shape}")
 
     # -- packing ---------------------------------------------------------------------------------------
-    def pack(self, pop, copies: int):
-        """Copies side by side (``PopulationKind.pack``); the coupling becomes block-diagonal, ``kron(I, q)``, so
-        each copy's neurons couple only among themselves."""
-        packed = super().pack(pop, copies)
+    def pack(self, pop, copies: int, shape: tuple[int, ...] | None = None):
+        """Copies side by side (``PopulationKind.pack``, flat); the coupling becomes block-diagonal, ``kron(I, q)``,
+        so each copy's neurons couple only among themselves."""
+        if shape is not None and len(shape) != 1:
+            raise ValueError(f"layer {pop.name!r}: a packed GT population is flat, got shape {tuple(shape)}")
+        packed = super().pack(pop, copies, shape)
         if getattr(pop, "node", None) is None:          # fixed point: the coupling is a field of the population
             packed = replace(packed, q=_block_diagonal(pop.q, copies))
         return packed
 
-    def pack_node(self, node, copies: int):
-        return replace(super().pack_node(node, copies), q=_block_diagonal(node.q, copies))
+    def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None):
+        return replace(super().pack_node(node, copies, shape), q=_block_diagonal(node.q, copies))
 
     def coupling_entries(self, pop, copies: int = 1) -> int:
         return (copies * pop.size) ** 2

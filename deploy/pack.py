@@ -2,25 +2,29 @@
 
 ``pack(net, B)`` (a lowered ``Network`` or a ``QNetwork``) returns the network of ``B`` independent copies of
 ``net`` side by side. Neuron ``i`` (torch flat order) of copy ``b`` of a population or input of ``N`` neurons
-sits at flat index ``b N + i`` of a flat population of ``B N`` neurons::
+sits at flat index ``b N + i`` of a population of ``B N`` neurons::
 
-    population:  shape (B N,), per-neuron parameters tiled, p[b N + i] = p[i]   (PopulationKind.pack;
-                 GT: coupling kron(I_B, q))
-    projection:  W_packed = kron(I_B, W), a block-diagonal sparse matrix   (a conv as its matrix first)
-    input:       x_packed[t, 0, b N + i] = x[t, b, i]      (one packed sample)
+    population:  (B N,) flat, or (B C, H, W) at the ends of a conv projection (copies stacked along the
+                 channels: the same flat order); per-neuron parameters tiled, p[b N + i] = p[i]
+                 (PopulationKind.pack; GT: coupling kron(I_B, q))
+    projection:  W_packed = kron(I_B, W), a block-diagonal sparse matrix; a conv projection a grouped conv
+                 over the stacked copies (B groups per group, kernel tiled: no matrix stored), or with
+                 conv=False its sparse matrix of taps
+    input:       x_packed[t, 0, b N + i] = x[t, b, i]      (one packed sample, pack_inputs)
 
 Delays, weight exponents, recurrence, latencies and outputs are unchanged. Every population kind updates a
-neuron from its own input and state only (GT: within its own block of ``q``), and the block-diagonal matrix
+neuron from its own input and state only (GT: within its own block of ``q``), and a block-diagonal projection
 gives the targets of copy ``b`` exactly ``W x_b``, so a packed run's outputs and states equal the ``B``
-separate runs bit for bit in fixed point (integer sums). Floating point: the same per-neuron operations;
-only the order of a projection's sum may differ from a dense or conv run (Lava's Sparse adds row entries in
-column order). One fixed-point caveat: Lava's ``Conv`` wraps its output to 24 bits and ``Sparse`` does not;
-LIF and e-prop neurons wrap their input themselves (the same integers after the wrap), so results can differ
-only for other kinds and only where a conv input overflows the 24 bits the quantiser provisions.
+separate runs bit for bit in fixed point (integer sums). Floating point: the same per-neuron operations; only
+the order of a projection's sum may differ from a per-copy Dense (Lava's Sparse and ``sim`` add a row's
+entries in column order, a dense ``W s`` in BLAS order); grouped convs repeat the per-copy convolutions
+exactly. One fixed-point caveat of ``conv=False``: Lava's ``Conv`` wraps its output to 24 bits and ``Sparse``
+does not; LIF and e-prop neurons wrap their input themselves (the same integers after the wrap), so results
+can differ only for other kinds, where a conv output overflows the 24 bits the quantiser provisions.
 
-``unpack(result, net, B)`` turns a packed run's traces ``(T, B N)`` back into ``(T, B, *shape)`` and final
-states ``(B N,)`` into ``(B, *shape)``. ``copies_per_pack(net, budget)``: how many copies keep a packed
-network within ``budget`` stored entries (synapses plus GT's coupling), the memory a Lava graph holds.
+``unpack(result, net, B)`` turns a packed run's traces back into ``(T, B, *shape)`` and final states into
+``(B, *shape)``. ``copies_per_pack(net, budget, limit)``: how many copies keep a packed network within ``budget``
+stored entries (synapses, kept conv kernels, GT's coupling), the memory a Lava graph holds.
 """
 from __future__ import annotations
 

@@ -97,10 +97,12 @@ class PopulationKind:
             changes["node"] = self.pack_node(node, copies, shape)
         return dataclasses.replace(pop, **changes)
 
-    def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None):
-        """The graph node of ``copies`` copies of ``node`` (``shape`` as in :meth:`pack`, per-neuron arrays tiled)."""
+    def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None, **changes):
+        """The graph node of ``copies`` copies of ``node`` (``shape`` as in :meth:`pack`, per-neuron arrays tiled;
+        ``changes``: further fields a kind packs itself, set in the same step as the shape)."""
         n = math.prod(node.shape)
-        return dataclasses.replace(node, shape=_packed_shape(shape, n, copies), **_tiled(node, n, copies))
+        fields = {**_tiled(node, n, copies), **changes}
+        return dataclasses.replace(node, shape=_packed_shape(shape, n, copies), **fields)
 
     def coupling_entries(self, pop, copies: int = 1) -> int:
         """Entries that ``copies`` packed copies of ``pop`` store for their own coupling, for sizing a packed graph

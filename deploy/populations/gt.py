@@ -105,7 +105,7 @@ class GTKind(PopulationKind):
         return packed
 
     def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None):
-        return replace(super().pack_node(node, copies, shape), q=_block_diagonal(node.q, copies))
+        return super().pack_node(node, copies, shape, q=_block_diagonal(node.q, copies))
 
     def coupling_entries(self, pop, copies: int = 1) -> int:
         return (copies * pop.size) ** 2

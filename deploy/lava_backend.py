@@ -301,7 +301,7 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
     return out
 
 
-PACK_ENTRIES = 32_000_000   # stored entries (synapses, GT coupling) of one packed graph: ~0.25 GB as int32 csr
+PACK_ENTRIES = 80_000_000   # stored entries (synapses, GT coupling) of one packed graph: ~0.6 GB as int32 csr
 EXTRACTOR_BYTES = 32 << 20  # shared memory per Extractor buffer: fewer steps per chunk for big packed populations
 
 

@@ -86,6 +86,11 @@ def block_diagonal(mat: sp.spmatrix, copies: int, dtype=None) -> sp.csr_matrix:
     return out
 
 
+def _shapes(net: Network | QNetwork) -> dict[str, tuple[int, ...]]:
+    """The per-sample shape of every input and population."""
+    return {**{k: tuple(v) for k, v in net.inputs.items()}, **{k: tuple(p.shape) for k, p in net.populations.items()}}
+
+
 def conv_kept(proj, shapes: dict[str, tuple[int, ...]], conv: bool) -> bool:
     """Whether ``pack`` keeps ``proj`` as a (grouped) convolution: ``conv`` asked and both ends (C, H, W)."""
     return conv and proj.kind == "conv" and len(shapes[proj.src]) == 3 and len(shapes[proj.dst]) == 3
@@ -120,7 +125,7 @@ def pack_projection(proj, copies: int, conv: bool = False):
 def packed_shapes(net: Network | QNetwork, copies: int, conv: bool = True) -> dict[str, tuple[int, ...]]:
     """The packed shape of every input and population: ``(copies C, H, W)`` at the ends of a kept conv projection
     (:func:`conv_kept`), else flat ``(copies N,)``."""
-    shapes = {**{k: tuple(v) for k, v in net.inputs.items()}, **{k: p.shape for k, p in net.populations.items()}}
+    shapes = _shapes(net)
     stacked = {n for p in net.projections if conv_kept(p, shapes, conv) for n in (p.src, p.dst)}
     return {k: (copies * s[0], *s[1:]) if k in stacked else (copies * math.prod(s),) for k, s in shapes.items()}
 
@@ -130,8 +135,7 @@ def pack(net: Network | QNetwork, copies: int, conv: bool = True) -> Network | Q
     projections as grouped convolutions over channel-stacked copies (Lava's ``Conv`` stores only the kernel;
     :func:`pack_projection`), else make them sparse matrices."""
     copies = check_copies(copies)
-    shapes = packed_shapes(net, copies, conv)
-    unpacked = {**net.inputs, **{k: p.shape for k, p in net.populations.items()}}
+    shapes, unpacked = packed_shapes(net, copies, conv), _shapes(net)
     pops = {name: kind_of(pop).pack(pop, copies, shapes[name]) for name, pop in net.populations.items()}
     projs = [pack_projection(p, copies, conv_kept(p, unpacked, conv)) for p in net.projections]
     inputs = {name: shapes[name] for name in net.inputs}
@@ -195,14 +199,14 @@ def packed_entries(net: Network | QNetwork, copies: int, conv: bool = True, per_
     """Stored entries of ``pack(net, copies, conv)``: ``copies`` times those of one copy (``per_copy``, computed if
     None) plus each population's own coupling (GT: ``(copies N)**2``)."""
     if per_copy is None:
-        shapes = {**net.inputs, **{k: p.shape for k, p in net.populations.items()}}
+        shapes = _shapes(net)
         per_copy = sum(stored_entries(p, conv_kept(p, shapes, conv)) for p in net.projections)
     return copies * per_copy + sum(kind_of(p).coupling_entries(p, copies) for p in net.populations.values())
 
 
 def copies_per_pack(net: Network | QNetwork, budget: int, limit: int, conv: bool = True) -> int:
     """The most copies (at most ``limit``, at least 1) whose packed network stores at most ``budget`` entries."""
-    shapes = {**net.inputs, **{k: p.shape for k, p in net.populations.items()}}
+    shapes = _shapes(net)
     per_copy = sum(stored_entries(p, conv_kept(p, shapes, conv)) for p in net.projections)
     lo, hi = 1, max(1, int(limit))
     while lo < hi:                       # packed_entries grows with the copies

@@ -2,8 +2,11 @@
 
 Backends: ``sim`` (our batched fixed-point simulator, bit-exact with ``lava-fixed``), ``sim-float`` (the
 same engine with Lava's floating-point LIF), ``lava-fixed`` and ``lava-float`` (lava-nc's CPU simulation,
-``Loihi2SimCfg`` with ``fixed_pt``/``floating_pt``; one sample per graph copy, all copies in one run) and
-``torch`` (the graph's float reference with torch's zero-latency timing, ``Graph.forward``).
+``Loihi2SimCfg`` with ``fixed_pt``/``floating_pt``) and ``torch`` (the graph's float reference with torch's
+zero-latency timing, ``Graph.forward``). Lava runs a batch of B > 1 samples packed
+(``spikes.deploy.lava_backend.run_lava_packed``: the samples side by side in one graph per pack, so the
+process count does not grow with B); ``packed=False`` runs one graph copy per sample (``run_lava``), as a
+single sample always does. Both give the same results.
 
 Timing of the Lava-semantics backends: population P's spikes at step ``t + latency(P)`` are the torch
 model's at step t (see ``spikes.deploy.network``); ``align=True`` shifts them back (dropping the first
@@ -32,13 +35,13 @@ def _inputs(graph_or_net, inputs) -> dict[str, np.ndarray]:
 
 
 def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: bool = False, states: bool = True,
-        qnet: QNetwork | None = None, **quantize_options) -> dict:
+        qnet: QNetwork | None = None, packed: bool = True, **quantize_options) -> dict:
     """Spikes (and final states) per population for ``inputs`` ``(T, B, *shape)`` (or a dict by input name).
 
     ``model``: a ``Graph`` (lowered and, for fixed point, quantised here), a lowered ``Network`` or a
     ``QNetwork``. Returns ``{population: {"spikes": (T, B, *shape), "u", "v": (B, *shape)}}``; graded
     populations (``Integrator``) give ``"values"`` instead of ``"spikes"`` (integers in fixed point: decode
-    with the quantised population's ``decode``).
+    with the quantised population's ``decode``). ``packed``: Lava backends run a batch packed (module docstring).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
@@ -61,14 +64,18 @@ def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: 
 
         result = simulate(net, x)
     else:
-        from spikes.deploy.lava_backend import run_lava
+        from spikes.deploy.lava_backend import run_lava, run_lava_packed
 
         batch = next(iter(x.values())).shape[1]
-        per = run_lava([(net, {k: v[:, b] for k, v in x.items()}) for b in range(batch)], fixed=fixed, states=states)
-        result = {}
-        for name in net.populations:
-            result[name] = {k: np.stack([p[name][k] for p in per], axis=1 if k in TRACES else 0)
-                            for k in per[0][name]}
+        if packed and batch > 1:
+            result = run_lava_packed(net, x, fixed=fixed, states=states)
+        else:
+            per = run_lava([(net, {k: v[:, b] for k, v in x.items()}) for b in range(batch)], fixed=fixed,
+                           states=states)
+            result = {}
+            for name in net.populations:
+                result[name] = {k: np.stack([p[name][k] for p in per], axis=1 if k in TRACES else 0)
+                                for k in per[0][name]}
     if align:
         for name, pop in net.populations.items():
             for key in TRACES:

@@ -119,7 +119,8 @@ def spike_counts(net, graph: Graph, model, x: np.ndarray, backend: str, input_bi
     """Spikes ``(B, M, layers)`` of every sample and candidate label over ``net.cfg.iterations`` iterations.
 
     ``model``: the ``graph`` (``torch``), its lowered ``Network`` (``sim-float``, ``lava-float``) or the quantised
-    ``QNetwork`` (``sim``, ``lava-fixed``). ``chunk``: rows (sample, label) per run (Lava: one graph copy each).
+    ``QNetwork`` (``sim``, ``lava-fixed``). ``chunk``: rows (sample, label) per ``run`` call (default all; Lava
+    packs a call's rows itself, ``spikes.deploy.lava_backend.run_lava_packed``).
     """
     from spikes.deploy.backends import run
 

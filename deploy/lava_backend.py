@@ -15,9 +15,16 @@ population (whole vectors per step; ``Monitor`` is far slower), final states thr
 
 Layout: a (C, H, W) population is a Lava (X, Y, C) = (W, H, C) population (``x_lava = x.transpose(2, 1, 0)``);
 Dense/Sparse matrices are permuted to that flat order and Conv kernels flipped and transposed
-(``w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)``, Lava convolves). Lava has no batch axis: every sample is a
-copy of the graph; copies (and several networks) share one compiled run, joined by zero-weight Dense
-connections into a one-neuron sink so that a single ``run`` call compiles them all.
+(``w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)``, Lava convolves). Lava has no batch axis. ``run_lava`` runs
+one sample per graph copy; copies (and several networks) share one compiled run, joined by zero-weight Dense
+connections into a one-neuron sink so that a single ``run`` call compiles them all (Lava forks one OS
+process per ProcessModel: the process count grows with the samples). ``run_lava_packed`` instead runs B
+samples as packed networks (``spikes.deploy.pack``: each population holds the copies side by side, each
+projection is block-diagonal), so a graph has the processes of one copy: ``ceil(B / c)`` packs of ``c``
+copies, ``c`` the most that keep a pack within ``pack_entries`` stored entries (memory), one Lava run each
+(several packs joined in one run through the sink measured slower than separate runs). Spikes enter a packed
+run's Sparse processes as graded messages of 0 or 1 (``run_lava(binary=False)``: ``W.dot(s)``, the same integers,
+faster than Lava's column sum on millions of entries).
 """
 from __future__ import annotations
 
@@ -25,7 +32,6 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from spikes.deploy.network import Network
 from spikes.deploy.populations import kind_of
@@ -58,19 +64,20 @@ def perm(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
-    """The projection as a matrix in Lava flat order (conv projections are probed into a sparse matrix)."""
-    w = proj.weight
-    if proj.kind == "conv":
-        c = proj.conv
-        n_in = math.prod(src_shape)
-        eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *src_shape)
-        y = torch.nn.functional.conv2d(eye, torch.as_tensor(np.asarray(w, dtype=np.float64)), None, c.stride,
-                                       c.padding, c.dilation, c.groups).reshape(n_in, -1).numpy().T
-        w = sp.csr_matrix(y)
-    pd, ps = perm(dst_shape), perm(src_shape)
-    if sp.issparse(w):
-        return w.tocsr()[pd][:, ps].tocsr()
-    return np.asarray(w)[np.ix_(pd, ps)]
+    """The projection as a matrix in Lava flat order (a conv projection as its exact sparse tap matrix,
+    ``spikes.deploy.pack.projection_matrix``, not probed: a probe needs an N_in x N_in identity). Only a (C, H, W)
+    side is permuted: a flat shape's Lava order is torch's."""
+    from spikes.deploy.pack import projection_matrix
+
+    w = projection_matrix(proj) if proj.kind == "conv" else proj.weight
+    pd = perm(dst_shape) if len(dst_shape) == 3 else None
+    ps = perm(src_shape) if len(src_shape) == 3 else None
+    w = w.tocsr() if sp.issparse(w) else np.asarray(w)
+    if pd is not None:
+        w = w[pd]
+    if ps is not None:
+        w = w[:, ps]
+    return w.tocsr() if sp.issparse(w) else w
 
 
 def _nnz(proj) -> int:
@@ -103,7 +110,8 @@ class _Built:
         self.extractors: dict = {}
 
 
-def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink, matrices: dict | None = None):
+def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sink, matrices: dict | None = None,
+               binary: bool = True):
     import_lava()
     from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense
@@ -169,7 +177,7 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
         port, extra, graded = source_port(proj.src, proj.delay)
         if extra > 0 and not graded and proj.kind != "conv" and _nnz(proj) > math.prod(src_shape):
             port, extra = relay_port(proj.src, port, extra), 0    # cheaper than a DelaySparse of the matrix
-        bits = 24 if graded else 0
+        bits = 24 if graded or not binary else 0
         exp = int(getattr(proj, "weight_exp", 0))
         kw = {"weight_exp": exp} if fixed else {}
         if proj.kind == "conv" and extra == 0 and len(src_shape) == 3:
@@ -203,13 +211,34 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     return built
 
 
+def _registries() -> tuple[list, list]:
+    """Lava's global lists of every process and Var ever created (``ProcessServer``, ``VarServer``)."""
+    from lava.magma.core.process.process import ProcessServer
+    from lava.magma.core.process.variable import VarServer
+
+    return ProcessServer().processes, VarServer().vars
+
+
+def _forget(marks: tuple[int, int]) -> None:
+    """Drop the processes and Vars registered since ``marks`` (the lengths of :func:`_registries`) from Lava's
+    global lists, which would keep every stopped graph (and its matrices) alive for the rest of the program;
+    ids stay unique (the servers' counters are untouched)."""
+    for registry, first in zip(_registries(), marks):
+        del registry[first:]
+
+
 def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed: bool, states: bool = True,
-             buffer: int = 64, timings: dict | None = None) -> list[dict]:
+             buffer: int = 64, timings: dict | None = None, binary: bool = True,
+             matrices: dict | None = None) -> list[dict]:
     """Run every ``(network, one-sample inputs {name: (T, *shape)})`` job in ONE Lava run.
 
     Returns per job ``{population: {"spikes": (T, *shape), "u": shape, "v": shape}}`` (torch layout; graded
-    kinds give ``"values"`` instead of ``"spikes"``; states are read only when ``states``). All jobs need the same number of steps. ``timings`` (a dict) receives
-    ``first_chunk`` (compile + start + the first chunk, s), ``rest`` (s) and ``rest_steps``.
+    kinds give ``"values"`` instead of ``"spikes"``; states are read only when ``states``). All jobs need the same
+    number of steps. ``timings`` (a dict) receives ``first_chunk`` (compile + start + the first chunk, s), ``rest``
+    (s) and ``rest_steps``. ``binary=False``: spikes enter synapse processes as graded messages (0 or 1), so
+    Lava's Dense/Sparse compute ``W.dot(s)`` instead of summing the columns of the spiking inputs (the same
+    integers; about 4x faster on a 20-million-entry Sparse). ``matrices``: a cache of the projections' matrices in
+    Lava order (by projection id), shared by the jobs and, when given, with later calls.
     """
     import time
 
@@ -226,9 +255,10 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
         raise ValueError(f"run_lava: all jobs need the same number of steps, got {sorted(steps)}")
     t_steps = steps.pop()
     buffer = max(1, min(buffer, t_steps))
+    marks = tuple(len(r) for r in _registries())
     sink = LIF(shape=(1,), du=4095, dv=4095, vth=1) if len(jobs) > 1 else None
-    matrices: dict = {}
-    builds = [_build_one(net, sample, fixed, buffer, sink, matrices) for net, sample in jobs]
+    matrices = {} if matrices is None else matrices
+    builds = [_build_one(net, sample, fixed, buffer, sink, matrices, binary) for net, sample in jobs]
     anchor = sink if sink is not None else next(iter(builds[0].procs.values()))
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt",
                        exception_proc_model_map={Extractor: PyLoihiExtractorModel})
@@ -267,4 +297,73 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
             out.append(res)
     finally:
         anchor.stop()
+        _forget(marks)
     return out
+
+
+PACK_ENTRIES = 80_000_000   # stored entries (synapses, GT coupling) of one packed graph: ~0.6 GB as int32 csr
+EXTRACTOR_BYTES = 32 << 20  # shared memory per Extractor buffer: fewer steps per chunk for big packed populations
+
+
+def pack_plan(net: Network | QNetwork, batch: int, pack_entries: int = PACK_ENTRIES) -> list[int]:
+    """The copies of each pack (one Lava run each) for ``batch`` samples: as few packs as keep each within
+    ``pack_entries`` stored entries (``spikes.deploy.pack.copies_per_pack``), sizes differing by at most one (so
+    at most two packed networks are built)."""
+    from spikes.deploy.pack import copies_per_pack
+
+    if batch < 1:
+        raise ValueError(f"run_lava_packed: needs at least one sample, got batch {batch}")
+    n_packs = -(-batch // copies_per_pack(net, pack_entries, batch))
+    return [batch // n_packs + (1 if i < batch % n_packs else 0) for i in range(n_packs)]
+
+
+def run_lava_packed(net: Network | QNetwork, inputs: dict[str, np.ndarray], fixed: bool, states: bool = True,
+                    pack_entries: int = PACK_ENTRIES, buffer: int = 64, timings: dict | None = None) -> dict:
+    """Run the samples ``inputs`` ``{name: (T, B, *shape)}`` of ``net`` as packed networks, one Lava run per pack
+    (:func:`pack_plan`; module docstring).
+
+    Returns ``{population: {"spikes" (graded kinds: "values"): (T, B, *shape), states: (B, *shape)}}``, the same
+    as ``run_lava`` with one job per sample. ``timings`` (a dict) receives ``plan`` and per pack ``runs``:
+    ``{"copies", "seconds", "first_chunk", "rest", "rest_steps"}``. Final states are read with ``Var.get``, slow
+    for big packed populations: pass ``states=False`` when they are not needed.
+    """
+    import gc
+    import time
+
+    from spikes.deploy.backends import TRACES
+    from spikes.deploy.pack import pack, pack_inputs, unpack
+
+    missing = [k for k in net.inputs if k not in inputs]
+    if missing:
+        raise ValueError(f"run_lava_packed: missing input(s) {missing}")
+    x = {k: np.asarray(inputs[k]) for k in net.inputs}
+    leads = {v.shape[:2] for v in x.values()}
+    if len(leads) != 1 or any(v.ndim < 2 for v in x.values()):
+        raise ValueError(f"run_lava_packed: every input must be (T, B, *shape) with the same T and B, got "
+                         f"{ {k: v.shape for k, v in x.items()} }")
+    batch = leads.pop()[1]
+    plan = pack_plan(net, batch, pack_entries)
+    largest = max(plan) * max(p.size for p in net.populations.values())
+    buffer = max(1, min(buffer, EXTRACTOR_BYTES // (8 * largest)))
+    packed: dict[int, Network | QNetwork] = {}        # packs of one size share their network and matrices
+    matrices: dict = {}
+    parts: list[dict] = []
+    if timings is not None:
+        timings.update(plan=plan, runs=[])
+    start = 0
+    for c in plan:
+        t0 = time.perf_counter()
+        if c not in packed:
+            packed[c] = pack(net, c)
+        sample = {k: v[:, 0] for k, v in pack_inputs({k: v[:, start:start + c] for k, v in x.items()}, net).items()}
+        run_timings: dict = {}
+        result = run_lava([(packed[c], sample)], fixed=fixed, states=states, buffer=buffer, timings=run_timings,
+                          binary=False, matrices=matrices)[0]
+        parts.append(unpack(result, net, c))
+        start += c
+        del result, sample
+        gc.collect()            # Lava's processes hold their matrices in reference cycles: free them now
+        if timings is not None:
+            timings["runs"].append({"copies": c, "seconds": time.perf_counter() - t0, **run_timings})
+    return {name: {key: np.concatenate([p[name][key] for p in parts], axis=1 if key in TRACES else 0)
+                   for key in parts[0][name]} for name in net.populations}

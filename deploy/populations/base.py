@@ -21,6 +21,7 @@ backends under ``"values"``; spiking kinds return ``"spikes"`` (uint8).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -81,6 +82,33 @@ class PopulationKind:
         c = state.get("counts")
         return (int(c[:, 0].sum()), int(c[:, 1].sum())) if c is not None else (0, 0)
 
+    # -- packing (``spikes.deploy.pack``) ----------------------------------------------------------------
+    def pack(self, pop, copies: int, shape: tuple[int, ...] | None = None):
+        """``copies`` independent copies of ``pop`` side by side: ``copies * N`` neurons, neuron i of copy b at flat
+        index ``b N + i``, in ``shape`` (default flat ``(copies N,)``; ``(copies C, H, W)`` stacks the copies along
+        the channels, the same flat order). Default (element-wise kinds): every per-neuron field (a 1-D array of N
+        entries) tiled, ``p_packed[b N + i] = p[i]``; a lowered population's graph node likewise
+        (:meth:`pack_node`). Scalars (decays, thresholds, exponents, latencies) stay."""
+        n = pop.size
+        shape = _packed_shape(shape, n, copies)
+        changes = {"shape": shape, **_tiled(pop, n, copies)}
+        node = getattr(pop, "node", None)
+        if node is not None:
+            changes["node"] = self.pack_node(node, copies, shape)
+        return dataclasses.replace(pop, **changes)
+
+    def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None, **changes):
+        """The graph node of ``copies`` copies of ``node`` (``shape`` as in :meth:`pack`, per-neuron arrays tiled;
+        ``changes``: further fields a kind packs itself, set in the same step as the shape)."""
+        n = math.prod(node.shape)
+        fields = {**_tiled(node, n, copies), **changes}
+        return dataclasses.replace(node, shape=_packed_shape(shape, n, copies), **fields)
+
+    def coupling_entries(self, pop, copies: int = 1) -> int:
+        """Entries that ``copies`` packed copies of ``pop`` store for their own coupling, for sizing a packed graph
+        (0 for element-wise kinds; GT: its dense block-diagonal ``q``, ``(copies N)**2``)."""
+        return 0
+
     def lava_process(self, pop, fixed: bool, shape: tuple[int, ...], layout):  # pragma: no cover
         raise NotImplementedError
 
@@ -89,3 +117,21 @@ class PopulationKind:
 
     def lava_states(self, proc) -> dict[str, np.ndarray]:
         return {}
+
+
+def _packed_shape(shape: tuple[int, ...] | None, n: int, copies: int) -> tuple[int, ...]:
+    if shape is None:
+        return (copies * n,)
+    if math.prod(shape) != copies * n:
+        raise ValueError(f"pack: shape {tuple(shape)} does not hold {copies} copies of {n} neurons")
+    return tuple(shape)
+
+
+def _tiled(obj, n: int, copies: int) -> dict[str, np.ndarray]:
+    """The dataclass fields of ``obj`` that hold one value per neuron (1-D arrays of ``n``), tiled ``copies`` times."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, np.ndarray) and v.ndim == 1 and v.size == n:
+            out[f.name] = np.tile(v, copies)
+    return out

@@ -24,7 +24,7 @@ The aligned backends then equal the torch graph step by step, also between GT la
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,6 +71,13 @@ class QGTPotential(QGT):
     kind = "gt_potential"
 
 
+def _block_diagonal(q: np.ndarray, copies: int) -> np.ndarray:
+    """``kron(I_copies, q)``, dense, the dtype of ``q`` (off-block entries exact zeros)."""
+    from scipy.linalg import block_diag
+
+    return block_diag(*([np.asarray(q)] * copies)).astype(np.asarray(q).dtype)
+
+
 def _floor_log2(x: float) -> int:
     return math.floor(math.log2(x)) if x > 0 else K.FRAC_BITS_MAX
 
@@ -85,6 +92,23 @@ class GTKind(PopulationKind):
         node = getattr(pop, "node", None)
         if node is not None and len(pop.shape) != 1:
             raise ValueError(f"layer {pop.name!r}: a GT population must be one-dimensional, got {pop.shape}")
+
+    # -- packing ---------------------------------------------------------------------------------------
+    def pack(self, pop, copies: int, shape: tuple[int, ...] | None = None):
+        """Copies side by side (``PopulationKind.pack``, flat); the coupling becomes block-diagonal, ``kron(I, q)``,
+        so each copy's neurons couple only among themselves."""
+        if shape is not None and len(shape) != 1:
+            raise ValueError(f"layer {pop.name!r}: a packed GT population is flat, got shape {tuple(shape)}")
+        packed = super().pack(pop, copies, shape)
+        if getattr(pop, "node", None) is None:          # fixed point: the coupling is a field of the population
+            packed = replace(packed, q=_block_diagonal(pop.q, copies))
+        return packed
+
+    def pack_node(self, node, copies: int, shape: tuple[int, ...] | None = None):
+        return super().pack_node(node, copies, shape, q=_block_diagonal(node.q, copies))
+
+    def coupling_entries(self, pop, copies: int = 1) -> int:
+        return (copies * pop.size) ** 2
 
     # -- quantisation ----------------------------------------------------------------------------------
     def frac_bits(self, pop, i_max: float, conv_max: float, options: dict) -> tuple[int, float]:

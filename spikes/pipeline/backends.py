@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 BACKENDS = ("sim", "lava-fixed")
-LAVA_SAMPLES = 32          # lava-fixed runs one graph copy per sample: it gets the first N test samples
+LAVA_SAMPLES = None        # lava-fixed runs every test sample (packed: spikes.deploy.lava_backend.run_lava_packed)
 REQUIRES = ("spikes.deploy.backends:run", "spikes.deploy.graph:capture", "spikes.deploy.network:lower",
             "spikes.deploy.quantize:quantize")
 
@@ -105,8 +105,9 @@ def backend_result(net, spikes: dict[str, np.ndarray], x: np.ndarray, y: np.ndar
 
 
 def deploy_classifier(model, x_time_first: np.ndarray, y: np.ndarray, backends=BACKENDS,
-                      lava_samples: int = LAVA_SAMPLES, progress: bool = True) -> dict:
-    """Capture, lower, quantise ``model`` once; run each backend; ``{backend: BackendResult}``."""
+                      lava_samples: int | None = LAVA_SAMPLES, progress: bool = True) -> dict:
+    """Capture, lower, quantise ``model`` once; run each backend; ``{backend: BackendResult}``. ``lava_samples``:
+    the first test samples lava-fixed runs (None: all)."""
     from tqdm.auto import tqdm
 
     from spikes.deploy.graph import capture
@@ -119,12 +120,12 @@ def deploy_classifier(model, x_time_first: np.ndarray, y: np.ndarray, backends=B
     names = population_names(model, graph)
     results = {}
     for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
-        xb = x_time_first if b == "sim" else x_time_first[:, :lava_samples]
+        xb = x_time_first if b == "sim" or lava_samples is None else x_time_first[:, :lava_samples]
         results[b] = backend_result(qnet, run_aligned(qnet, xb, b), xb, y, names)
     return results
 
 
-def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_SAMPLES,
+def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int | None = LAVA_SAMPLES,
                 progress: bool = True) -> Callable:
     """The per-model deploy step used by :func:`spikes.pipeline.run_demo` (see the module docstring)."""
     from spikes.pipeline.demo import missing_dependency
@@ -133,7 +134,8 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_S
 
     def hook(res, summary, model, x, y, deployer: Callable | None = None) -> None:
         """``x``: time-first test inputs ``(T, N, *shape)`` (torch tensor), ``y``: labels ``(N,)`` or None;
-        ``deployer(model, x, y, backends, lava_samples, progress) -> {backend: BackendResult}``."""
+        ``deployer(model, x, y, backends, lava_samples, progress) -> {backend: BackendResult}`` (``lava_samples``
+        None: every test sample; a deployer may cap it and says why in its stage's notes)."""
         if missing:
             res.notes.append(f"{summary.label}: not deployed to {', '.join(backends)}: {missing}.")
             return
@@ -162,8 +164,9 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int = LAVA_S
         n_all = xt.shape[1] if xt.ndim > 2 or deployer is None else xt.shape[0]
         lava = summary.backends.get("lava-fixed")       # a deployer may run fewer samples than asked
         ran = lava.samples if lava is not None and lava.samples is not None else lava_samples
+        ran = n_all if ran is None else ran
         if "lava-fixed" in backends and ran < n_all:
-            res.notes.append(f"{summary.label}: lava-fixed ran the first {ran} of {n_all} test samples "
-                             f"(one Lava graph copy per sample); torch and sim ran all {n_all}.")
+            res.notes.append(f"{summary.label}: lava-fixed ran the first {ran} of {n_all} test samples; torch and "
+                             f"sim ran all {n_all}.")
 
     return hook

@@ -104,7 +104,8 @@ def run_demo(out_dir: str | os.PathLike, quick: bool = False, stages: Sequence[s
     """Run the demo stages (default: all) into ``out_dir``; write comparison.md and report.html; return results.
 
     ``deploy``: run deployable models on ``sim`` and ``lava-fixed`` (``lava_samples`` test samples on
-    lava-fixed; default 32, 8 in quick mode). ``log`` gets one line per finished stage.
+    lava-fixed; default all, which the StereoSpike stage caps, 8 in quick mode). ``log`` gets one line per
+    finished stage.
     """
     from tqdm.auto import tqdm
 
@@ -120,7 +121,7 @@ def run_demo(out_dir: str | os.PathLike, quick: bool = False, stages: Sequence[s
         raise ValueError(f"run_demo: unknown stage(s) {unknown}; choose from {list(STAGE_NAMES)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    n_lava = lava_samples or (8 if quick else 32)
+    n_lava = lava_samples if lava_samples is not None else (8 if quick else None)
     hook = deploy_hook(lava_samples=n_lava, progress=progress) if deploy else None
     results = DemoResults(out, [])
     for stage in tqdm([s for s in STAGES if s.name in names], desc="demo", unit="stage", disable=not progress):

@@ -14,8 +14,8 @@ spikes x (N - 1) + recurrent spikes x K readout synapses, per sample). Counted f
 Deploy (:func:`deploy_rsnn`, the stage's deployer for ``spikes.pipeline.backends.deploy_hook``): the trained
 RSNN is captured (``RSNN.to_graph``: e-prop neurons with a recurrent projection, leaky ``Integrator``
 readout), lowered, quantised (``spikes.deploy.populations.eprop``), run on ``sim`` (all test samples) and
-``lava-fixed`` (the first ``lava_samples``); the readout values are decoded to float units and classified by
-the model's own rule (largest mean softmax over all steps). Backend rows, counted on the lowered network as
+``lava-fixed`` (the first ``lava_samples``, default all, packed); the readout values are decoded to float units
+and classified by the model's own rule (largest mean softmax over all steps). Backend rows, counted on the lowered network as
 in ``spikes.pipeline.backends.layer_rows``: ``rec`` (firing rate; synops = input events x N + recurrent
 spikes x N, the dense recurrent matrix stores its zero diagonal too) and ``readout`` (firing rate None;
 synops = recurrent spikes x K). Their synops sum compares with the torch row's.
@@ -91,7 +91,7 @@ def rsnn_decisions(values: np.ndarray, y: np.ndarray) -> float:
     return 1.0 - float(errors.mean())
 
 
-def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=("sim", "lava-fixed"), lava_samples: int = 32,
+def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=("sim", "lava-fixed"), lava_samples: int | None = None,
                 progress: bool = True, qnet=None) -> dict:
     """``{backend: BackendResult}`` of the trained RSNN on the chip backends (module docstring).
 
@@ -117,7 +117,7 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=("sim", "lava-fixe
     lat = max(p.latency for p in qnet.populations.values())
     results = {}
     for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
-        xb = x if b == "sim" else x[:, :lava_samples]
+        xb = x if b == "sim" or lava_samples is None else x[:, :lava_samples]
         T, B = xb.shape[:2]
         xp = np.concatenate([xb, np.zeros((lat, *xb.shape[1:]), dtype=xb.dtype)])
         out = run(qnet, xp, backend=b, align=True, states=False)

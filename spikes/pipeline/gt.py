@@ -8,9 +8,9 @@ events, so synaptic operations per spike are not defined here: ``synops`` is lef
 
 Deployed by :func:`deploy_gt` (``spikes.deploy.gt_network``): the trained network as a graph (features as
 12-bit codes, label code and features held constant), lowered and quantised once (fixed-point GT kinds,
-``spikes.deploy.populations.gt``), run on ``sim`` for every test sample and on ``lava-fixed`` for the first
-few, once per candidate label (Lava: one graph copy of 10 OS processes per sample and label), with the same
-fewest-spikes decision and per-layer rows as the torch model.
+``spikes.deploy.populations.gt``), run on ``sim`` and ``lava-fixed`` for every test sample, once per candidate
+label (Lava: the (sample, label) rows packed side by side, ``spikes.deploy.pack``, the coupling ``Q``
+block-diagonal), with the same fewest-spikes decision and per-layer rows as the torch model.
 """
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ FULL = {"dataset": "wine", "architecture": "network2", "eta": (1e-4, 1e-3), "epo
 QUICK = {**FULL, "epochs": 1, "iterations": 30}
 INPUT_BITS = 12        # features enter as the codes round(4096 x): the resolution of the GT input path;
                        # 8 bits flipped one borderline wine test sample in floating point
-LAVA_SAMPLES = 4       # at most: 3 candidate labels each, one Lava graph copy (10 OS processes) per run
-LAVA_CHUNK = 12        # (sample, label) copies per Lava run
 
 
 def gt_layer_rows(net, x) -> list[dict]:
@@ -43,12 +41,12 @@ def gt_layer_rows(net, x) -> list[dict]:
     return rows
 
 
-def deploy_gt(net, x, y, backends=("sim", "lava-fixed"), lava_samples: int = LAVA_SAMPLES,
+def deploy_gt(net, x, y, backends=("sim", "lava-fixed"), lava_samples: int | None = None,
               progress: bool = True) -> dict:
     """``{backend: BackendResult}`` of the trained ``GTNetwork`` on features ``x`` (B, D) with labels ``y``.
 
     Converted (``to_graph``), lowered and quantised once; ``sim``, ``sim-float`` and ``torch`` run every sample,
-    ``lava-fixed`` and ``lava-float`` the first ``min(lava_samples, LAVA_SAMPLES)``. Metric: accuracy of the
+    ``lava-fixed`` and ``lava-float`` the first ``lava_samples`` (None: all). Metric: accuracy of the
     fewest-spikes label; rows per layer of the predicting run (firing rate = spikes / (neurons x iterations)).
     """
     import numpy as np
@@ -69,8 +67,8 @@ def deploy_gt(net, x, y, backends=("sim", "lava-fixed"), lava_samples: int = LAV
         if b not in models:
             raise ValueError(f"deploy_gt: unknown backend {b!r}; choose from {sorted(models)}")
         lava = b.startswith("lava")
-        n = min(lava_samples, LAVA_SAMPLES, len(x)) if lava else len(x)
-        counts = spike_counts(net, graph, models[b], x[:n], b, INPUT_BITS, chunk=LAVA_CHUNK if lava else None)
+        n = min(lava_samples, len(x)) if lava and lava_samples is not None else len(x)
+        counts = spike_counts(net, graph, models[b], x[:n], b, INPUT_BITS)
         metric = None if y is None else float((predict(counts) == np.asarray(y)[:n]).mean())
         results[b] = BackendResult(metric=metric, per_layer=layer_rows(net, graph, counts), samples=n)
     return results
@@ -106,7 +104,8 @@ def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, back
         lava = s.backends.get("lava-fixed")
         if lava is not None:
             res.notes.append(f"GT: lava-fixed ran {lava.samples} samples x {net.n_classes} candidate labels = "
-                             f"{lava.samples * net.n_classes} Lava graph copies (10 OS processes each).")
+                             f"{lava.samples * net.n_classes} network copies, packed side by side into Lava graphs "
+                             "of one copy's processes.")
     write_summary(run_dir, s)
     res.summaries.append(s)
     res.notes.append("GT: neurons couple through continuous potentials (Q v), so synaptic ops and energy are "

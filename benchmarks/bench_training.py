@@ -62,6 +62,7 @@ Usage: ``python benchmarks/bench_training.py [--quick] [--only a|b|c] [--repeats
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -349,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     repeats = args.repeats or (2 if args.quick else 5)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32; timings on a shared machine (under load)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32; load average {os.getloadavg()[0]:.1f} "
+          f"at start ({os.cpu_count()} cores: compare only figures measured in the same run)")
     for case in args.only or sorted(CASES):
         run_case(case, repeats, [s.strip() for s in args.libs.split(",")])
     return 0

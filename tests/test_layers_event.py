@@ -315,15 +315,20 @@ def test_time_distributed_avg_pool_compiled_matches_torch(kernel, dtype):
     x = torch.rand(3, 2, 5, 7, 9, dtype=dtype)
     x_cl = _channels_last(x).requires_grad_()
     y = pool(x_cl)
-    assert not y.is_contiguous(), "compiled path: channels-last output"
+    names = {type(f).__name__ for f, _ in y.grad_fn.next_functions if f is not None} | {type(y.grad_fn).__name__}
+    assert "_AvgPoolFunctionBackward" in names, f"compiled path expected, got {names}"
+    assert y.is_contiguous(), "compiled path: contiguous output (flattening it needs no copy)"
     xr = x.clone().requires_grad_()
     y_ref = F.avg_pool2d(xr.reshape(6, 5, 7, 9), kernel).reshape(3, 2, *y.shape[2:])
     g = torch.randn_like(y_ref)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(y, y_ref, **tol)
-    gx, = torch.autograd.grad((y * g).sum(), x_cl)
+    gx, = torch.autograd.grad((y * g).sum(), x_cl, retain_graph=True)
     gx_ref, = torch.autograd.grad((y_ref * g).sum(), xr)
     torch.testing.assert_close(gx, gx_ref, **tol)
+    g_cl = g.reshape(6, *g.shape[2:]).contiguous(memory_format=torch.channels_last).reshape(g.shape)
+    gx_cl, = torch.autograd.grad(y, x_cl, g_cl)          # a gradient arriving in another layout: same result
+    torch.testing.assert_close(gx_cl, gx_ref, **tol)
     if kernel == 2:  # H = 7: row 6 is in no window
         assert torch.equal(gx[..., 6, :], torch.zeros_like(gx[..., 6, :]))
     # overlapping windows, padding or contiguous input: torch's own pooling

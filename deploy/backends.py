@@ -49,7 +49,8 @@ def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: 
         if not isinstance(model, Graph):
             raise ValueError("backend 'torch' needs a Graph")
         x = _inputs(model, inputs)
-        out = model.forward({k: torch.as_tensor(v, dtype=torch.float64) for k, v in x.items()})
+        with torch.no_grad():        # a graph captured from a model may hold tensors that require grad
+            out = model.forward({k: torch.as_tensor(v, dtype=torch.float64) for k, v in x.items()})
         return {k: ({"values": v.numpy()} if model.nodes[k].graded else {"spikes": v.numpy().astype(np.uint8)})
                 for k, v in out.items()}
     net = lower(model) if isinstance(model, Graph) else model

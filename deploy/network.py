@@ -9,10 +9,11 @@ step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds m
 ``L(P) = max over forward projections of L(S) + 1 - d(P)`` (inputs: 0; ``d(P)`` the population's
 ``input_delay``); a forward projection gets ``delay = L(P) + d(P) - L(S)`` (shorter skip paths are
 delayed to align), a recurrent one (closing a loop) one step more. So the spikes of P at step ``t + L(P)`` equal those of the torch model at step t
-(for bias-free populations; a bias also acts during the first ``L(P)`` steps, except in kinds that switch
-it on at ``L(P)``, such as ``Integrator``). Constant input currents (layer biases) are folded into the
-population's bias by its kind (``spikes.deploy.populations``; LIF: on v, exact for ``alpha_syn = 0``, with a
-synaptic current the steady state ``c / (1 - alpha_syn)`` is used, so the first steps differ).
+(a bias acts from step 0, so kinds cancel its first ``L(P)`` steps: LIF starts its state at the values those
+steps bring back to the torch start, ``spikes.deploy.populations.lif``; ``Integrator`` switches its bias on at
+``L(P)``). Constant input currents (layer biases) are folded into the population's bias by its kind
+(``spikes.deploy.populations``; LIF: the steady state ``c / (1 - alpha_syn)`` on v, and the synaptic current
+starts at the transient that makes the sum exact).
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Population:
     node: PopulationNode
     bias: np.ndarray            # (N,) float, flat in C order: the node's own bias plus incoming constants
     latency: int = 0
+    input_current: np.ndarray | None = None   # (N,) the incoming constants alone (before the kind folded them)
 
     @property
     def size(self) -> int:
@@ -205,7 +207,8 @@ def lower(graph: Graph) -> Network:
         n = math.prod(node.shape)  # type: ignore[attr-defined]
         sources, linear = _sources(graph, name)
         const = _evaluate(graph, name, linear, None, None, True, 1).reshape(-1).numpy()
-        pops[name] = Population(name, node.shape, node, kind_of(node).fold_bias(node, const))  # type: ignore[attr-defined]
+        pops[name] = Population(name, node.shape, node, kind_of(node).fold_bias(node, const),  # type: ignore[attr-defined]
+                                input_current=const)
         for src in sources:
             recurrent = _crosses_back_edge(graph, src, name, linear, back)
             n_in = math.prod(graph.nodes[src].output_shape)

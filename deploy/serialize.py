@@ -80,7 +80,14 @@ def load_qnetwork(path: str | os.PathLike) -> QNetwork:
         fields = {}
         for f in dataclasses.fields(qtype):
             key = f"pop/{p['name']}/{f.name}"
-            fields[f.name] = z[key] if key in z else (tuple(p[f.name]) if f.name == "shape" else p[f.name])
+            if key in z:
+                fields[f.name] = z[key]
+            elif f.name in p:
+                fields[f.name] = tuple(p[f.name]) if f.name == "shape" else p[f.name]
+            elif f.default is not dataclasses.MISSING:    # a field added after the file was written
+                fields[f.name] = f.default
+            else:
+                raise ValueError(f"{path}: population {p['name']!r} lacks {f.name!r}")
         pops[p["name"]] = qtype(**fields)
     projs = []
     for i, d in enumerate(meta["projections"]):

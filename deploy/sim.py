@@ -132,8 +132,8 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
     e = int(getattr(proj, "weight_exp", 0))
     shl, shr = (e, 0) if e >= 0 else (0, -e)
     spikes = np.empty((t_steps, batch, n), np.uint8)
-    u = np.zeros((batch, n), np.int64)
-    v = np.zeros((batch, n), np.int64)
+    u0, v0 = kind_of(pop).start(pop, True)
+    u, v = np.tile(u0, (batch, 1)), np.tile(v0, (batch, 1))      # fresh, writable (B, N) arrays
     out_bits = np.empty((t_steps * batch, (n + 63) // 64), np.uint64)
     tail = (int(pop.du), int(pop.dv), int(pop.vth), np.ascontiguousarray(pop.bias, np.int64), u, v, spikes, out_bits)
     work = t_steps * batch * (n + flat.shape[1])

@@ -14,7 +14,7 @@ from pathlib import Path
 from spikes.pipeline.record import StageResult
 
 FULL = {"model": "conv_snn", "neuron": "plif", "width": 8, "readout": "count", "gain": 8.0, "dataset": "digits-events",
-        "n_time_bins": 8, "epochs": 3, "batch_size": 32, "lr": 3e-3, "optimizer": "adam", "scheduler": "cosine",
+        "n_time_bins": 8, "epochs": 10, "batch_size": 32, "lr": 3e-3, "optimizer": "adam", "scheduler": "cosine",
         "seed": 0, "checkpoint_every": 0, "threads": 2}
 QUICK = {**FULL, "epochs": 1, "train_limit": 256, "test_limit": 128}
 

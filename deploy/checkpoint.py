@@ -61,8 +61,10 @@ def load_model(path: str | os.PathLike, input_shape: tuple[int, ...] | None = No
         from spikes.training.config import TrainConfig
         from spikes.training.loop import build_model
 
+        input_shape = input_shape or ckpt.get("input_shape")       # stored since the checkpoint format had it
         if input_shape is None:
-            raise ValueError(f"{path}: a 'spikes train' checkpoint does not store the input shape: pass --input-shape")
+            raise ValueError(f"{path}: this 'spikes train' checkpoint does not store the input shape (written before "
+                             "it did): pass --input-shape")
         heads = [v for k, v in ckpt["model"].items() if k.startswith("head") and k.endswith("weight")]
         if not heads:
             raise ValueError(f"{path}: no head weight in the model state dict")

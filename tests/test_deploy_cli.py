@@ -51,3 +51,21 @@ def test_run_prints_rates_and_bad_checkpoint_is_named(tmp_path, capsys):
     bad.write_text("nope")
     assert main(["run", str(bad)]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def test_train_checkpoint_exports_and_runs_without_input_shape(tmp_path, capsys):
+    """A 'spikes train' checkpoint stores its per-sample input shape: export and run need no --input-shape, and
+    the rebuilt model equals the trained one."""
+    from spikes.deploy.checkpoint import load_model
+    from spikes.training import TrainConfig, load_checkpoint, train
+
+    cfg = TrainConfig(dataset="synthetic", model="mlp_snn", width=8, n_time_bins=3, batch_size=16, train_limit=32,
+                      test_limit=16, epochs=1, checkpoint_every=0, threads=1, progress=False)
+    train(cfg, tmp_path / "run", log=lambda m: None)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    model, shape = load_model(ckpt)
+    assert list(shape) == load_checkpoint(ckpt)["input_shape"]
+    state = load_checkpoint(ckpt)["model"]
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert main(["export", str(ckpt), "--to", "nir", "--out", str(tmp_path / "m.nir")]) == 0
+    assert (tmp_path / "m.nir").stat().st_size > 0

@@ -168,5 +168,26 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int | None =
         if "lava-fixed" in backends and ran < n_all:
             res.notes.append(f"{summary.label}: lava-fixed ran the first {ran} of {n_all} test samples; torch and "
                              f"sim ran all {n_all}.")
+        note = synops_note(summary)
+        if note:
+            res.notes.append(note)
 
     return hook
+
+
+def synops_note(summary, tolerance: float = 0.1) -> str | None:
+    """Why the chip's synaptic operations differ from torch's, when ``sim``'s total is more than ``tolerance``
+    away from the torch probe's (module docstring: counted on the lowered network)."""
+    def total(rows) -> float | None:
+        vals = [r.get("synops") for r in rows or [] if r.get("synops") is not None]
+        return float(sum(vals)) if vals else None
+
+    torch_ops = total(summary.per_layer)
+    sim = summary.backends.get("sim")
+    chip_ops = total(sim.per_layer) if sim is not None else None
+    if not torch_ops or chip_ops is None or abs(chip_ops - torch_ops) <= tolerance * torch_ops:
+        return None
+    return (f"{summary.label}: synops per sample torch {torch_ops:.3g} vs sim {chip_ops:.3g} ({chip_ops / torch_ops:.2f}x): "
+            "the chip's are counted on the lowered network it runs, where linear chains are folded (a pooling or "
+            "upsampling into the next conv: each spike then drives the folded synapses itself, instead of the "
+            "pooled or upsampled values driving the conv) and weights that quantise to 0 are dropped.")

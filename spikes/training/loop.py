@@ -174,7 +174,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str]
     def checkpoint(ep: int, b: int) -> None:
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rng_states(), "position": {"epoch": ep, "batch": b, "step": step}, "config": config.to_dict()})
+            "rng": rng_states(), "position": {"epoch": ep, "batch": b, "step": step}, "config": config.to_dict(),
+            "input_shape": list(x_train.shape[2:])})    # per-sample (C, H, W): what export and run rebuild from
 
     from tqdm import tqdm
     bar = tqdm(total=limit, initial=min(step, limit), disable=not config.progress, desc="train", unit="step",

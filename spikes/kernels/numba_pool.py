@@ -33,22 +33,28 @@ def avg_pool_forward(x, kh, kw, div, out):  # pragma: no cover - compiled
                     out[n, oy, ox, c] /= div
 
 
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _spread(g, kh, kw, div, gx):  # pragma: no cover - compiled
+    """One image: g (Ho, Wo, C) -> gx (H, W, C), gx[iy, ix] = g[iy // kh, ix // kw] / div, 0 outside the windows."""
+    h, w, c_n = gx.shape
+    ho, wo = g.shape[0], g.shape[1]
+    for iy in range(h):
+        oy = iy // kh
+        for ix in range(w):
+            ox = ix // kw
+            if oy < ho and ox < wo:
+                for c in range(c_n):
+                    gx[iy, ix, c] = g[oy, ox, c] / div
+            else:
+                for c in range(c_n):
+                    gx[iy, ix, c] = 0
+
+
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def avg_pool_backward(g, kh, kw, div, gx):  # pragma: no cover - compiled
     """g (N, Ho, Wo, C) -> gx (N, H, W, C), every entry written."""
-    n_img, h, w, c_n = gx.shape
-    ho, wo = g.shape[1], g.shape[2]
-    for n in prange(n_img):
-        for iy in range(h):
-            oy = iy // kh
-            for ix in range(w):
-                ox = ix // kw
-                if oy < ho and ox < wo:
-                    for c in range(c_n):
-                        gx[n, iy, ix, c] = g[n, oy, ox, c] / div
-                else:
-                    for c in range(c_n):
-                        gx[n, iy, ix, c] = 0
+    for n in prange(gx.shape[0]):
+        _spread(g[n], kh, kw, div, gx[n])
 
 
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
@@ -72,21 +78,11 @@ def avg_pool_forward_nchw(x, kh, kw, div, out):  # pragma: no cover - compiled
 @njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
 def avg_pool_backward_nchw(g, kh, kw, div, gx):  # pragma: no cover - compiled
     """g (N, C, Ho, Wo), contiguous -> gx (N, H, W, C), every entry written."""
-    n_img, h, w, c_n = gx.shape
-    ho, wo = g.shape[2], g.shape[3]
-    for n in prange(n_img):
+    c_n, ho, wo = g.shape[1], g.shape[2], g.shape[3]
+    for n in prange(gx.shape[0]):
         tile = np.empty((ho, wo, c_n), dtype=gx.dtype)
         for c in range(c_n):
             for oy in range(ho):
                 for ox in range(wo):
-                    tile[oy, ox, c] = g[n, c, oy, ox] / div
-        for iy in range(h):
-            oy = iy // kh
-            for ix in range(w):
-                ox = ix // kw
-                if oy < ho and ox < wo:
-                    for c in range(c_n):
-                        gx[n, iy, ix, c] = tile[oy, ox, c]
-                else:
-                    for c in range(c_n):
-                        gx[n, iy, ix, c] = 0
+                    tile[oy, ox, c] = g[n, c, oy, ox]
+        _spread(tile, kh, kw, div, gx[n])

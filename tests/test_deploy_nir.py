@@ -63,6 +63,20 @@ def _accuracy_and_agreement(graph, run_library, x, y, pops):
     return agree, acc_lib, acc_sim
 
 
+def _train_in_library(model, run, xtr, ytr, lr: float, epochs: int = 3, batch: int = 50) -> None:
+    """Train ``model`` in its own library: Adam on the cross-entropy of output spike counts, ``run(x) ->
+    (hidden, out)`` stepping the library's cells, fresh Poisson encodings each epoch."""
+    opt = torch.optim.Adam(model.parameters(), lr)
+    for epoch in range(epochs):
+        xe = torch.as_tensor(encode(xtr, seed=epoch))
+        for i in range(0, len(ytr), batch):
+            _, out = run(xe[:, i:i + batch])
+            loss = torch.nn.functional.cross_entropy(out.sum(0), torch.as_tensor(ytr[i:i + batch]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
 @pytest.mark.slow
 def test_snntorch_network_imported_through_nir():
     import snntorch as snn
@@ -88,15 +102,7 @@ def test_snntorch_network_imported_through_nir():
             out.append(spk)
         return torch.stack(hidden), torch.stack(out)
 
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    for epoch in range(3):
-        xe = torch.as_tensor(encode(xtr, seed=epoch))
-        for i in range(0, len(ytr), 50):
-            _, out = run_snn(xe[:, i:i + 50])
-            loss = torch.nn.functional.cross_entropy(out.sum(0), torch.as_tensor(ytr[i:i + 50]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    _train_in_library(net, run_snn, xtr, ytr, lr=3e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         graph = from_nir(export_to_nir(net, torch.zeros(64)), dialect="snntorch")
@@ -155,15 +161,7 @@ def test_norse_network_imported_through_nir():
             out.append(o)
         return torch.stack(hidden), torch.stack(out)
 
-    opt = torch.optim.Adam(model.parameters(), 1e-2)
-    for epoch in range(3):
-        xe = torch.as_tensor(encode(xtr, seed=epoch))
-        for i in range(0, len(ytr), 50):
-            _, out = run_norse(xe[:, i:i + 50])
-            loss = torch.nn.functional.cross_entropy(out.sum(0), torch.as_tensor(ytr[i:i + 50]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    _train_in_library(model, run_norse, xtr, ytr, lr=1e-2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         graph = from_nir(norse.to_nir(model, torch.zeros(1, 64)), dialect="norse")

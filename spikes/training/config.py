@@ -33,7 +33,8 @@ class TrainConfig:
     width: int = _opt(8, "channels of the first conv layer (conv_snn) or hidden units (mlp_snn)", min=1)
     readout: str = _opt("count", "loss on output spike counts or on the output integrator's membrane",
                         choices=("count", "membrane"))
-    gain: float = _opt(2.0, "initial weight scale (times Kaiming uniform)", min=0.0, min_exclusive=True)
+    gain: float = _opt(2.0, "initial weight scale (times Kaiming uniform); conv_snn needs about 8 to fire at the start "
+                             "(the demo's setting)", min=0.0, min_exclusive=True)
     dataset: str = _opt("digits-events", "dataset name", choices=("digits-events", "synthetic"))
     n_time_bins: int = _opt(8, "time steps T of each sample", min=1)
     train_limit: int = _opt(0, "use only the first N training samples (0 = all)", min=0)

@@ -78,3 +78,22 @@ def test_compare_cli(tmp_path, capsys):
     assert str(b / "summary.json") in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nope")]) == 2
     assert str(tmp_path / "nope" / "summary.json") in capsys.readouterr().err
+
+
+def test_reference_rates_round_trip_validate_and_set_the_plot(tmp_path):
+    """A backend that ran fewer samples carries torch's rates on those samples: kept through JSON, checked, and
+    the torch-vs-chip plot pairs the backend's rates with them instead of torch's over all samples."""
+    from spikes.reports.plots import torch_vs_chip_figure
+
+    d = _summary()
+    d["backends"]["lava-fixed"].update(samples=10, reference_rates={"lif1": 0.02, "lif2": 0.1})
+    s = parse_summary(d)
+    write_summary(tmp_path, s)
+    back = load_summary(tmp_path)
+    assert back.backends["lava-fixed"].reference_rates == {"lif1": 0.02, "lif2": 0.1}
+    points = torch_vs_chip_figure([back]).axes[0].collections[0].get_offsets()
+    assert sorted(map(tuple, points.tolist())) == [(0.02, 0.02), (0.1, 0.1)]    # on the diagonal: agreement
+    bad = _summary()
+    bad["backends"]["lava-fixed"]["reference_rates"] = {"lif1": "high"}
+    with pytest.raises(SummaryError, match=r"reference_rates\['lif1'\]"):
+        parse_summary(bad)

@@ -100,7 +100,9 @@ def metric_vs_rate_figure(summaries: Sequence[RunSummary]) -> Figure:
 
 
 def torch_vs_chip_figure(summaries: Sequence[RunSummary]) -> Figure:
-    """Per-layer firing rate on each backend against torch, matched by layer name; the diagonal is agreement."""
+    """Per-layer firing rate on each backend against torch, matched by layer name; the diagonal is agreement.
+    A backend that ran fewer samples than torch is set against torch on the same samples when it carries them
+    (``BackendResult.reference_rates``)."""
     fig = Figure(figsize=(4.6, 4.0))
     ax = fig.add_subplot()
     hi = 0.0
@@ -108,8 +110,9 @@ def torch_vs_chip_figure(summaries: Sequence[RunSummary]) -> Figure:
     for i, s in enumerate(summaries):
         torch_rates = {r["layer"]: r["firing_rate"] for r in s.per_layer if r.get("firing_rate") is not None}
         for name, b in s.backends.items():
-            pairs = [(torch_rates[r["layer"]], r["firing_rate"]) for r in b.per_layer
-                     if r.get("firing_rate") is not None and r["layer"] in torch_rates]
+            ref = b.reference_rates or torch_rates
+            pairs = [(ref[r["layer"]], r["firing_rate"]) for r in b.per_layer
+                     if r.get("firing_rate") is not None and r["layer"] in ref]
             if not pairs:
                 continue
             xs, ys = zip(*pairs)

@@ -19,7 +19,8 @@
       ],
       "backends": {                     optional: the same model deployed, one entry per backend
         "sim": {"metric": 0.91, "per_layer": [...same row format...],
-                "samples": 359},        optional: test samples the backend ran (if fewer than torch's)
+                "samples": 359,         optional: test samples the backend ran (if fewer than torch's)
+                "reference_rates": {"features.1": 0.041}},   optional: torch's rates on those samples
         "lava-fixed": {"metric": 0.90, "per_layer": [...]}
       },
       "raster": {"layer": "features.1", "steps": 8, "neurons": 512,   optional: spikes of one sample,
@@ -55,6 +56,8 @@ class BackendResult:
     metric: float | None
     per_layer: list[dict]
     samples: int | None = None
+    reference_rates: dict[str, float] | None = None   # torch's per-layer firing rates on the same samples, when
+                                                      # the backend ran fewer than torch (compare with these)
 
 
 @dataclass
@@ -83,7 +86,8 @@ class RunSummary:
                              "metric_name": self.metric_name, "metric": self.metric,
                              "higher_is_better": self.higher_is_better, "spike_penalty": self.spike_penalty,
                              "per_layer": self.per_layer,
-                             "backends": {k: {"metric": b.metric, "per_layer": b.per_layer, "samples": b.samples}
+                             "backends": {k: {"metric": b.metric, "per_layer": b.per_layer, "samples": b.samples,
+                                              **({"reference_rates": b.reference_rates} if b.reference_rates else {})}
                                           for k, b in self.backends.items()}}
         if self.raster is not None:
             d["raster"] = self.raster
@@ -101,6 +105,15 @@ def _number(value: Any, where: str, *, optional: bool = False, lo: float | None 
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise SummaryError(f"{where} must be in [{lo}, {hi}], got {value!r}")
     return float(value)
+
+
+def _rates(raw, where: str) -> dict[str, float] | None:
+    """An optional ``{layer: firing rate}`` object."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise SummaryError(f"{where} must be an object {{layer: firing rate}}")
+    return {str(k): float(_number(v, f"{where}[{k!r}]", lo=0)) for k, v in raw.items()}
 
 
 def _layers(rows: Any, where: str) -> list[dict]:
@@ -161,7 +174,8 @@ def parse_summary(d: Any, source: str = "<dict>") -> RunSummary:
             metric=_number(b.get("metric"), f"{where}: backends[{name!r}].metric", optional=True),
             per_layer=_layers(b.get("per_layer", []), f"{where}: backends[{name!r}].per_layer"),
             samples=(None if b.get("samples") is None
-                     else int(_number(b.get("samples"), f"{where}: backends[{name!r}].samples", lo=1))))
+                     else int(_number(b.get("samples"), f"{where}: backends[{name!r}].samples", lo=1))),
+            reference_rates=_rates(b.get("reference_rates"), f"{where}: backends[{name!r}].reference_rates"))
     if "per_layer" not in d:
         raise SummaryError(f"{where}: missing required key 'per_layer'")
     raster = d.get("raster")

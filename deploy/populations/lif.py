@@ -53,19 +53,24 @@ class QPopulation(FixedPointPopulation):
     kind = "lif"
 
 
+def current_start(current: np.ndarray | None, alpha_syn: float, latency: int, n: int) -> np.ndarray:
+    """``u0 = -c / ((1 - alpha_syn) alpha_syn^L)`` per neuron (module docstring): ``latency`` input-free steps
+    ``u = alpha_syn u`` bring it to ``-c / (1 - alpha_syn)``, the transient torch's current starts with; 0
+    without a constant current, a latency, or a synaptic current (``alpha_syn`` 0, or 1 where the steady state
+    does not exist)."""
+    if current is None or latency <= 0 or not 0 < alpha_syn < 1:
+        return np.zeros(n)
+    return -np.asarray(current, dtype=np.float64).reshape(n) / ((1 - alpha_syn) * alpha_syn**latency)
+
+
 def start_state_float(bias: np.ndarray, current: np.ndarray | None, alpha: float, alpha_syn: float, latency: int,
                       v_th: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(u0, v0)`` (module docstring). ``u0 = -c / ((1 - alpha_syn) alpha_syn^L)`` (0 without a synaptic
-    current), so ``u_k = alpha_syn^(k+1) u0`` for the bias-only steps ``k < L``; ``v0`` solves
-    ``v_(L-1) = alpha^L v0 + sum_k alpha^(L-1-k) (u_k + bias) = 0`` (0 for ``alpha = 0``: no memory), at most
-    ``v_th`` (a start above it would spike before the first input)."""
+    """``(u0, v0)`` (module docstring): ``u0`` from :func:`current_start`, so ``u_k = alpha_syn^(k+1) u0`` for
+    the bias-only steps ``k < L``; ``v0`` solves ``v_(L-1) = alpha^L v0 + sum_k alpha^(L-1-k) (u_k + bias) = 0``
+    (0 for ``alpha = 0``: no memory), at most ``v_th`` (a start above it would spike before the first input)."""
     bias = np.asarray(bias, dtype=np.float64)
-    u0, v0 = np.zeros_like(bias), np.zeros_like(bias)
-    if latency <= 0:
-        return u0, v0
-    if current is not None and 0 < alpha_syn < 1:
-        u0 = -np.asarray(current, dtype=np.float64).reshape(bias.shape) / ((1 - alpha_syn) * alpha_syn**latency)
-    if alpha > 0:
+    u0, v0 = current_start(current, alpha_syn, latency, bias.size).reshape(bias.shape), np.zeros_like(bias)
+    if latency > 0 and alpha > 0:
         drive = sum(alpha**(latency - 1 - k) * (alpha_syn**(k + 1) * u0 + bias) for k in range(latency))
         v0 = np.minimum(-drive / alpha**latency, v_th)
     return u0, v0
@@ -150,8 +155,7 @@ class LIFKind(PopulationKind):
         total_bias = pop.bias * s * 64.0
         bias_mant, bias_exp = bias_mantissa(total_bias)
         q = QPopulation(pop.name, pop.shape, du, dv, vth, bias_mant, bias_exp, s, pop.latency)
-        a_syn = (4095 - du) / 4096                    # the quantised current decay
-        u0, _ = start_state_float(pop.bias, pop.input_current, 0.0, a_syn, pop.latency, 0.0)
+        u0 = current_start(pop.input_current, (4095 - du) / 4096, pop.latency, pop.size)   # quantised decay
         q.u_init, q.v_init = start_state_fixed(q.bias, np.round(u0 * s * 64), du, dv, vth, pop.latency)
         report = {"vth": vth, "du": du, "dv": dv, "bias_exp": bias_exp,
                   "vth_rel_error": abs(vth - p.v_th * s) / (p.v_th * s),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from spikes.models.gt_network import GTNetwork, GTNetworkConfig, evaluate, fit, load_split
-from spikes.pipeline.gt import FULL, deploy_gt, gt_layer_rows
+from spikes.models.gt_network import GTNetwork, GTNetworkConfig, evaluate
+from spikes.pipeline.gt import FULL, deploy_gt, gt_layer_rows, train_stage_network
 
 
 def test_float_backends_reproduce_the_torch_decision_and_rows():
@@ -35,11 +35,7 @@ def demo_network():
     """The demo stage's network: its configuration and training (one torch thread, as the stage: ~8 s)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    split = load_split(FULL["dataset"], seed=0)
-    cfg = GTNetworkConfig(architecture=FULL["architecture"], eta=FULL["eta"], iterations=FULL["iterations"])
-    net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=0)
-    fit(net, split, FULL["epochs"], seed=0, progress=False)
+    net, split = train_stage_network(FULL)
     yield net, split
     torch.set_num_threads(threads)
 

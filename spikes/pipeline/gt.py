@@ -74,11 +74,26 @@ def deploy_gt(net, x, y, backends=("sim", "lava-fixed"), lava_samples: int | Non
     return results
 
 
+def train_stage_network(p: dict = FULL, progress: bool = False):
+    """``(net, split)``: the stage's GT network trained as the stage does (settings ``p``: ``FULL`` or ``QUICK``),
+    seeded, on the torch threads the caller set."""
+    import torch
+
+    from spikes.models.gt_network import GTNetwork, GTNetworkConfig, fit, load_split
+
+    torch.manual_seed(0)
+    split = load_split(p["dataset"], seed=0)
+    cfg = GTNetworkConfig(architecture=p["architecture"], eta=p["eta"], iterations=p["iterations"])
+    net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=0)
+    fit(net, split, p["epochs"], seed=0, progress=progress)
+    return net, split
+
+
 def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train the GT network on wine into ``out_dir/gt_wine[_quick]`` and measure it."""
     import torch
 
-    from spikes.models.gt_network import GTNetwork, GTNetworkConfig, evaluate, fit, load_split
+    from spikes.models.gt_network import evaluate
     from spikes.reports.summary import RunSummary, write_summary
 
     t0 = time.perf_counter()
@@ -87,15 +102,11 @@ def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, back
     # one thread: the GT tensors are tiny (<= 192 x 34), and a second intra-op thread made an epoch 25x
     # slower on a loaded 2-core machine (0.8 s vs 19 s), for the same weights
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    split = load_split(p["dataset"], seed=0)
-    cfg = GTNetworkConfig(architecture=p["architecture"], eta=p["eta"], iterations=p["iterations"])
-    net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=0)
-    fit(net, split, p["epochs"], seed=0, progress=progress)
+    net, split = train_stage_network(p, progress)
     test = evaluate(net, split.x_test, split.y_test)
     s = RunSummary(model="gt_network2", task=f"sklearn-{p['dataset']}", metric_name="accuracy",
                    metric=test["accuracy"], per_layer=gt_layer_rows(net, split.x_test),
-                   label=f"GT {p['architecture']}", spike_penalty=float(cfg.i_psi))
+                   label=f"GT {p['architecture']}", spike_penalty=float(net.cfg.i_psi))
     run_dir = Path(out_dir) / f"gt_{p['dataset']}{'_quick' if quick else ''}"
     run_dir.mkdir(parents=True, exist_ok=True)
     s.source = str(run_dir / "summary.json")

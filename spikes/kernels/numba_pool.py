@@ -1,4 +1,4 @@
-"""Compiled (numba) non-overlapping average pooling on channels-last memory, forward and backward.
+"""Compiled (numba) non-overlapping average pooling of channels-last input, forward and backward.
 
 With window = stride = (kh, kw), no padding, floor mode (``nn.AvgPool2d(k)``)::
 
@@ -6,31 +6,15 @@ With window = stride = (kh, kw), no padding, floor mode (``nn.AvgPool2d(k)``)::
     dL/dx[n, iy, ix, c] = dL/dy[n, iy // kh, ix // kw, c] / (kh kw)   (0 in rows/columns the windows miss)
 
 The innermost loop runs over channels (contiguous, vectorised); images run in parallel. Backward writes every
-input-gradient entry once, so it needs no zero-filled buffer. The ``*_nchw`` variants take the output (its
-gradient) in contiguous NCHW, the layout a following flatten wants: each image's result goes through a small
-channels-last tile that is then transposed (direct strided writes measured 4x slower).
+input-gradient entry once, so it needs no zero-filled buffer. The output is contiguous NCHW, the layout a
+following flatten wants (each image's result goes through a small channels-last tile that is then
+transposed: direct strided writes measured 4x slower); its gradient is read in either layout
+(``avg_pool_backward`` channels-last, ``avg_pool_backward_nchw`` contiguous).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-
-
-@njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
-def avg_pool_forward(x, kh, kw, div, out):  # pragma: no cover - compiled
-    """x (N, H, W, C) -> out (N, H // kh, W // kw, C); div = kh kw in x's dtype (divided, as torch does)."""
-    n_img, ho, wo, c_n = out.shape
-    for n in prange(n_img):
-        for oy in range(ho):
-            for ox in range(wo):
-                for c in range(c_n):
-                    out[n, oy, ox, c] = 0
-                for dy in range(kh):
-                    for dx in range(kw):
-                        for c in range(c_n):
-                            out[n, oy, ox, c] += x[n, oy * kh + dy, ox * kw + dx, c]
-                for c in range(c_n):
-                    out[n, oy, ox, c] /= div
 
 
 @njit(cache=True, fastmath=True, error_model="numpy")

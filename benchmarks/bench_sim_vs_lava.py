@@ -3,7 +3,7 @@ same graphs, in samples x steps per second, and their ratio.
 
 Graphs: ``dense`` 100 -> 10,000 LIF -> 100 LIF; ``conv`` 2x64x64 -> conv3x3 -> 8x64x64 LIF -> sum-pool 8x8 ->
 flatten -> 10 LIF (readout). Inputs are Bernoulli spikes (rate 0.1 dense, 0.05 conv). Lava runs one sample
-(it has no batch axis); its rate is given for the steady state (after the first chunk, which includes
+(its processes have no batch axis; ``spikes.deploy.pack`` packs a batch into one graph, not timed here); its rate is given for the steady state (after the first chunk, which includes
 compilation and start-up) and for the whole call. sim runs a batch (``--batch``) and is timed over the
 whole ``simulate`` call (input check included; the median of ``--repeats`` calls after one warm-up call
 that compiles the numba kernels). Inputs are passed as uint8 spikes (sim accepts any integer dtype; float64

@@ -7,8 +7,8 @@ Two kinds are read:
    ``import_module(module).function(**builder_kwargs)`` with ``state_dict`` loaded. Any model that
    ``spikes.deploy.graph.capture`` accepts (or that has ``to_graph``) can be exported this way.
 2. A ``spikes train`` checkpoint (``spikes.training``: ``config`` + ``model`` state dict): rebuilt with
-   ``spikes.training.loop.build_model``; its input shape is not stored, so pass ``input_shape``; the class
-   count is read from the head's weight.
+   ``spikes.training.loop.build_model`` with the stored ``input_shape`` (checkpoints written before it was
+   stored need ``input_shape`` passed); the class count is read from the head's weight.
 """
 from __future__ import annotations
 

@@ -87,10 +87,6 @@ class EpropNeurons(PopulationNode):
         """``beta_j`` per neuron (flat, C order)."""
         return np.broadcast_to(np.asarray(self.beta, dtype=np.float64), (self.size,)).copy()
 
-    @property
-    def adaptive(self) -> bool:
-        return bool(np.any(self.beta_vector() > 0))
-
     def initial_state(self, batch: int, dtype=torch.float64, device=None) -> EpropState:
         zeros = torch.zeros(batch, *self.shape, dtype=dtype, device=device)
         return EpropState(zeros, zeros, zeros, torch.zeros(batch, *self.shape, dtype=torch.int32, device=device))

@@ -88,11 +88,6 @@ class GTKind(PopulationKind):
     qtype = QGT
     graded = False
 
-    def check_lava(self, pop) -> None:
-        node = getattr(pop, "node", None)
-        if node is not None and len(pop.shape) != 1:
-            raise ValueError(f"layer {pop.name!r}: a GT population must be one-dimensional, got {pop.shape}")
-
     # -- packing ---------------------------------------------------------------------------------------
     def pack(self, pop, copies: int, shape: tuple[int, ...] | None = None):
         """Copies side by side (``PopulationKind.pack``, flat); the coupling becomes block-diagonal, ``kron(I, q)``,

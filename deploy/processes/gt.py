@@ -130,16 +130,13 @@ class PyGTNeuronsModelFloat(PyLoihiProcessModel):
         g = b - self.q @ v - i_psi * s
         lam_i = np.maximum(lam, (1.0 + LAMBDA_MARGIN) * np.abs(g))
         u = vc * (vc * g + lam_i * v) / (v * g + lam_i * vc)
-        if kind == 0:
-            a = self.a
+        self.c = decay * self.c + kick * s           # kind 1 or 2 here: constant modulation returned above
+        if kind == 1:
+            rest = 0.5 * (1.0 + depth * np.tanh(-gain * self.c))
         else:
-            self.c = decay * self.c + kick * s
-            if kind == 1:
-                rest = 0.5 * (1.0 + depth * np.tanh(-gain * self.c))
-            else:
-                self.gate = np.where(self.c > c_high, 0.0, np.where(self.c < self.c_low[0], 1.0, self.gate))
-                rest = a_off + (self.a - a_off) * self.gate
-            a = s * self.a + (1.0 - s) * rest
+            self.gate = np.where(self.c > c_high, 0.0, np.where(self.c < self.c_low[0], 1.0, self.gate))
+            rest = a_off + (self.a - a_off) * self.gate
+        a = s * self.a + (1.0 - s) * rest
         self.v = a * u + (1.0 - a) * v
         self.s_out.send(s)
         self.v_out.send(v)

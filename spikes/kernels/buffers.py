@@ -93,10 +93,6 @@ def empty(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     return np.asarray(_Lease(block, nbytes, shape, dtype))
 
 
-def empty_like(a: np.ndarray) -> np.ndarray:
-    return empty(a.shape, a.dtype)
-
-
 def zeros(shape: int | tuple[int, ...], dtype) -> np.ndarray:
     out = empty(shape, dtype)
     out.fill(0)

@@ -37,16 +37,23 @@ def _delay(x: np.ndarray, d: int) -> np.ndarray:
 
 
 def _project(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max: float) -> np.ndarray:
-    """The projection of ``x`` (R, *in_shape) for R = T*B rows: (R, N_out), int64 (fixed) or float64."""
+    """The projection of ``x`` (R, *in_shape) for R = T*B rows: (R, N_out), int64 (fixed) or float64. All-zero
+    rows (silent steps) project to zero: only the others are computed (:func:`_project_rows`)."""
+    rows = x.shape[0]
+    live = np.flatnonzero(x.reshape(rows, -1).any(axis=1))
+    if live.size == rows:
+        return _project_rows(proj, x, in_shape, fixed, x_max)
+    n_out = math.prod(proj.conv.output_shape) if proj.kind == "conv" else proj.weight.shape[0]
+    out = np.zeros((rows, n_out), dtype=np.int64 if fixed else np.float64)
+    if live.size:
+        out[live] = _project_rows(proj, x[live], in_shape, fixed, x_max)
+    return out
+
+
+def _project_rows(proj, x: np.ndarray, in_shape: tuple[int, ...], fixed: bool, x_max: float) -> np.ndarray:
+    """:func:`_project` of every row of ``x``, silent or not."""
     rows = x.shape[0]
     w = proj.weight
-    live = np.flatnonzero(x.reshape(rows, -1).any(axis=1))
-    if live.size < rows:   # all-zero rows (silent steps) project to zero: compute only the others
-        n_out = math.prod(proj.conv.output_shape) if proj.kind == "conv" else w.shape[0]
-        out = np.zeros((rows, n_out), dtype=np.int64 if fixed else np.float64)
-        if live.size:
-            out[live] = _project(proj, x[live], in_shape, fixed, x_max)
-        return out
     if proj.kind == "conv":
         c = proj.conv
         bound = float(np.abs(w).sum()) * x_max
@@ -124,19 +131,10 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
     if proj.kind not in ("dense", "sparse", "conv"):
         return None
     t_steps, batch = src.shape[:2]
-    flat = np.ascontiguousarray(src).reshape(t_steps * batch, math.prod(src.shape[2:]))
-    flat = flat.view(np.uint8) if flat.dtype == np.bool_ else flat
-    bits = packed.get(proj.src, np.zeros((t_steps * batch, 0), np.uint64))
-    head = (flat, kernels.words_of(flat), bits, int(proj.delay))
     n = pop.size
     e = int(getattr(proj, "weight_exp", 0))
     shl, shr = (e, 0) if e >= 0 else (0, -e)
-    spikes = np.empty((t_steps, batch, n), np.uint8)
-    u0, v0 = kind_of(pop).start(pop, True)
-    u, v = np.tile(u0, (batch, 1)), np.tile(v0, (batch, 1))      # fresh, writable (B, N) arrays
-    out_bits = np.empty((t_steps * batch, (n + 63) // 64), np.uint64)
-    tail = (int(pop.du), int(pop.dv), int(pop.vth), np.ascontiguousarray(pop.bias, np.int64), u, v, spikes, out_bits)
-    work = t_steps * batch * (n + flat.shape[1])
+    # the weights in the kernel's layout first: they decide whether the kernel can run at all
     if proj.kind == "dense":
         wt, w_max, w_l1 = kernels.transpose_int16(np.asarray(proj.weight))
         if w_max >= 2**15 or (shr and w_l1 * x_max >= 2**31):
@@ -144,15 +142,14 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
         if n < 16:                   # a whole vector per input: 20 % faster for a 10-neuron readout
             wt = np.concatenate([wt, np.zeros((wt.shape[0], 16 - n), np.int16)], axis=1)
         block = wt.shape[1] if n <= 1024 and batch >= 2 else 512  # one block, or a multiple of 64 (_pack_bits)
-        counts = kernels.run_items(kernels.dense_lif_events, -(-n // block) * batch, work, *head, wt, shl, shr,
-                                   *tail, block)
+        kernel, items, weights, extra = kernels.dense_lif_events, -(-n // block) * batch, (wt, shl, shr), (block,)
     elif proj.kind == "sparse":
         w = proj.weight.tocsc()
         w_max = float(np.abs(w.data).max(initial=0))
         if w_max >= 2**15 or (shr and np.asarray(abs(w).sum(axis=1)).max(initial=0) * x_max >= 2**31):
             return None
-        counts = kernels.run_items(kernels.sparse_lif_events, batch, work, *head, w.indptr.astype(np.int64),
-                                   w.indices.astype(np.int32), w.data.astype(np.int16), shl, shr, *tail)
+        kernel, items, extra = kernels.sparse_lif_events, batch, ()
+        weights = (w.indptr.astype(np.int64), w.indices.astype(np.int32), w.data.astype(np.int16), shl, shr)
     else:
         c = proj.conv
         w = np.asarray(proj.weight)
@@ -165,8 +162,17 @@ def _fused_lif(pop, proj, src: np.ndarray, x_max: float, packed: dict[str, np.nd
         wc = np.ascontiguousarray(wc.reshape(g * cin_g, -1), np.int16)
         runs = kernels.conv_runs(*src.shape[3:], *c.output_shape[1:], kh, kw, np.array(c.stride, np.int64),
                                  np.array(c.padding, np.int64), np.array(c.dilation, np.int64), c_out, c_out // g)
-        counts = kernels.run_items(kernels.conv_lif_events, batch, work, *head, int(np.prod(src.shape[3:])),
-                                   c_out, g, wc, *runs, *tail)
+        kernel, items, extra = kernels.conv_lif_events, batch, ()
+        weights = (int(np.prod(src.shape[3:])), c_out, g, wc, *runs)
+    flat = np.ascontiguousarray(src).reshape(t_steps * batch, math.prod(src.shape[2:]))
+    bits = packed.get(proj.src, np.zeros((t_steps * batch, 0), np.uint64))
+    head = (flat, kernels.words_of(flat), bits, int(proj.delay))
+    spikes = np.empty((t_steps, batch, n), np.uint8)
+    u0, v0 = kind_of(pop).start(pop, True)
+    u, v = np.tile(u0, (batch, 1)), np.tile(v0, (batch, 1))      # fresh, writable (B, N) arrays
+    out_bits = np.empty((t_steps * batch, (n + 63) // 64), np.uint64)
+    tail = (int(pop.du), int(pop.dv), int(pop.vth), np.ascontiguousarray(pop.bias, np.int64), u, v, spikes, out_bits)
+    counts = kernels.run_items(kernel, items, t_steps * batch * (n + flat.shape[1]), *head, *weights, *tail, *extra)
     packed[pop.name] = out_bits
     return spikes, u, v, counts
 
@@ -197,7 +203,8 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
             x = x.view(np.uint8) if x.dtype == np.bool_ else x
             if x.dtype.kind not in "iuf" or x.dtype.itemsize < (4 if x.dtype.kind == "f" else 1):
                 x = x.astype(np.float64)
-            flat = np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], math.prod(shape))
+            x = np.ascontiguousarray(x)        # once: the fused kernels read it as flat rows too
+            flat = x.reshape(x.shape[0] * x.shape[1], math.prod(shape))
             integral, low, high, bits = kernels.check_input(flat)
             if not integral:
                 raise ValueError(f"sim fixed point: input {name!r} must hold integers (spike counts)")
@@ -225,8 +232,7 @@ def simulate(net: Network | QNetwork, inputs: dict[str, np.ndarray], fused: bool
         if fast is not None:
             out, u, v, counts = fast
             states = {"u": u, "v": v}
-            if fixed:
-                overflow[name] = (int(counts[0]), int(counts[1]))
+            overflow[name] = counts
         else:
             out, state = _run_population(net, name, kind, trains, maxima, fixed, t_steps, batch)
             states = kind.final_states(state)

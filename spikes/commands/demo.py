@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch: checks the plumbing only")
     parser.add_argument("--no-deploy", action="store_true", help="skip the chip backends (torch numbers only)")
     parser.add_argument("--lava-samples", type=int, default=None,
-                        help="test samples run on lava-fixed (default: all, StereoSpike capped; quick 8)")
+                        help="test samples run on lava-fixed (default: all; StereoSpike its first 10 frames, LAVA_FRAMES; quick 8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -15,10 +15,10 @@ population named after the torch unit (``bottom_sn``, ...; the readout ``depth``
 ``firing_rate`` = density at its one active step (``steps`` = 1), ``synops`` = synaptic events into the
 population per sample on the lowered network, ``sum_j events_j fan_out_j`` over every incoming projection
 (``spikes.pipeline.backends.fan_out``; an input pixel with a nonzero count is one graded event).
-``sim`` runs every test frame, ``lava-fixed`` the first ``min(lava_samples, LAVA_FRAMES)``: packed
+``sim`` runs every test frame, ``lava-fixed`` the first ``lava_samples`` (default ``LAVA_FRAMES``): packed
 (``spikes.deploy.pack``), a frame still costs Lava about 4 s (its CPU ``Conv`` convolves every channel pair
 with scipy at each of the ``1 + L`` steps, and the decoder's upsample + conv chains are about 35 million
-stored synapses per frame), so the demo caps the frames to keep its run time.
+stored synapses per frame), so the demo caps the frames by default to keep its run time.
 """
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from spikes.pipeline.backends import BACKENDS
 from spikes.pipeline.record import StageResult
 
 FULL = {"base": 8, "levels": 3, "n_res": 1, "epochs": 6, "batch_size": 4, "lr": 2e-3}
 QUICK = {**FULL, "base": 4, "levels": 2, "epochs": 1}
 BETAS_FULL, BETAS_QUICK = (0.0, 1.0), (0.0,)
 LAVA_FRAMES = 10                 # lava-fixed frames per model (about 4 s of Lava each, packed)
-DEPLOY_BACKENDS = ("sim", "lava-fixed")
 
 
 def measure_stereo(model, data, batch_size: int = 8) -> dict:
@@ -115,8 +115,8 @@ def depth_of(net, outputs: dict[str, np.ndarray]) -> np.ndarray:
     return pop.decode(values) if hasattr(pop, "decode") else np.asarray(values, dtype=np.float64)
 
 
-def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=DEPLOY_BACKENDS,
-                  lava_samples: int | None = LAVA_FRAMES,
+def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS,
+                  lava_samples: int | None = None,
                   progress: bool = True, input_max: float | None = None, report: dict | None = None) -> dict:
     """Deploy a trained StereoSpike and measure it on each backend: ``{backend: BackendResult}``.
 
@@ -155,9 +155,9 @@ def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=DEPLOY_BACKENDS,
         ref = model(torch.as_tensor(x[0], dtype=torch.float32))
     info["frame_errors"] = {"torch": per_frame(ref.depth.numpy())}
     results = {}
+    cap = info["lava_frames"] = LAVA_FRAMES if lava_samples is None else lava_samples   # None: the demo's cap
     for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
         t = time.perf_counter()
-        cap = LAVA_FRAMES if lava_samples is None else min(lava_samples, LAVA_FRAMES)
         frames = x if b.startswith("sim") or b == "torch" else x[:, :max(1, cap)]
         n = frames.shape[1]
         target = qnet if b in ("sim", "lava-fixed") else (graph if b == "torch" else net)
@@ -172,7 +172,7 @@ def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=DEPLOY_BACKENDS,
         if n < x.shape[1]:      # fewer frames than torch ran: torch's rates on the same frames, to compare with
             reference = {r["layer"]: float(ref.activations[r["layer"]][:n].float().mean()) for r in rows
                          if r["firing_rate"] is not None and r["layer"] in ref.activations}
-        results[b] = BackendResult(metric=float(errors[:, 0].sum() / errors[:, 1].sum()), per_layer=rows,
+        results[b] = BackendResult(metric=mde(errors), per_layer=rows,
                                    samples=int(n), reference_rates=reference)
         info["seconds"][b] = time.perf_counter() - t
     return results
@@ -263,8 +263,9 @@ def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, 
                 lava = s.backends.get("lava-fixed")
                 if lava is not None and lava.samples < len(x_test):
                     took_lava = info["seconds"].get("lava-fixed", 0.0)
+                    why = "LAVA_FRAMES, the default" if info["lava_frames"] == LAVA_FRAMES else "the lava_samples asked for"
                     res.notes.append(f"{s.label}: lava-fixed is capped at {lava.samples} of {len(x_test)} test frames "
-                                     f"(LAVA_FRAMES): it took {took_lava:.0f} s for them, packed; Lava's CPU Conv "
+                                     f"({why}): it took {took_lava:.0f} s for them, packed; Lava's CPU Conv "
                                      "runs scipy per channel pair at every step and the decoder stores ~35M "
                                      "synapses per frame, so the whole test set would add minutes to the demo."
                                      + _same_frames_rates(lava))

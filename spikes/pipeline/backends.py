@@ -43,8 +43,9 @@ def fan_out(proj) -> np.ndarray:
 
     if proj.kind == "dense":     # a dense matrix: every row is a synapse, whatever its value
         return np.full(proj.weight.shape[1], float(proj.weight.shape[0]))
-    if proj.kind == "sparse":
-        return np.diff(sp.csc_matrix(proj.weight).indptr).astype(np.float64)
+    if proj.kind == "sparse":   # stored entries per column, counted on the CSR indices (no CSC copy)
+        w = sp.csr_matrix(proj.weight)
+        return np.bincount(w.indices, minlength=w.shape[1]).astype(np.float64)
     c = proj.conv
     x = torch.ones(1, *c.input_shape, dtype=torch.float64, requires_grad=True)
     w = torch.ones(np.shape(proj.weight), dtype=torch.float64)        # every kernel tap, as the probe counts

@@ -80,11 +80,6 @@ def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
     return w.tocsr() if sp.issparse(w) else w
 
 
-def _nnz(proj) -> int:
-    w = proj.weight
-    return int(w.nnz) if sp.issparse(w) else int(np.count_nonzero(w))
-
-
 def import_lava() -> None:
     """Import Lava's runtime even if the start method is already 'fork' (numba's parallel pool sets it):
     lava calls ``multiprocessing.set_start_method('fork')`` unguarded at import."""
@@ -119,6 +114,8 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import DelaySparse, Sparse
+
+    from spikes.deploy.pack import stored_entries
 
     built = _Built()
     matrices = {} if matrices is None else matrices
@@ -175,7 +172,7 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
         src_shape = net.inputs[proj.src] if proj.src in net.inputs else net.populations[proj.src].shape
         dst_shape = net.populations[proj.dst].shape
         port, extra, graded = source_port(proj.src, proj.delay)
-        if extra > 0 and not graded and proj.kind != "conv" and _nnz(proj) > math.prod(src_shape):
+        if extra > 0 and not graded and proj.kind != "conv" and stored_entries(proj) > math.prod(src_shape):
             port, extra = relay_port(proj.src, port, extra), 0    # cheaper than a DelaySparse of the matrix
         bits = 24 if graded or not binary else 0
         exp = int(getattr(proj, "weight_exp", 0))

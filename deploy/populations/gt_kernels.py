@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from spikes.neurons.growth_transform import LAMBDA_MARGIN   # floating point: the torch model's own
+
 G_LIMIT = 2**23 - 1
 LAMBDA_SHIFT = 10          # fixed-point margin of the lambda rule: |G| >> 10 (2**-10 ~ 1e-3)
-LAMBDA_MARGIN = 1e-3       # floating point, as the torch model
 A_ONE = 4096               # the modulation factor A = round(4096 a)
 FRAC_BITS_MAX = 19         # 2 F + 25 bits of intermediates must fit in int64
 

@@ -34,10 +34,9 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from spikes.deploy.populations.gt_kernels import gt_fixed_run, gt_float_run
+from spikes.deploy.populations.gt_kernels import LAMBDA_MARGIN, gt_fixed_run, gt_float_run
 
 MODULATION_CODES = {"constant": 0, "adaptive": 1, "burst": 2}
-LAMBDA_MARGIN = 1e-3  # the same per-neuron raise of lambda as the torch model
 
 
 class GTNeurons(AbstractProcess):

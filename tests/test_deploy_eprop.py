@@ -311,24 +311,9 @@ def test_fixed_point_spikes_close_to_float_and_round_trip(tmp_path):
 def trained_rsnn():
     """A small RSNN (32 neurons, 16 ALIF, T = 10) trained for two epochs with e-prop on 768 digits event
     sequences (the demo stage's input, configuration and rule); tested on all 359 test sequences."""
-    from spikes.learning.eprop_losses import SequenceCrossEntropy
-    from spikes.learning.eprop_train import Trainer
-    from spikes.pipeline.eprop import pooled_sequences
+    from spikes.pipeline.eprop import FULL, train_stage_network
 
-    torch.manual_seed(0)
-    x, y = pooled_sequences("train", 10, 768)
-    xt, yt = pooled_sequences("test", 10)
-    cfg = RSNNConfig(n_in=x.shape[2], n_rec=32, n_out=10, n_adaptive=16, tau_m=20.0, tau_a=200.0, tau_out=20.0,
-                     v_th=0.6, n_ref=2)
-    model = RSNN(cfg, seed=0)
-    trainer = Trainer(model, "eprop-symmetric", lr=1e-2, c_reg=0.1, f_target=10.0, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(2):
-        order = torch.randperm(x.shape[1], generator=gen)
-        for i in range(0, x.shape[1], 32):
-            idx = order[i:i + 32]
-            trainer.train_step(x[:, idx], SequenceCrossEntropy(y[idx], 10, x.shape[0]))
-    return model, xt, yt
+    return train_stage_network({**FULL, "n_rec": 32, "lr": 1e-2, "n_time_bins": 10, "train_limit": 768})
 
 
 @pytest.mark.lava

@@ -133,20 +133,16 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=("sim", "lava-fixe
     return results
 
 
-def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
-    """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
+def train_stage_network(p: dict = FULL, progress: bool = False):
+    """``(model, x_test, y_test)``: the stage's ALIF RSNN trained with e-prop as the stage does (settings ``p``,
+    ``FULL`` or ``QUICK`` or a variant), seeded, on the torch threads the caller set."""
     import torch
     from tqdm.auto import tqdm
 
     from spikes.learning.eprop_losses import SequenceCrossEntropy
     from spikes.learning.eprop_train import Trainer
     from spikes.models.rsnn import RSNN, RSNNConfig
-    from spikes.reports.summary import RunSummary, write_summary
 
-    t0 = time.perf_counter()
-    res = StageResult("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events")
-    p = QUICK if quick else FULL
-    torch.set_num_threads(2)
     torch.manual_seed(0)
     x, y = pooled_sequences("train", p["n_time_bins"], p["train_limit"])
     xt, yt = pooled_sequences("test", p["n_time_bins"], p["test_limit"])
@@ -165,6 +161,21 @@ def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, b
                 loss, _, rate = trainer.train_step(x[:, idx], SequenceCrossEntropy(y[idx], 10, x.shape[0]))
                 bar.set_postfix(loss=f"{loss:.3f}", rate=f"{rate:.3f}")
                 bar.update()
+    return model, xt, yt
+
+
+def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
+    """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
+    import torch
+
+    from spikes.reports.summary import RunSummary, write_summary
+
+    t0 = time.perf_counter()
+    res = StageResult("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events")
+    p = QUICK if quick else FULL
+    torch.set_num_threads(2)
+    model, xt, yt = train_stage_network(p, progress)
+    cfg = model.cfg
     m = measure_rsnn(model, xt, yt)
     run_dir = Path(out_dir) / f"eprop_alif{'_quick' if quick else ''}"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -63,14 +63,16 @@ def population_names(model, graph) -> dict[str, str]:
 
 
 def run_aligned(qnet, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
-    """Spikes ``(T, B, N)`` per population on ``backend`` for ``x (T, B, *shape)``, aligned to torch time."""
+    """Outputs ``(T, B, N)`` per population on ``backend`` for ``x (T, B, *shape)``, aligned to torch time:
+    spikes as float64, a graded population's values as the backend gives them (integers in fixed point)."""
     from spikes.deploy.backends import run
 
-    T = x.shape[0]
+    T, B = x.shape[:2]
     lat = max(p.latency for p in qnet.populations.values())
     xp = np.concatenate([x, np.zeros((lat, *x.shape[1:]), dtype=x.dtype)])
     out = run(qnet, xp, backend=backend, align=True, states=False)
-    return {k: out[k]["spikes"][:T].reshape(T, x.shape[1], -1).astype(np.float64) for k in qnet.populations}
+    return {k: (out[k]["spikes"].astype(np.float64) if "spikes" in out[k] else out[k]["values"])[:T].reshape(T, B, -1)
+            for k in qnet.populations}
 
 
 def layer_rows(net, spikes: dict[str, np.ndarray], x: np.ndarray, names: dict[str, str],

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikes.pipeline.backends import BACKENDS
 from spikes.pipeline.record import StageResult
 
 FULL = {"n_time_bins": 20, "n_rec": 64, "epochs": 2, "batch_size": 32, "lr": 5e-3, "c_reg": 0.1,
@@ -91,42 +92,34 @@ def rsnn_decisions(values: np.ndarray, y: np.ndarray) -> float:
     return 1.0 - float(errors.mean())
 
 
-def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=("sim", "lava-fixed"), lava_samples: int | None = None,
-                progress: bool = True, qnet=None) -> dict:
+def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS, lava_samples: int | None = None,
+                progress: bool = True) -> dict:
     """``{backend: BackendResult}`` of the trained RSNN on the chip backends (module docstring).
 
-    ``x``: time-first test inputs ``(T, N, n_in)``, ``y`` labels ``(N,)``; ``qnet``: an already quantised
-    network of the model (default: captured, lowered and quantised here).
+    ``x``: time-first test inputs ``(T, N, n_in)``, ``y`` labels ``(N,)``.
     """
     from tqdm.auto import tqdm
 
-    from spikes.deploy.backends import run
     from spikes.deploy.graph import capture
     from spikes.deploy.network import lower
     from spikes.deploy.populations import kind_of
     from spikes.deploy.quantize import quantize
-    from spikes.pipeline.backends import layer_rows
+    from spikes.pipeline.backends import layer_rows, run_aligned
     from spikes.reports.summary import BackendResult
 
     if y is None:
         raise ValueError("deploy_rsnn needs the class labels")
     x = np.asarray(x)
-    if qnet is None:
-        qnet = quantize(lower(capture(model, tuple(x.shape[2:]))), input_max=max(1.0, float(np.abs(x).max())))
+    qnet = quantize(lower(capture(model, tuple(x.shape[2:]))), input_max=max(1.0, float(np.abs(x).max())))
     readout = next(iter(qnet.outputs.values()))
-    lat = max(p.latency for p in qnet.populations.values())
+    graded = {name for name, pop in qnet.populations.items() if kind_of(pop).graded}
     results = {}
     for b in tqdm(backends, desc="deploy", leave=False, disable=not progress):
         xb = x if b == "sim" or lava_samples is None else x[:, :lava_samples]
-        T, B = xb.shape[:2]
-        xp = np.concatenate([xb, np.zeros((lat, *xb.shape[1:]), dtype=xb.dtype)])
-        out = run(qnet, xp, backend=b, align=True, states=False)
-        spikes, values = {}, {}
-        for name, pop in qnet.populations.items():
-            if kind_of(pop).graded:
-                values[name] = out[name]["values"][:T].reshape(T, B, -1)
-            else:
-                spikes[name] = out[name]["spikes"][:T].reshape(T, B, -1).astype(np.float64)
+        B = xb.shape[1]
+        out = run_aligned(qnet, xb, b)
+        spikes = {k: v for k, v in out.items() if k not in graded}
+        values = {k: v for k, v in out.items() if k in graded}
         decoded = qnet.populations[readout].decode(values[readout])
         results[b] = BackendResult(metric=rsnn_decisions(decoded, y),
                                    per_layer=layer_rows(qnet, spikes, xb, {}, values), samples=int(B))

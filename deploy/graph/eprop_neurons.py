@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_array, as_shape
+from spikes.deploy.graph.node import PopulationNode, as_array, as_shape, as_steps
 
 
 class EpropState(NamedTuple):
@@ -72,12 +72,8 @@ class EpropNeurons(PopulationNode):
             raise ValueError(f"EpropNeurons: beta must be >= 0 (an adaptive threshold only rises), got min "
                              f"{float(beta.min())}")
         self.beta = float(beta) if beta.ndim == 0 else beta.reshape(-1)
-        for name in ("n_ref", "input_delay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value \
-                    or value < 0:
-                raise ValueError(f"EpropNeurons: {name} must be a whole number of steps >= 0, got {value!r}")
-            setattr(self, name, int(value))
+        self.n_ref = as_steps(self.n_ref, "EpropNeurons: n_ref")
+        self.input_delay = as_steps(self.input_delay, "EpropNeurons: input_delay")
 
     @property
     def size(self) -> int:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_array, as_shape
+from spikes.deploy.graph.node import PopulationNode, as_array, as_shape, as_steps
 
 
 @dataclass(eq=False)
@@ -76,9 +76,7 @@ class GT(PopulationNode):
         if not (a.min() > 0 and a.max() <= 1):
             raise ValueError(f"{what}: a (modulation) must be in (0, 1], got {a.min()}..{a.max()}")
         self.a = float(a) if a.ndim == 0 else a.reshape(-1)
-        if int(self.input_delay) != self.input_delay or self.input_delay < 0:
-            raise ValueError(f"{what}: input_delay must be an int >= 0, got {self.input_delay}")
-        self.input_delay = int(self.input_delay)
+        self.input_delay = as_steps(self.input_delay, f"{what}: input_delay")
 
     @classmethod
     def from_params(cls, params, n: int, v0: float = -0.1, name: str = "GT", **kw) -> "GT":

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_array, as_shape
+from spikes.deploy.graph.node import PopulationNode, as_array, as_shape, as_steps
 
 
 @dataclass(eq=False)
@@ -39,9 +39,7 @@ class Integrator(PopulationNode):
             raise ValueError(f"Integrator: bias must be a scalar or have {int(np.prod(self.shape))} entries "
                              f"(shape {self.shape}), got {bias.size}")
         self.bias = float(bias) if bias.ndim == 0 else bias.reshape(-1)
-        if int(self.input_delay) != self.input_delay or self.input_delay < 0:
-            raise ValueError(f"Integrator: input_delay must be an int >= 0, got {self.input_delay}")
-        self.input_delay = int(self.input_delay)
+        self.input_delay = as_steps(self.input_delay, "Integrator: input_delay")
 
     def bias_vector(self) -> np.ndarray:
         """The bias per neuron (flat, C order)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_shape
+from spikes.deploy.graph.node import PopulationNode, as_shape, as_steps
 from spikes.neurons.dynamics import NeuronParameters
 
 
@@ -30,9 +30,7 @@ class Neurons(PopulationNode):
         self.shape = as_shape(self.shape, "Neurons.shape")
         if not isinstance(self.params, NeuronParameters):
             raise ValueError(f"Neurons: params must be NeuronParameters, got {type(self.params).__name__}")
-        if int(self.input_delay) != self.input_delay or self.input_delay < 0:
-            raise ValueError(f"Neurons: input_delay must be an int >= 0, got {self.input_delay}")
-        self.input_delay = int(self.input_delay)
+        self.input_delay = as_steps(self.input_delay, "Neurons: input_delay")
 
     def step(self, x: torch.Tensor, state):
         from spikes.neurons.dynamics import neuron_step

@@ -25,6 +25,13 @@ def as_shape(shape, what: str) -> tuple[int, ...]:
     return out
 
 
+def as_steps(value, what: str) -> int:
+    """A validated whole number of time steps >= 0 (delays, refractory periods)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value or value < 0:
+        raise ValueError(f"{what} must be a whole number of steps >= 0, got {value!r}")
+    return int(value)
+
+
 def as_array(value, what: str, ndim: int | None = None) -> np.ndarray:
     """A float64 copy of ``value`` (tensor or array), checked finite and of ``ndim`` dimensions."""
     if isinstance(value, torch.Tensor):

@@ -71,9 +71,20 @@ class QNetwork:
         return [p for p in self.projections if p.dst == pop]
 
 
-def _weights(proj: Projection, s: float, exp: int):
-    scaled = (proj.weight.multiply(s / 2.0**exp).tocsr() if proj.kind == "sparse" else proj.weight * (s / 2.0**exp))
-    if proj.kind == "sparse":
+def weight_exponent(w_max: float) -> int:
+    """The per-layer weight exponent ``e`` that brings the largest scaled weight ``w_max`` within the 8-bit
+    mantissa (``|w| / 2**e <= WEIGHT_MAX``), clipped to Lava's range."""
+    exp = math.ceil(math.log2(w_max / WEIGHT_MAX)) if w_max > 0 else 0
+    return min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1])
+
+
+def quantize_weights(w, s: float, exp: int):
+    """``(integer weights, error, reference)`` of ``w`` (dense array or sparse matrix) scaled by ``s`` with weight
+    exponent ``exp``: even-rounded mantissas within +-WEIGHT_MAX; error and reference in scaled float units,
+    flat over the stored entries, for the relative RMS error."""
+    sparse = sp.issparse(w)
+    scaled = (w.multiply(s / 2.0**exp).tocsr() if sparse else w * (s / 2.0**exp))
+    if sparse:
         q = scaled.copy()
         q.data = np.clip(round_even(q.data), -WEIGHT_MAX, WEIGHT_MAX)
         err = scaled.data * 2.0**exp - q.data * 2.0**exp
@@ -120,12 +131,8 @@ def quantize(net: Network, vth_target: int = 2**11, headroom: float = 1.0,
         for proj in incoming:
             ws = s * graded_unit.get(proj.src, 1.0)
             m = proj.max_abs()
-            if proj.kind == "conv":
-                exp = 0
-            else:
-                exp = math.ceil(math.log2(m * ws / WEIGHT_MAX)) if m > 0 else 0
-                exp = min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1])
-            qw, err, ref = _weights(proj, ws, exp)
+            exp = 0 if proj.kind == "conv" else weight_exponent(m * ws)
+            qw, err, ref = quantize_weights(proj.weight, ws, exp)
             w_err.append(np.ravel(err))
             w_ref.append(np.ravel(ref))
             exps.append(exp)

@@ -134,16 +134,13 @@ class GTKind(PopulationKind):
         return f, g_max
 
     def quantize(self, pop, i_max: float, conv_max: float, options: dict) -> tuple[QGT, dict]:
-        from spikes.deploy.quantize import WEIGHT_EXP_RANGE, round_even
+        from spikes.deploy.quantize import quantize_weights, weight_exponent
 
         node: GT = pop.node
         f, g_max = self.frac_bits(pop, i_max, conv_max, options)
         unit = 2.0**f / node.vc                       # integer units per float unit of v and g
-        q_max = float(np.abs(node.q).max())
-        q_exp = math.ceil(math.log2(q_max / WEIGHT_MAX)) if q_max > 0 else 0
-        q_exp = min(max(q_exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1])
-        q_int = np.clip(round_even(node.q / 2.0**q_exp), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int64)
-        q_err = q_int * 2.0**q_exp - node.q
+        q_exp = weight_exponent(float(np.abs(node.q).max()))
+        q_int, q_err, _ = quantize_weights(node.q, 1.0, q_exp)
         bias_mant, bias_exp = bias_mantissa(pop.bias * unit)
         a = np.clip(np.round(node.a_vector() * K.A_ONE), 1, K.A_ONE).astype(np.int64)
         qtype = self.qtype

@@ -66,7 +66,7 @@ def run_sequence(x: torch.Tensor, p: NeuronParameters, state: NeuronState | None
     order = _memory_order(x)  # neurons in x's memory order: no copy for e.g. channels-last input
     inverse = [order.index(d) for d in range(len(order))]
     xm = x.permute(0, *(d + 1 for d in order))
-    v0, i0, a0, r0 = _flat_state(state, shape, x, "run_sequence", order)
+    v0, i0, a0, r0 = _flat_state(state, shape, x.dtype, "run_sequence", order)
     alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
     s, v, i, a, r = _SequenceFunction.apply(xm.reshape(t_steps, -1), alpha_t, v0, i0, a0, r0, p)
     back = [0, *(d + 1 for d in inverse)]
@@ -123,8 +123,7 @@ def _run_recurrent(x: torch.Tensor | None, events, w_in: torch.Tensor | None, b_
     """The compiled recurrence for a dense current ``x`` or, with ``events``, the fused input projection."""
     dtype = x.dtype if x is not None else dtype
     shape = torch.Size(full_shape[1:])
-    like = torch.empty(0, dtype=dtype)
-    v0, i0, a0, r0 = _flat_state(state, shape, like, "run_recurrent")
+    v0, i0, a0, r0 = _flat_state(state, shape, dtype, "run_recurrent")
     v0, i0, a0, r0 = (t.reshape(shape) for t in (v0, i0, a0, r0))
     s0 = torch.zeros(shape, dtype=dtype) if s0 is None else s0.to(dtype)
     alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
@@ -147,11 +146,11 @@ def _memory_order(x: torch.Tensor) -> list[int]:
     return order if x.permute(0, *(d + 1 for d in order)).is_contiguous() else dims
 
 
-def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, where: str,
+def _flat_state(state: NeuronState | None, shape: torch.Size, dtype: torch.dtype, where: str,
                 order: list[int] | None = None):
     if state is None:  # flat zeros: nothing to reorder
         n = shape.numel()
-        zeros = torch.from_numpy(buffers.zeros(n, np.float32 if x.dtype == torch.float32 else np.float64))
+        zeros = torch.from_numpy(buffers.zeros(n, np.float32 if dtype == torch.float32 else np.float64))
         return [zeros, zeros, zeros, torch.from_numpy(buffers.zeros(n, np.int32))]
     out = []
     for name, t in zip(("v", "i", "a", "r"), state):
@@ -162,7 +161,7 @@ def _flat_state(state: NeuronState | None, shape: torch.Size, x: torch.Tensor, w
                 raise ValueError(f"{where}: state.{name} has shape {tuple(t.shape)}, the population is {tuple(shape)}") from None
         if order is not None:
             t = t.permute(order)
-        out.append(t.reshape(-1).to(torch.int32 if name == "r" else x.dtype))
+        out.append(t.reshape(-1).to(torch.int32 if name == "r" else dtype))
     return out
 
 
@@ -195,13 +194,12 @@ def _passthrough(kernel_out: np.ndarray, initial: torch.Tensor, used: bool) -> t
     return torch.from_numpy(kernel_out)
 
 
-def _alloc_saved(xn: np.ndarray, p: NeuronParameters, shape: tuple[int, ...] | None = None):
-    """Spikes, pre-reset membrane, a[t-1] and refractory mask for a sequence of ``shape`` (default xn's)."""
-    shape = xn.shape if shape is None else shape
+def _alloc_saved(shape: tuple[int, ...], dtype, p: NeuronParameters):
+    """Spikes, pre-reset membrane, a[t-1] and refractory mask for a sequence of ``shape`` in ``dtype``."""
     one = (1,) * len(shape)
-    aprev = buffers.empty(shape, xn.dtype) if p.adaptive else np.empty(one, xn.dtype)
+    aprev = buffers.empty(shape, dtype) if p.adaptive else np.empty(one, dtype)
     refr = buffers.empty(shape, np.uint8) if p.refractory_steps else np.empty(one, np.uint8)
-    return buffers.empty(shape, xn.dtype), buffers.empty(shape, xn.dtype), aprev, refr
+    return buffers.empty(shape, dtype), buffers.empty(shape, dtype), aprev, refr
 
 
 class _SequenceFunction(torch.autograd.Function):
@@ -215,7 +213,7 @@ class _SequenceFunction(torch.autograd.Function):
         xn = _np(x)
         m = xn.shape[1]
         ctx.block = block = K.block_size(m, kernels.set_threads())
-        s, u, aprev, refr = _alloc_saved(xn, p)
+        s, u, aprev, refr = _alloc_saved(xn.shape, xn.dtype, p)
         v_t, i_t, a_t = (buffers.empty(m, xn.dtype) for _ in range(3))
         r_t = buffers.empty(m, np.int32)
         zeros = buffers.zeros(m, xn.dtype)
@@ -273,7 +271,7 @@ class _RecurrentFunction(torch.autograd.Function):
         shape = tuple(full_shape[1:])
         fdt = np.float32 if dtype == torch.float32 else np.float64
         xn, offsets, cols, vals, w_in_t, b = _recurrent_inputs(x, events, w_in, b_in, shape[1], fdt)
-        s, u, aprev, refr = _alloc_saved(np.empty((0,) * 3, fdt), p, tuple(full_shape))
+        s, u, aprev, refr = _alloc_saved(tuple(full_shape), fdt, p)
         v_t, i_t, a_t = (buffers.empty(shape, fdt) for _ in range(3))
         r_t = buffers.empty(shape, np.int32)
         zeros = buffers.zeros(shape, fdt)

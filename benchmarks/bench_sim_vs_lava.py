@@ -26,7 +26,7 @@ import torch
 
 
 def dense_graph(seed: int = 0):
-    from spikes.deploy.graph import Affine, Graph, Input, Neurons, Output
+    from spikes.graph import Affine, Graph, Input, Neurons, Output
     from spikes.neurons.dynamics import NeuronParameters
 
     rng = np.random.default_rng(seed)
@@ -39,7 +39,7 @@ def dense_graph(seed: int = 0):
 
 
 def conv_graph(seed: int = 0):
-    from spikes.deploy.graph import Affine, Conv2d, Flatten, Graph, Input, Neurons, Output, SumPool2d
+    from spikes.graph import Affine, Conv2d, Flatten, Graph, Input, Neurons, Output, SumPool2d
     from spikes.neurons.dynamics import NeuronParameters
 
     rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from spikes.deploy.graph import Graph
+from spikes.graph import Graph
 from spikes.deploy.network import Network, lower
 from spikes.deploy.quantize import QNetwork, quantize
 

@@ -5,7 +5,7 @@ Two kinds are read:
 1. A deploy checkpoint (``save_deploy_checkpoint``): ``{"deploy_version": 1, "builder": "module:function",
    "builder_kwargs": {...}, "input_shape": [...], "state_dict": {...}}``; the model is
    ``import_module(module).function(**builder_kwargs)`` with ``state_dict`` loaded. Any model that
-   ``spikes.deploy.graph.capture`` accepts (or that has ``to_graph``) can be exported this way.
+   ``spikes.graph.capture`` accepts (or that has ``to_graph``) can be exported this way.
 2. A ``spikes train`` checkpoint (``spikes.training``: ``config`` + ``model`` state dict): rebuilt with
    ``spikes.training.loop.build_model`` with the stored ``input_shape`` (checkpoints written before it was
    stored need ``input_shape`` passed); the class count is read from the head's weight.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikes.deploy.backends import run
-from spikes.deploy.graph import Graph
+from spikes.graph import Graph
 from spikes.deploy.network import Network, lower
 from spikes.deploy.quantize import QNetwork
 

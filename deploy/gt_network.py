@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from spikes.deploy.graph import GT, Affine, Graph, GTPotential, Input, Output
+from spikes.graph import GT, Affine, Graph, GTPotential, Input, Output
 
 
 def _layer_inputs(net) -> list[tuple[bool, bool]]:

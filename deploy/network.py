@@ -2,7 +2,7 @@
 
 ``lower(graph)`` folds every chain of linear nodes between two populations (or an input and a population)
 into one projection (``dense`` matrix, ``conv`` kept as a convolution, or ``sparse`` matrix composed
-from the nodes' own matrices, ``spikes.deploy.graph.matrix``, or probed on basis vectors for nodes without
+from the nodes' own matrices, ``spikes.graph.matrix``, or probed on basis vectors for nodes without
 a rule), sums the constant terms (layer biases) into the target population's
 per-neuron bias, and assigns delays. Timing: every projection delivers at step t what its source sent at
 step ``t - delay`` (Lava: one step per Dense/Sparse/Conv, ``DelaySparse`` adds more). Population latency
@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from spikes.deploy.graph import Affine, Conv2d, Graph, Input, LinearNode, PopulationNode
+from spikes.graph import Affine, Conv2d, Graph, Input, LinearNode, PopulationNode
 
 MAX_DENSE_ELEMENTS = 4_000_000  # a probed chain above this size is kept sparse
 
@@ -167,9 +167,9 @@ def _path_is_single(graph: Graph, src: str, pop: str, linear: set[str], kind: ty
 def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out: int,
            chunk: int = 1024, cache: dict | None = None) -> np.ndarray | sp.csr_matrix:
     """The matrix of the linear chain src -> pop: composed from the nodes' own matrices
-    (``spikes.deploy.graph.matrix``; ``cache`` shares it between sources that enter the chain at the same
+    (``spikes.graph.matrix``; ``cache`` shares it between sources that enter the chain at the same
     nodes), else probed on basis vectors (exact for these linear maps)."""
-    from spikes.deploy.graph.matrix import chain_matrix
+    from spikes.graph.matrix import chain_matrix
 
     key = (pop, n_in, tuple(sorted(n for n in graph.successors(src) if n in linear or n == pop)))
     mat = cache.get(key) if cache is not None else None

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikes.deploy.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale,
+from spikes.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale,
                                  SumPool2d, Upsample)
 from spikes.neurons.dynamics import NeuronParameters
 

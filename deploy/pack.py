@@ -48,10 +48,10 @@ def check_copies(copies) -> int:
 
 def projection_matrix(proj) -> sp.csr_matrix:
     """A projection's matrix ``(N_out, N_in)``, torch flat order, as csr with sorted indices and no stored zeros.
-    Conv: its taps (``spikes.deploy.graph.matrix.conv_block``), integer weights staying integers."""
+    Conv: its taps (``spikes.graph.matrix.conv_block``), integer weights staying integers."""
     if proj.kind == "conv":
-        from spikes.deploy.graph import Conv2d
-        from spikes.deploy.graph.matrix import conv_block
+        from spikes.graph import Conv2d
+        from spikes.graph.matrix import conv_block
 
         c = proj.conv
         w = np.asarray(proj.weight)
@@ -104,7 +104,7 @@ def pack_projection(proj, copies: int, conv: bool = False):
     matrix is stored: what ``(copies C, H, W)`` packed shapes allow). Otherwise ``sparse`` ``kron(I, W)``;
     fixed-point entries are stored as int32 (8-bit weights; Lava keeps int32)."""
     if conv and proj.kind == "conv":
-        from spikes.deploy.graph import Conv2d
+        from spikes.graph import Conv2d
 
         c = proj.conv
         tile = (copies, 1, 1, 1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikes.deploy.graph import Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, SumPool2d, Upsample
+from spikes.graph import Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, SumPool2d, Upsample
 from spikes.neurons.dynamics import NeuronParameters
 
 KINDS = ("dense", "recurrent", "conv", "skip", "conv_skip")

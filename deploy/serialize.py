@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from spikes.deploy.graph import Conv2d
+from spikes.graph import Conv2d
 from spikes.deploy.populations import KINDS, kind_of
 from spikes.deploy.quantize import QNetwork, QProjection
 

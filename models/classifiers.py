@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from spikes.graph import Graph, capture_sequence
 from spikes.layers import TimeDistributed
 from spikes.neurons import ALIF, IF, LIF, PLIF, CubaLIF, SpikingNeuron
 
@@ -50,6 +51,15 @@ class SpikingClassifier(nn.Module):
         self.head = head
         self.readout = readout
         self.output = make_neuron(neuron) if readout == "count" else None
+
+    def to_graph(self, input_shape: tuple[int, ...]) -> Graph:
+        """The deploy graph: ``features``, ``head`` and the spiking ``output`` in order (``count`` readout only:
+        the ``membrane`` readout has no spiking output)."""
+        if self.readout != "count":
+            raise ValueError(f"{type(self).__name__}: readout {self.readout!r} has no spiking output; export "
+                             "needs readout='count'")
+        return capture_sequence([("features", self.features), ("head", self.head), ("output", self.output)],
+                                input_shape, type(self).__name__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:

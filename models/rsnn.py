@@ -176,11 +176,11 @@ class RSNN(nn.Module):
                          self.betas, stop_gradient)
 
     def to_graph(self, input_shape: tuple[int, ...]):
-        """The deploy graph (``spikes.deploy.graph.capture`` protocol): ``input -> w_in (Affine) -> rec
+        """The deploy graph (``spikes.graph.capture`` protocol): ``input -> w_in (Affine) -> rec
         (EpropNeurons, with the recurrent Affine w_rec, zero diagonal) -> w_out (Affine, b_out) -> readout
         (Integrator, alpha = kappa) -> output``. ``Graph.forward`` reproduces :meth:`forward` (spikes of
         ``rec``, readout values of ``readout``)."""
-        from spikes.deploy.graph import Affine, EpropNeurons, Graph, Input, Integrator, Output
+        from spikes.graph import Affine, EpropNeurons, Graph, Input, Integrator, Output
 
         cfg = self.cfg
         if tuple(input_shape) != (cfg.n_in,):

@@ -125,7 +125,7 @@ def test_lava_float_agrees_with_torch_float_on_20_random_graphs():
 
 
 def test_unmappable_layers_are_refused_by_name():
-    from spikes.deploy.graph import Affine, Graph, Input, Neurons, Output
+    from spikes.graph import Affine, Graph, Input, Neurons, Output
     from spikes.neurons.dynamics import NeuronParameters
 
     for params, word in ((NeuronParameters(reset="subtract"), "subtract"),

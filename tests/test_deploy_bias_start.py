@@ -55,7 +55,7 @@ def test_fixed_start_brings_v_back_to_zero(latency):
 
 def test_biased_cuba_chain_torch_equals_sim_float_from_step_zero():
     """Two CuBa layers with biases (latencies 1, 2): every aligned spike equals torch's, the first steps too."""
-    from spikes.deploy.graph import Affine, Graph, Input, Neurons, Output
+    from spikes.graph import Affine, Graph, Input, Neurons, Output
     from spikes.neurons.dynamics import NeuronParameters
 
     rng = np.random.default_rng(0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikes.deploy.chipfit import LoihiLimits, chip_fit
-from spikes.deploy.graph import Affine, Conv2d, Flatten, Graph, Input, Neurons, Output
+from spikes.graph import Affine, Conv2d, Flatten, Graph, Input, Neurons, Output
 from spikes.deploy.network import lower
 from spikes.neurons.dynamics import NeuronParameters
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from spikes.deploy.classify import predict
 from spikes.deploy.digits_task import digits_split, encode
-from spikes.deploy.graph import capture
+from spikes.graph import capture
 from spikes.deploy.network import lower
 from spikes.deploy.quantize import quantize
 from spikes.layers import TimeDistributed

@@ -6,7 +6,7 @@ import torch
 
 from spikes.cli import main
 from spikes.deploy.checkpoint import mlp, save_deploy_checkpoint
-from spikes.deploy.graph import capture
+from spikes.graph import capture
 from spikes.deploy.network import lower
 from spikes.deploy.nir_io import read_nir
 from spikes.deploy.quantize import quantize

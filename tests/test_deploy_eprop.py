@@ -12,7 +12,7 @@ import torch
 
 from spikes.deploy.backends import run
 from spikes.deploy.chipfit import chip_fit
-from spikes.deploy.graph import Affine, EpropNeurons, capture
+from spikes.graph import Affine, EpropNeurons, capture
 from spikes.deploy.lava_backend import run_lava
 from spikes.deploy.network import lower
 from spikes.deploy.populations import kind_of

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from spikes.deploy.backends import run
-from spikes.deploy.graph import GT, Affine, Graph, GTPotential, Input, Output
+from spikes.graph import GT, Affine, Graph, GTPotential, Input, Output
 from spikes.deploy.gt_network import gt_inputs, spike_counts, to_graph
 from spikes.deploy.network import lower
 from spikes.deploy.populations import kind_of

@@ -11,7 +11,7 @@ import torch
 
 from spikes.deploy.backends import run
 from spikes.deploy.chipfit import chip_fit
-from spikes.deploy.graph import Affine, Graph, Input, Integrator, Neurons, Output
+from spikes.graph import Affine, Graph, Input, Integrator, Neurons, Output
 from spikes.deploy.network import lower
 from spikes.deploy.populations import kind_of
 from spikes.deploy.populations.integrator import integrator_fixed_step

@@ -1,4 +1,4 @@
-"""Exact chain matrices (``spikes.deploy.graph.matrix``) against probing the chain's own torch ops on basis
+"""Exact chain matrices (``spikes.graph.matrix``) against probing the chain's own torch ops on basis
 vectors: equal to float64 rounding for random weights, bit for bit for dyadic weights (exact sums)."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from spikes.deploy import network
-from spikes.deploy.graph import AvgPool2d, Conv2d, Graph, Input, Neurons, Scale, SumPool2d, Upsample
-from spikes.deploy.graph.matrix import chain_matrix
+from spikes.graph import AvgPool2d, Conv2d, Graph, Input, Neurons, Scale, SumPool2d, Upsample
+from spikes.graph.matrix import chain_matrix
 from spikes.deploy.random_graphs import KINDS, random_graph
 from spikes.neurons.dynamics import NeuronParameters
 

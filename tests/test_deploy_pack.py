@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from spikes.deploy.backends import TRACES, run
-from spikes.deploy.graph import Affine, Graph, Input, Integrator, Neurons, Output, capture
+from spikes.graph import Affine, Graph, Input, Integrator, Neurons, Output, capture
 from spikes.deploy.network import lower
 from spikes.deploy.pack import copies_per_pack, pack, pack_inputs, packed_entries, unpack
 from spikes.deploy.quantize import quantize

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from spikes.deploy import kernels, sim
-from spikes.deploy.graph import Conv2d
+from spikes.graph import Conv2d
 from spikes.deploy.quantize import QNetwork, QPopulation, QProjection
 from spikes.deploy.sim import simulate
 

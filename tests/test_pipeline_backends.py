@@ -63,7 +63,7 @@ def test_lava_fixed_rows_equal_sim_rows():
 
 
 def test_layer_rows_of_a_recurrent_network_with_a_graded_readout_by_hand():
-    from spikes.deploy.graph import capture
+    from spikes.graph import capture
     from spikes.deploy.network import lower
     from spikes.models.rsnn import RSNN, RSNNConfig
     from spikes.pipeline.backends import layer_rows

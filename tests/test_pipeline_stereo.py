@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikes.deploy.graph import capture
+from spikes.graph import capture
 from spikes.deploy.network import lower
 from spikes.deploy.quantize import quantize
 from spikes.metrics import SpikeProbe

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from spikes.deploy.backends import run
-from spikes.deploy.graph import Integrator, Neurons, Scale, capture
+from spikes.graph import Integrator, Neurons, Scale, capture
 from spikes.deploy.network import lower
 from spikes.deploy.quantize import quantize
 from spikes.models.stereospike import StereoSpike, StereoUNetANN
@@ -181,7 +181,7 @@ def test_lava_float_agrees_with_the_torch_model():
 def test_a_large_readout_bias_is_represented_not_clipped():
     """A depth readout's bias (metres) dwarfs its weights: the scale must leave room for the 13-bit
     mantissa << 7, or the decoded depth loses its offset."""
-    from spikes.deploy.graph import Affine, Graph, Input, Output
+    from spikes.graph import Affine, Graph, Input, Output
     from spikes.neurons.dynamics import NeuronParameters
 
     p = NeuronParameters(alpha=0.0, reset="zero")

@@ -1,6 +1,6 @@
 """``PopulationKind``: how one kind of population is lowered, quantised, simulated (``sim``) and built in Lava.
 
-Every graph population node type (``spikes.deploy.graph.PopulationNode`` subclass) has one kind. The
+Every graph population node type (``spikes.graph.PopulationNode`` subclass) has one kind. The
 deploy stages stay generic and ask the kind for what differs:
 
 - lowering: ``fold_bias(node, const)``, the per-neuron bias once the constant input current ``const`` (layer

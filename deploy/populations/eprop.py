@@ -6,7 +6,7 @@ Float (torch units, Lava timing; ``a_in[t]`` the projections' sum, ``z`` the pre
     a = a (1 - da) + z                                          da = 1 - rho
     z = (v > v_th + beta_j a) and r == 0;   r = n_ref if z else max(r - 1, 0)
 
-(``spikes.deploy.graph.eprop_neurons``: the reset enters the next step undecayed, v keeps integrating while
+(``spikes.graph.eprop_neurons``: the reset enters the next step undecayed, v keeps integrating while
 refractory.) Fixed point, Loihi style (int64 arithmetic, every state clipped to its register)::
 
     i = wrap24(a_in << 6)                                        24-bit input, wraps counted
@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikes.deploy.graph.eprop_neurons import EpropNeurons
+from spikes.graph.eprop_neurons import EpropNeurons
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 from spikes.deploy.populations.integrator import decay_fixed
 from spikes.deploy.populations.lif import VTH_MAX, WEIGHT_MAX, bias_mantissa

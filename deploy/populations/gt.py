@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from spikes.deploy.graph.gt import GT, GTPotential
+from spikes.graph.gt import GT, GTPotential
 from spikes.deploy.populations import gt_kernels as K
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 from spikes.deploy.populations.lif import BIAS_MANT_MAX, WEIGHT_MAX, bias_mantissa

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikes.deploy.graph.integrator import Integrator
+from spikes.graph.integrator import Integrator
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 from spikes.deploy.populations.lif import BIAS_MANT_MAX, bias_mantissa
 

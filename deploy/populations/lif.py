@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikes.deploy.graph.neurons import Neurons
+from spikes.graph.neurons import Neurons
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 
 VTH_MAX = 2**17 - 1

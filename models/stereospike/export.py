@@ -1,4 +1,4 @@
-"""StereoSpike as a deploy graph (``spikes.deploy.graph``): what :meth:`StereoUNet.to_graph` returns.
+"""StereoSpike as a deploy graph (``spikes.graph``): what :meth:`StereoUNet.to_graph` returns.
 
 One graph node per model node, named after it (``bottom_conv``, ``bottom_sn``, ``dec1_up``, ...)::
 
@@ -27,8 +27,8 @@ from spikes.models.stereospike.neurons import OneStepIF
 
 
 def stereo_graph(model, input_shape: tuple[int, ...]):
-    """The :class:`spikes.deploy.graph.Graph` of a spiking ``StereoUNet`` for per-frame ``input_shape``."""
-    from spikes.deploy.graph import Conv2d, Graph, Input, Integrator, Neurons, Output, Scale, Upsample
+    """The :class:`spikes.graph.Graph` of a spiking ``StereoUNet`` for per-frame ``input_shape``."""
+    from spikes.graph import Conv2d, Graph, Input, Integrator, Neurons, Output, Scale, Upsample
     from spikes.neurons.dynamics import NeuronParameters
 
     name = type(model).__name__

@@ -152,7 +152,7 @@ class StereoUNet(nn.Module):
         return self._nodes
 
     def to_graph(self, input_shape: tuple[int, ...]):
-        """The deploy graph (``spikes.deploy.graph.Graph``) of the spiking model; the ANN twin is refused
+        """The deploy graph (``spikes.graph.Graph``) of the spiking model; the ANN twin is refused
         with a ValueError. Mapping in :mod:`spikes.models.stereospike.export`."""
         from spikes.models.stereospike.export import stereo_graph
 

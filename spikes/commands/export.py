@@ -27,7 +27,7 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
 
 def run(args: argparse.Namespace) -> int:
     from spikes.deploy.checkpoint import load_model
-    from spikes.deploy.graph import capture
+    from spikes.graph import capture
 
     try:
         model, shape = load_model(args.checkpoint, parse_shape(args.input_shape))

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from spikes.deploy.backends import run as run_backend
     from spikes.deploy.checkpoint import load_model
     from spikes.deploy.classify import predict
-    from spikes.deploy.graph import capture
+    from spikes.graph import capture
 
     try:
         model, shape = load_model(args.checkpoint, parse_shape(args.input_shape))

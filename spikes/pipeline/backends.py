@@ -2,7 +2,7 @@
 
 ``deploy_hook()`` returns the callable the stages call as ``hook(stage_result, summary, model, x, y,
 deployer=None)``: the ``deployer`` (default :func:`deploy_classifier`; a stage passes its own for another
-task metric) captures the model as a graph (``spikes.deploy.graph.capture``), lowers and quantises it once
+task metric) captures the model as a graph (``spikes.graph.capture``), lowers and quantises it once
 (``spikes.deploy.network.lower``, ``spikes.deploy.quantize.quantize``), runs the test inputs on each
 backend (``spikes.deploy.backends.run``) and returns ``{backend: BackendResult}`` (metric and per-layer
 rows), which the hook adds to ``summary.backends``.
@@ -31,7 +31,7 @@ import numpy as np
 
 BACKENDS = ("sim", "lava-fixed")
 LAVA_SAMPLES = None        # lava-fixed runs every test sample (packed: spikes.deploy.lava_backend.run_lava_packed)
-REQUIRES = ("spikes.deploy.backends:run", "spikes.deploy.graph:capture", "spikes.deploy.network:lower",
+REQUIRES = ("spikes.deploy.backends:run", "spikes.graph:capture", "spikes.deploy.network:lower",
             "spikes.deploy.quantize:quantize")
 
 
@@ -113,7 +113,7 @@ def deploy_classifier(model, x_time_first: np.ndarray, y: np.ndarray, backends=B
     the first test samples lava-fixed runs (None: all)."""
     from tqdm.auto import tqdm
 
-    from spikes.deploy.graph import capture
+    from spikes.graph import capture
     from spikes.deploy.network import lower
     from spikes.deploy.quantize import quantize
 
@@ -153,7 +153,7 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int | None =
                 summary.backends.update(deployer(model, xt, None if y is None else np.asarray(y), backends,
                                                  lava_samples, progress))
             elif y is None:   # no class labels: capture only, to learn whether (and why not) it deploys
-                from spikes.deploy.graph import capture
+                from spikes.graph import capture
                 capture(model, tuple(xt.shape[2:]))
                 res.notes.append(f"{summary.label}: captured, but the pipeline has no task metric for it on "
                                  "the chip backends yet: not run.")

@@ -100,7 +100,7 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS, lava_sam
     """
     from tqdm.auto import tqdm
 
-    from spikes.deploy.graph import capture
+    from spikes.graph import capture
     from spikes.deploy.network import lower
     from spikes.deploy.populations import kind_of
     from spikes.deploy.quantize import quantize

@@ -128,7 +128,7 @@ def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS,
     import torch
     from tqdm.auto import tqdm
 
-    from spikes.deploy.graph import capture
+    from spikes.graph import capture
     from spikes.deploy.network import lower
     from spikes.deploy.quantize import quantize
     from spikes.models.stereospike.metrics import abs_error_sum

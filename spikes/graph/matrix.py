@@ -30,13 +30,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from spikes.deploy.graph.affine import Affine
-from spikes.deploy.graph.conv import Conv2d
-from spikes.deploy.graph.graph import Graph
-from spikes.deploy.graph.node import LinearNode
-from spikes.deploy.graph.pool import AvgPool2d, SumPool2d
-from spikes.deploy.graph.reshape import Flatten, Scale
-from spikes.deploy.graph.upsample import Upsample
+from spikes.graph.affine import Affine
+from spikes.graph.conv import Conv2d
+from spikes.graph.graph import Graph
+from spikes.graph.node import LinearNode
+from spikes.graph.pool import AvgPool2d, SumPool2d
+from spikes.graph.reshape import Flatten, Scale
+from spikes.graph.upsample import Upsample
 
 BLOCK_ENTRIES = 4_000_000   # conv taps materialised at once
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spikes.deploy.graph.node import LinearNode, as_shape
+from spikes.graph.node import LinearNode, as_shape
 
 
 @dataclass(eq=False)

@@ -9,7 +9,7 @@ previous step's spikes, so ``x[t] = W_in x_in[t] + W_rec z[t-1]``)::
 
 ``H(x) = 1 if x > 0``; the membrane keeps integrating while refractory; ``v[0] = a[0] = z[0] = 0``. ``beta_j``
 is one value per neuron (0: LIF, > 0: ALIF). These are not the core family's equations
-(``spikes.deploy.graph.Neurons``: reset in the same step, v held while refractory), so e-prop networks get
+(``spikes.graph.Neurons``: reset in the same step, v held while refractory), so e-prop networks get
 their own node, lowered to their own population kind (``spikes.deploy.populations.eprop``).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_array, as_shape, as_steps
+from spikes.graph.node import PopulationNode, as_array, as_shape, as_steps
 
 
 class EpropState(NamedTuple):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import LinearNode, as_array
+from spikes.graph.node import LinearNode, as_array
 
 
 @dataclass(eq=False)

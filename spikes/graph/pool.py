@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from spikes.deploy.graph.conv import _pair
-from spikes.deploy.graph.node import LinearNode, as_shape
+from spikes.graph.conv import _pair
+from spikes.graph.node import LinearNode, as_shape
 
 
 @dataclass(eq=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_shape, as_steps
+from spikes.graph.node import PopulationNode, as_shape, as_steps
 from spikes.neurons.dynamics import NeuronParameters
 
 

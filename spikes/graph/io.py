@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spikes.deploy.graph.node import Node, as_shape
+from spikes.graph.node import Node, as_shape
 
 
 @dataclass(eq=False)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import LinearNode, as_array, as_shape
+from spikes.graph.node import LinearNode, as_array, as_shape
 
 
 def _pair(v, what: str) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from spikes.deploy.graph.node import PopulationNode, as_array, as_shape, as_steps
+from spikes.graph.node import PopulationNode, as_array, as_shape, as_steps
 
 
 @dataclass(eq=False)

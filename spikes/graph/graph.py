@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from spikes.deploy.graph.io import Input, Output
-from spikes.deploy.graph.node import LinearNode, Node, PopulationNode
+from spikes.graph.io import Input, Output
+from spikes.graph.node import LinearNode, Node, PopulationNode
 
 
 @dataclass(eq=False)

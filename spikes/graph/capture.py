@@ -4,9 +4,9 @@ Supported: any model with a ``to_graph(input_shape) -> Graph`` method (the proto
 such as U-Nets with skips, or ``spikes.models.rsnn.RSNN``: e-prop neurons and a leaky readout), ``nn.Sequential`` (nested) of ``TimeDistributed``-wrapped or bare
 ``nn.Linear``/``EventLinear``/``nn.Conv2d``/``nn.AvgPool2d``/``nn.Flatten``/``nn.Upsample(nearest)``,
 ``spikes.neurons`` populations (PLIF's input gain becomes a ``Scale`` node), ``RecurrentLIF`` (input
-``Affine`` -> ``Neurons`` with a recurrent ``Affine`` loop), ``nn.Identity``/``nn.Dropout`` (skipped), and
-``spikes.models.classifiers.SpikingClassifier`` with the ``count`` readout. Anything else raises naming
-the module.
+``Affine`` -> ``Neurons`` with a recurrent ``Affine`` loop), ``nn.Identity``/``nn.Dropout`` (skipped).
+Anything else raises naming the module. Models made of such parts in a fixed order (e.g. the classifiers of
+``spikes.models``) implement ``to_graph`` with :func:`capture_sequence`.
 """
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ import math
 
 from torch import nn
 
-from spikes.deploy.graph.affine import Affine
-from spikes.deploy.graph.conv import Conv2d
-from spikes.deploy.graph.graph import Graph
-from spikes.deploy.graph.io import Input, Output
-from spikes.deploy.graph.neurons import Neurons
-from spikes.deploy.graph.pool import AvgPool2d
-from spikes.deploy.graph.reshape import Flatten, Scale
-from spikes.deploy.graph.upsample import Upsample
+from spikes.layers import RecurrentLIF, TimeDistributed
+from spikes.neurons import PLIF, SpikingNeuron
+from spikes.graph.affine import Affine
+from spikes.graph.conv import Conv2d
+from spikes.graph.graph import Graph
+from spikes.graph.io import Input, Output
+from spikes.graph.neurons import Neurons
+from spikes.graph.pool import AvgPool2d
+from spikes.graph.reshape import Flatten, Scale
+from spikes.graph.upsample import Upsample
 
 
 class _Builder:
@@ -41,9 +43,6 @@ class _Builder:
 
 
 def _module(builder: _Builder, module: nn.Module, where: str) -> None:
-    from spikes.layers import RecurrentLIF, TimeDistributed
-    from spikes.neurons import PLIF, SpikingNeuron
-
     b = builder
     if isinstance(module, TimeDistributed):
         return _module(b, module.module, where)
@@ -99,31 +98,27 @@ def _module(builder: _Builder, module: nn.Module, where: str) -> None:
                          "AvgPool2d, Flatten, Upsample(nearest), spiking neurons, RecurrentLIF, Sequential)")
 
 
-def capture(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
-    """The graph of ``model`` for per-sample input ``input_shape`` (no time/batch axes)."""
-    if hasattr(model, "to_graph"):
-        graph = model.to_graph(tuple(input_shape))
-        if not isinstance(graph, Graph):
-            raise ValueError(f"{type(model).__name__}.to_graph must return a spikes.deploy.graph.Graph")
-        return graph
+def capture_sequence(parts: list[tuple[str, nn.Module]], input_shape: tuple[int, ...],
+                     name: str = "model") -> Graph:
+    """The graph of modules applied one after the other (``(where, module)`` pairs, ``where`` names them in
+    errors), for per-sample input ``input_shape``; the last one must be a spiking population."""
     b = _Builder(input_shape)
-    modules: list[tuple[str, nn.Module]]
-    try:
-        from spikes.models.classifiers import SpikingClassifier
-    except ImportError:  # pragma: no cover
-        SpikingClassifier = ()  # type: ignore[assignment]
-    if isinstance(model, SpikingClassifier):  # type: ignore[arg-type]
-        if model.readout != "count":
-            raise ValueError(f"{type(model).__name__}: readout {model.readout!r} has no spiking output; export "
-                             "needs readout='count'")
-        modules = [("features", model.features), ("head", model.head), ("output", model.output)]
-    else:
-        modules = [("model", model)]
-    for where, m in modules:
+    for where, m in parts:
         _module(b, m, where)
     if not isinstance(b.nodes[b.last], Neurons):
-        raise ValueError(f"{type(model).__name__}: the last layer must be a spiking population to export, "
+        raise ValueError(f"{name}: the last layer must be a spiking population to export, "
                          f"got {type(b.nodes[b.last]).__name__}")
     b.nodes["output"] = Output(b.shape)
     b.edges.append((b.last, "output"))
     return Graph(b.nodes, b.edges)
+
+
+def capture(model: nn.Module, input_shape: tuple[int, ...]) -> Graph:
+    """The graph of ``model`` for per-sample input ``input_shape`` (no time/batch axes): its own
+    ``to_graph(input_shape)`` if it has one, else the modules of ``model`` read as a sequence."""
+    if hasattr(model, "to_graph"):
+        graph = model.to_graph(tuple(input_shape))
+        if not isinstance(graph, Graph):
+            raise ValueError(f"{type(model).__name__}.to_graph must return a spikes.graph.Graph")
+        return graph
+    return capture_sequence([("model", model)], input_shape, type(model).__name__)

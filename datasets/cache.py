@@ -1,15 +1,17 @@
 """Cache directory and atomic writes for generated data sets.
 
 The cache directory is, in order: the ``cache_dir`` argument, the ``SPIKES_CACHE`` environment
-variable, ``~/.cache/spikes``. Files are written to a temporary file beside the target and moved
-into place with ``os.replace`` so a reader never sees a half-written file.
+variable, ``~/.cache/spikes``. Files are written with :func:`spikes.io.atomic_write` (temp file beside the
+target, fsync, ``os.replace``), so a reader never sees a half-written file.
 """
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
+
+from spikes.io import atomic_write
+
+__all__ = ["atomic_write", "cache_dir"]
 
 
 def cache_dir(cache_dir: str | Path | None = None) -> Path:
@@ -19,19 +21,3 @@ def cache_dir(cache_dir: str | Path | None = None) -> Path:
     path = Path(cache_dir).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_write(target: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then atomically rename ``tmp_path`` to ``target``."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; caches are meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target

@@ -34,13 +34,13 @@ one du/dv/vth per population); ``v_reset`` must be 0. Export writes LIF/IF/CubaL
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from spikes.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale,
                                  SumPool2d, Upsample)
+from spikes.io import atomic_write
 from spikes.neurons.dynamics import NeuronParameters
 
 DIALECTS = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
@@ -125,14 +125,8 @@ def write_nir(graph: Graph, path: str | os.PathLike, dt: float = 1e-3) -> None:
     import nir
 
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        nir.write(tmp, to_nir(graph, dt))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    nir_graph = to_nir(graph, dt)
+    atomic_write(path, lambda tmp: nir.write(str(tmp), nir_graph))
 
 
 def read_nir(path: str | os.PathLike, dialect: str = "nir", dt: float | None = None, reset: str = "zero") -> Graph:

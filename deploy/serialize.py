@@ -11,13 +11,13 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from spikes.graph import Conv2d
+from spikes.io import atomic_write_bytes
 from spikes.deploy.populations import KINDS, kind_of
 from spikes.deploy.quantize import QNetwork, QProjection
 
@@ -53,16 +53,9 @@ def save_qnetwork(q: QNetwork, path: str | os.PathLike) -> None:
             "outputs": q.outputs, "order": q.order(), "report": q.report}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_qnetwork(path: str | os.PathLike) -> QNetwork:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from spikes.datasets import stereo_synth
-from spikes.datasets.cache import atomic_write, cache_dir
+from spikes.datasets.cache import cache_dir
+from spikes.io import atomic_write
 
 
 def test_cache_dir_resolution(tmp_path, monkeypatch):

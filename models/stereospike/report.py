@@ -12,7 +12,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from spikes.models.stereospike.train import (StereoConfig, StereoData, _atomic_write, evaluate,
+from spikes.io import atomic_write, atomic_write_text
+from spikes.models.stereospike.train import (StereoConfig, StereoData, evaluate,
                                              mean_depth_baseline, save_checkpoint, train, write_json)
 
 
@@ -89,7 +90,7 @@ def run_report(run_dir: Path, train_data: StereoData, test_data: StereoData, bas
               "input_size": list(train_data.input_size), "mean_depth_baseline_mde": baseline,
               "base_config": asdict(base), "rows": rows, "checks": checks}
     write_json(run_dir / "report.json", report)
-    _atomic_write(run_dir / "report.md", lambda tmp: Path(tmp).write_text(markdown(report)))
+    atomic_write_text(run_dir / "report.md", markdown(report))
     plot(report, run_dir / "report.png")
     return report
 
@@ -143,5 +144,5 @@ def plot(report: dict, path: Path) -> None:
     b.set_ylabel("mean depth error (m)")
     b.set_title("spike penalty sweep")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from spikes.io import atomic_torch_save, atomic_write_json
 from spikes.models.stereospike.ann import StereoUNetANN
 from spikes.models.stereospike.loss import depth_loss
 from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, firing_rate, one_pixel_count
@@ -136,32 +136,15 @@ class StereoData:
         return s / n
 
 
-def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON atomically."""
-    def w(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-    _atomic_write(path, w)
+    atomic_write_json(path, obj, indent=2)
 
 
 def save_checkpoint(path: Path, model: StereoUNet, cfg: StereoConfig, extra: dict | None = None) -> None:
     """Atomically save ``{config, state_dict, extra}`` to ``path``."""
     payload = {"config": asdict(cfg), "state_dict": model.state_dict(), "extra": extra or {}}
-    _atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    atomic_torch_save(path, payload)
 
 
 def load_checkpoint(path: Path) -> tuple[StereoUNet, StereoConfig, dict]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from spikes.io import atomic_write_json
+
 HELP = "Train LIF/ALIF recurrent SNNs with e-prop (symmetric/random/adaptive) or BPTT on the cue task"
 
 
@@ -33,10 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import os
-    import tempfile
-
     import torch
 
     from spikes.learning.eprop_train import RULES, train_cue, train_digits
@@ -70,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
                   f"(train, last 20 it. {100 * results[-1]['train_error_last20']:5.1f} %)  "
                   f"{log.seconds:7.1f} s", flush=True)
             if args.out:
-                folder = os.path.dirname(os.path.abspath(args.out))
-                with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as f:
-                    json.dump(results, f, indent=1)
-                os.replace(f.name, args.out)
+                atomic_write_json(args.out, results)
     print("\n| neurons | rule | test error |\n|---|---|---|")
     for res in results:
         print(f"| {res['neurons']} | {res['rule']} | {100 * res['test_error']:.1f} % |")

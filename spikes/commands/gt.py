@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spikes.io import atomic_write_json
+
 HELP = "train growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer / digits"
 ARCHITECTURES = ("network1", "network2", "network3")
 DEFAULT_ETA = {"network1": (1e-3,), "network2": (1e-4, 1e-3), "network3": (5e-4, 5e-4)}
@@ -22,24 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-gain", type=float, default=None, help="label code magnitude (default 0.5)")
     parser.add_argument("--report", default=None, help="write a JSON report to this path (atomically)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def _write_json(path: str, data: dict) -> None:
-    import json
-    import os
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".gt-report-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'GT ' + arch:<20}{np.mean(acc):>10.4f}{np.std(acc):>7.3f}{summary[arch]['energy_mean']:>10.4f}"
               f"{f'{first:.1f} -> {last:.1f}':>28}{epochs:>8.1f}")
     if args.report:
-        _write_json(args.report, {"dataset": args.dataset, "seeds": seeds, "epochs": args.epochs,
+        atomic_write_json(args.report, {"dataset": args.dataset, "seeds": seeds, "epochs": args.epochs,
                                   "iterations": args.iterations, "logistic_regression_mean": float(np.mean(lr_acc)),
                                   "summary": summary, "runs": runs})
         print(f"report written to {args.report}")

@@ -8,7 +8,7 @@ import importlib
 
 # Lazy exports: the table helpers need no torch (the CLI imports them before torch is loaded).
 _EXPORTS = {"LayerStats": "probe", "SPIKING": "probe", "SpikeProbe": "probe", "is_synaptic": "probe",
-            "atomic_write_text": "table", "to_csv": "table", "to_markdown": "table"}
+            "to_csv": "table", "to_markdown": "table"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
-from pathlib import Path
+
+from spikes.io import atomic_write_text
 from typing import Any, Sequence
 
 
@@ -48,16 +48,3 @@ def to_markdown(rows: Sequence[dict], float_format: str = ".4g") -> str:
     return "\n".join(lines)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync, then ``os.replace`` (readers never see half a file)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

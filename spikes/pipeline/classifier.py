@@ -41,7 +41,7 @@ def run_classifier_stage(out_dir: Path, quick: bool = False, progress: bool = Tr
     """Train (or reuse) the conv SNN in ``out_dir/conv_snn[_quick]`` and measure it; deploy if possible."""
     import torch
 
-    from spikes.metrics.table import atomic_write_text
+    from spikes.io import atomic_write_text
     from spikes.reports.summary import RunSummary
     from spikes.training import CHECKPOINT_FILE, SUMMARY_FILE, build_model, load_checkpoint, load_split
     from spikes.training.config import resolve_config

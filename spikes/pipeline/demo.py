@@ -109,7 +109,7 @@ def run_demo(out_dir: str | os.PathLike, quick: bool = False, stages: Sequence[s
     """
     from tqdm.auto import tqdm
 
-    from spikes.metrics.table import atomic_write_text
+    from spikes.io import atomic_write_text
     from spikes.pipeline.backends import deploy_hook
     from spikes.reports.html import write_report
     from spikes.reports.table import comparison_rows, format_table

@@ -161,6 +161,7 @@ def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, b
     """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
     import torch
 
+    from spikes.io import atomic_torch_save
     from spikes.reports.summary import RunSummary, write_summary
 
     t0 = time.perf_counter()
@@ -172,8 +173,7 @@ def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, b
     m = measure_rsnn(model, xt, yt)
     run_dir = Path(out_dir) / f"eprop_alif{'_quick' if quick else ''}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": cfg, "state_dict": model.state_dict()}, run_dir / ".checkpoint.pt.tmp")
-    (run_dir / ".checkpoint.pt.tmp").replace(run_dir / "checkpoint.pt")
+    atomic_torch_save(run_dir / "checkpoint.pt", {"config": cfg, "state_dict": model.state_dict()})
     s = RunSummary(model="rsnn_alif_eprop", task="digits-events", metric_name="accuracy", metric=m["accuracy"],
                    per_layer=m["per_layer"], label=f"e-prop ALIF RSNN (c_reg={p['c_reg']:g})",
                    spike_penalty=p["c_reg"], raster=m["raster"], neuron_rates=m["neuron_rates"],

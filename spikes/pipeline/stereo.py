@@ -201,7 +201,7 @@ def write_deploy_report(path: Path, summary, info: dict, seconds: float) -> str:
     """Write (atomically) and return the deploy note of one model: MDE per backend on all frames and on the
     Lava frames, spike agreement with torch, timings and the per-layer quantisation report."""
     from spikes.deploy.quantize import format_report
-    from spikes.metrics.table import atomic_write_text
+    from spikes.io import atomic_write_text
 
     errs = info["frame_errors"]
     k = min(len(e) for e in errs.values())

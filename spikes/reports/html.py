@@ -89,7 +89,7 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
 def write_report(path: str | os.PathLike, summaries: Sequence[RunSummary], title: str = "spikes: sparsity comparison",
                  params: EnergyParameters = LOIHI1, notes: Sequence[str] = ()) -> Path:
     """Render and write the report atomically (temp file + os.replace); returns the path."""
-    from spikes.metrics.table import atomic_write_text
+    from spikes.io import atomic_write_text
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(p, render_report(summaries, title, params, notes))

@@ -217,7 +217,7 @@ def load_summary(path: str | os.PathLike) -> RunSummary:
 
 def write_summary(path: str | os.PathLike, summary: RunSummary) -> Path:
     """Write ``summary`` as JSON atomically (temp file + os.replace); returns the path."""
-    from spikes.metrics.table import atomic_write_text
+    from spikes.io import atomic_write_text
     p = Path(path)
     if p.is_dir():
         p = p / SUMMARY_FILE

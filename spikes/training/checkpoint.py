@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from spikes.io import atomic_torch_save
 
 CHECKPOINT_VERSION = 1
 
@@ -30,17 +31,7 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """``torch.save`` to a temp file beside ``path``, fsync, ``os.replace``: a kill leaves the old or the new file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"version": CHECKPOINT_VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(path, {"version": CHECKPOINT_VERSION, **state})
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from spikes.metrics.table import atomic_write_text
+from spikes.io import atomic_write_text
 
 
 class ConfigError(ValueError):

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikes.metrics import SpikeProbe, atomic_write_text
+from spikes.io import atomic_write_text
+from spikes.metrics import SpikeProbe
 from spikes.metrics.probe import SPIKING
 from spikes.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from spikes.training.config import ConfigError, TrainConfig, write_config

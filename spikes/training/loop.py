@@ -1,35 +1,54 @@
-"""The training loop: seeded, checkpointed, resumable, with per-step metrics and a final summary.
+"""The one training loop: any model kind, any learning rule, any data set; seeded, checkpointed, resumable.
 
-Per step: ``logits = model(x)`` with ``x`` time first ``(T, B, C, H, W)``,
-``loss = cross_entropy(logits, y) + spike_penalty * r`` where ``r = sum(spikes) / numel(spikes)`` over all
-spiking layers (the mean firing rate, differentiable through the surrogate gradient), one optimizer step, one scheduler step (cosine: ``lr_k = lr * (1 + cos(pi k / K)) / 2`` over all ``K`` steps).
+Per step: the batch of the seeded order (``batch_order``: a pure function of seed and epoch, so a resumed run skips
+exactly the batches it did), reshaped for the model (time first ``(T, B, ...)`` for event frames), goes to the
+rule's ``train_step`` with the model kind's objective (:mod:`spikes.models.registry`); then the learning-rate
+schedule steps (cosine ``lr_k = lr (1 + cos(pi k / K)) / 2`` over all K steps, constant, or halved at the
+milestone epochs) and the callbacks run (:mod:`spikes.training.callbacks`: metrics log, progress, checkpoints,
+firing-rate probe, best-epoch keeping).
+
+Run directory (``spikes train --run-dir DIR``)::
+
+    DIR/config.toml     the resolved config: the four tables [model] [rule] [data] [train]
+    DIR/checkpoint.pt   the checkpoint (:mod:`spikes.training.checkpoint`), rewritten atomically every
+                        ``train.checkpoint_every`` steps, at each epoch end, and at the end with the test metrics
+    DIR/metrics.jsonl   one JSON object per step
+    DIR/summary.json    written at the end: completed, steps, epochs_done, model, rule, dataset, n_train, n_test,
+                        n_parameters, metric_name, test_metric, test_<metric> (test_accuracy, test_mde, ...),
+                        test_loss, mean_firing_rate, firing_rates {layer: rate}, synops_per_sample, layers (SpikeProbe
+                        rows on the test set), wall_time_s, config
+
+Resuming (``resume=True``) restores weights, optimizer, scheduler, rule state and RNG states, so a run killed at any
+point and resumed ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+import numba
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from spikes.io import atomic_write_text
-from spikes.metrics import SpikeProbe
-from spikes.metrics.probe import SPIKING
-from spikes.training.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
-from spikes.training.config import ConfigError, TrainConfig, write_config
-from spikes.training.data import batch_order, load_split, time_first
+from spikes.io import atomic_write_json, stale_temporaries
+from spikes.learning.rule import Batch, LearningRule, Objective, StepOutput
+from spikes.metrics.probe import SpikeProbe
+from spikes.models.registry import ModelKind
+from spikes.options import ConfigError
+from spikes.training.callbacks import Callback, Checkpointer, FiringRateProbe, KeepBest, MetricsLog, ProgressBar
+from spikes.training.checkpoint import load_checkpoint, model_entry, rng_states, save_checkpoint, set_rng_states
+from spikes.training.config import RunConfig, write_config
+from spikes.training.data import batch_order, open_dataset, time_first
 
 CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE = "config.toml", "checkpoint.pt", "metrics.jsonl", "summary.json"
-# Keys that must not change when a run is resumed (they fix the model, the data or the batch order).
-FIXED_ON_RESUME = ("model", "neuron", "width", "readout", "gain", "dataset", "n_time_bins", "train_limit",
-                   "batch_size", "seed", "optimizer", "scheduler", "lr", "weight_decay", "spike_penalty")
+# keys that may change when a run is resumed (they fix neither the model, the data nor the batch order)
+FREE_ON_RESUME = {("train", k) for k in ("epochs", "max_steps", "checkpoint_every", "threads", "progress", "patience")}
 
 
 def seed_everything(seed: int, threads: int, deterministic: bool) -> None:
@@ -38,207 +57,278 @@ def seed_everything(seed: int, threads: int, deterministic: bool) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    try:  # the compiled neuron kernels (spikes.kernels) run numba prange loops
-        import numba
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))   # the compiled neuron kernels' prange loops
     torch.use_deterministic_algorithms(deterministic)
 
 
-def build_model(config: TrainConfig, input_shape: tuple[int, int, int], n_classes: int) -> nn.Module:
-    """The classifier named by ``config.model``, weights drawn from ``torch.manual_seed(config.seed)``."""
-    from spikes.models.classifiers import build_classifier
-    torch.manual_seed(config.seed)
-    return build_classifier(config.model, input_shape, n_classes, width=config.width, neuron=config.neuron,
-                            readout=config.readout, gain=config.gain)
+def parameters(model) -> list[torch.Tensor]:
+    """The trainable tensors of ``model`` (none for models that are not ``nn.Module``s, e.g. GT networks)."""
+    return list(model.parameters()) if isinstance(model, nn.Module) else []
 
 
-def build_optimizer(config: TrainConfig, model: nn.Module, total_steps: int):
-    params = model.parameters()
-    if config.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    elif config.optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+def build_optimizer(config: RunConfig, model, steps_per_epoch: int, total_steps: int):
+    """``(optimizer, scheduler)`` of the ``[train]`` table; ``(None, None)`` for rules that need no optimizer."""
+    t = config.train
+    params = parameters(model)
+    if not type(config.make_rule()).uses_optimizer or not params:
+        return None, None
+    if t.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+    elif t.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
     else:
-        opt = torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
-    if config.scheduler == "cosine":
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total_steps) / total_steps)))
+        opt = torch.optim.SGD(params, lr=t.lr, momentum=0.9, weight_decay=t.weight_decay)
+    if t.scheduler == "cosine":
+        factor = lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total_steps) / total_steps))  # noqa: E731
+    elif t.scheduler == "step":
+        epochs = sorted({max(1, round(m * t.epochs)) for m in t.milestones if 0 < m < 1})
+        factor = lambda k: 0.5 ** sum(k // steps_per_epoch >= e for e in epochs)  # noqa: E731
     else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0)
-    return opt, sched
+        factor = lambda k: 1.0  # noqa: E731
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def make_batch(kind: ModelKind, x: torch.Tensor, y: torch.Tensor, mask=None) -> Batch:
+    """A data set's ``(x, y)`` as the model takes it: frames time first, then the kind's own reshaping."""
+    if kind.data == "frames":
+        x = time_first(x)
+    return Batch(kind.prepare_input(x), y, mask)
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> dict[str, Any]:
-    """Loss, accuracy and the per-layer activity table (:class:`SpikeProbe`) on ``(x, y)``, in order."""
-    was_training = model.training
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    with SpikeProbe(model) as probe:
-        for i in range(0, len(x), batch_size):
-            xb, yb = time_first(x[i:i + batch_size]), y[i:i + batch_size]
-            logits = model(xb)
-            loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-            correct += int((logits.argmax(1) == yb).sum())
-    model.train(was_training)
-    n = max(len(x), 1)
-    return {"loss": loss_sum / n, "accuracy": correct / n, "layers": probe.table(),
-            "firing_rates": probe.firing_rates(), "mean_firing_rate": probe.mean_firing_rate(),
-            "synops_per_sample": probe.total_synops() / n}
-
-
-def _truncate_metrics(path: Path, last_step: int) -> None:
-    """Keep the log lines of steps <= ``last_step`` (a killed run may have logged steps past its checkpoint)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= last_step:
-                keep.append(line)
-        except (ValueError, KeyError):
-            break  # a half-written last line
-    atomic_write_text(path, "".join(l + "\n" for l in keep))
-
-
-def train(config: TrainConfig, run_dir: str | os.PathLike, resume: bool = False,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train ``config`` in ``run_dir`` (layout in :mod:`spikes.training`); returns the summary dict.
-
-    ``resume``: continue from ``run_dir/checkpoint.pt`` (same batch order, optimizer, scheduler and RNG
-    states: the final weights equal those of an uninterrupted run). Without ``resume`` an existing
-    checkpoint is an error, so a run is never silently overwritten.
-    Process-wide settings it changes (torch/numba threads, deterministic algorithms) are restored on return.
-    """
-    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), _numba_threads())
+def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: int) -> dict[str, Any]:
+    """The objective's metrics on ``dataset`` (in order), with the per-layer activity table where the model has
+    spiking layers (:class:`SpikeProbe`)."""
+    module = isinstance(model, nn.Module)
+    was_training = module and model.training
+    if module:
+        model.eval()
+    sums: dict[str, float] = {}
+    n = len(dataset)
+    probe = SpikeProbe(model) if module else None
     try:
-        return _train(config, Path(run_dir), resume, log)
+        if probe is not None:
+            probe.__enter__()
+        for i in range(0, n, batch_size):
+            idx = torch.arange(i, min(i + batch_size, n))
+            batch = make_batch(kind, *dataset.batch(idx), getattr(dataset, "loss_mask", None))
+            for k, v in objective.metric_sums(objective.forward(model, batch), batch).items():
+                sums[k] = sums.get(k, 0.0) + v
+    finally:
+        if probe is not None:
+            probe.__exit__(None, None, None)
+        if module:
+            model.train(was_training)
+    weight = sums.pop("_weight", float(max(n, 1)))
+    result: dict[str, Any] = {k: v / max(weight, 1.0) for k, v in sums.items()}
+    if probe is not None:
+        result.update(layers=probe.table(), firing_rates=probe.firing_rates(),
+                      mean_firing_rate=probe.mean_firing_rate(), synops_per_sample=probe.total_synops() / max(n, 1))
+    return result
+
+
+@dataclass
+class TrainState:
+    """What the loop knows at a given moment; callbacks read it (and may set ``stop``)."""
+
+    config: RunConfig
+    run_dir: Path
+    model: Any
+    kind: ModelKind
+    rule: LearningRule
+    objective: Objective
+    optimizer: torch.optim.Optimizer | None
+    scheduler: Any
+    train_set: Any
+    model_kwargs: dict[str, Any]
+    limit: int
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    resumed: bool = False
+    stop: bool = False
+    rate: float | None = None
+    epoch_loss: float = 0.0
+    epoch_seen: int = 0
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    epoch_weight: float = 0.0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    extra_summary: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    t_start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def metric_name(self) -> str:
+        return self.objective.metric_name
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.objective.higher_is_better
+
+    def lr(self) -> float | None:
+        return self.scheduler.get_last_lr()[0] if self.scheduler is not None else None
+
+    def evaluate(self, dataset) -> dict[str, Any]:
+        return evaluate(self.model, self.kind, self.objective, dataset, self.config.train.batch_size * 2)
+
+    def save(self) -> None:
+        """Write the checkpoint of this moment (atomically)."""
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, {
+            "model": model_entry(self.config.model, self.model_kwargs, self.train_set.input_shape),
+            "weights": self.model.state_dict(),
+            "rule": {"name": self.rule.name, "state": self.rule.state_dict()},
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rng": rng_states(), "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
+            "config": self.config.to_dict(), "data": self.train_set.describe(), "metrics": self.metrics})
+
+
+def _check_resume(ckpt: dict[str, Any], config: RunConfig, run_dir: Path) -> None:
+    old, new = ckpt.get("config", {}), config.to_dict()
+    for table, values in new.items():
+        for key, value in values.items():
+            before = old.get(table, {}).get(key)
+            if (table, key) not in FREE_ON_RESUME and before != value and not (
+                    isinstance(before, (list, tuple)) and list(before) == list(value or [])):
+                raise ConfigError(f"resume of {run_dir}: key '{table}.{key}' was {before!r} in the checkpoint, now "
+                                  f"{value!r}; it cannot change when resuming")
+
+
+def open_split(config: RunConfig, split: str):
+    return open_dataset(config.dataset, split, config.data, config.data_root, config.train.seed)
+
+
+def train(config: RunConfig, run_dir: str | os.PathLike, resume: bool = False, log: Callable[[str], None] = print,
+          callbacks: Sequence[Callback] = (), train_set=None, test_set=None) -> dict[str, Any]:
+    """Train ``config`` in ``run_dir`` (layout in the module docstring); returns the summary dict.
+
+    ``resume``: continue from ``run_dir/checkpoint.pt``. Without it an existing checkpoint is an error, so a run is
+    never silently overwritten. ``train_set``/``test_set``: data sets to use instead of opening ``config``'s
+    (anything with ``__len__``, ``batch(idx)``, ``input_shape``, ``n_classes``, ``describe()``). Process-wide settings
+    it changes (torch/numba threads, deterministic algorithms) are restored on return.
+    """
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), numba.get_num_threads())
+    try:
+        return _train(config, Path(run_dir), resume, log, list(callbacks), train_set, test_set)
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1])
-        if saved[2]:
-            import numba
-            numba.set_num_threads(saved[2])
+        numba.set_num_threads(saved[2])
 
 
-def _numba_threads() -> int | None:
-    try:
-        import numba
-        return numba.get_num_threads()
-    except ImportError:
-        return None
-
-
-def _train(config: TrainConfig, run_dir: Path, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks: list[Callback],
+           train_set, test_set) -> dict[str, Any]:
     t_start = time.perf_counter()
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, metrics_path = run_dir / CHECKPOINT_FILE, run_dir / METRICS_FILE
-    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE):  # temp files of a killed write
-        for stale in run_dir.glob(f".{name}.*.tmp"):
+    for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE):   # temp files of a killed write
+        for stale in stale_temporaries(run_dir, name):
             stale.unlink(missing_ok=True)
+    ckpt_path = run_dir / CHECKPOINT_FILE
     ckpt = None
     if ckpt_path.exists():
         if not resume:
-            raise FileExistsError(f"{run_dir} already holds {CHECKPOINT_FILE}: pass --resume to continue it, or use a new run directory")
+            raise FileExistsError(f"{run_dir} already holds {CHECKPOINT_FILE}: pass --resume to continue it, or use a "
+                                  "new run directory")
         ckpt = load_checkpoint(ckpt_path)
-        for key in FIXED_ON_RESUME:
-            if ckpt["config"].get(key) != getattr(config, key):
-                raise ConfigError(f"resume of {run_dir}: key {key!r} was {ckpt['config'].get(key)!r} in the checkpoint, "
-                                  f"now {getattr(config, key)!r}; it cannot change when resuming")
+        _check_resume(ckpt, config, run_dir)
     elif resume:
         log(f"no {CHECKPOINT_FILE} in {run_dir} yet: starting from the beginning")
 
-    seed_everything(config.seed, config.threads, config.deterministic)
-    x_train, y_train = load_split(config.dataset, "train", config.n_time_bins, config.seed, config.train_limit)
-    x_test, y_test = load_split(config.dataset, "test", config.n_time_bins, config.seed, config.test_limit)
-    n_classes = int(max(int(y_train.max()), int(y_test.max())) + 1)
-    model = build_model(config, tuple(x_train.shape[2:]), n_classes)
-    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    optimizer, scheduler = build_optimizer(config, model, total_steps)
-    epoch, batch, step = 0, 0, 0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_states(ckpt["rng"])
-        epoch, batch, step = (ckpt["position"][k] for k in ("epoch", "batch", "step"))
-        _truncate_metrics(metrics_path, step)
-        log(f"resumed {run_dir} at step {step} (epoch {epoch}, batch {batch})")
-    else:
-        metrics_path.unlink(missing_ok=True)
-    write_config(config, run_dir / CONFIG_FILE)
-    limit = min(total_steps, config.max_steps) if config.max_steps else total_steps
-
-    def checkpoint(ep: int, b: int) -> None:
-        save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rng_states(), "position": {"epoch": ep, "batch": b, "step": step}, "config": config.to_dict(),
-            "input_shape": list(x_train.shape[2:])})    # per-sample (C, H, W): what export and run rebuild from
-
-    from tqdm import tqdm
-    bar = tqdm(total=limit, initial=min(step, limit), disable=not config.progress, desc="train", unit="step",
-               dynamic_ncols=True)
-    model.train()
-    stopped = step >= limit
-    spike_outputs: list[torch.Tensor] = []
-    penalty_hooks = [m.register_forward_hook(lambda mod, inp, out: spike_outputs.append(out))
-                     for m in model.modules() if isinstance(m, SPIKING)] if config.spike_penalty else []
+    t = config.train
+    seed_everything(t.seed, t.threads, t.deterministic)
+    train_set = train_set if train_set is not None else open_split(config, "train")
+    test_set = test_set if test_set is not None else open_split(config, "test")
+    kind = config.kind
+    if kind.data != getattr(train_set, "kind", kind.data):
+        raise ConfigError(f"model {config.model!r} takes {kind.data} data, but data.dataset {config.dataset!r} is "
+                          f"{train_set.kind} data")
     try:
-        with SpikeProbe(model, layers=list(SPIKING)) as probe, open(metrics_path, "a") as mlog:
-            while epoch < config.epochs and not stopped:
-                batches = batch_order(len(x_train), config.batch_size, config.seed, epoch)
-                seen, correct, loss_sum = 0, 0, 0.0
-                while batch < len(batches):
-                    idx = batches[batch]
-                    xb, yb = time_first(x_train[idx]), y_train[idx]
-                    probe.reset()
-                    logits = model(xb)
-                    loss = F.cross_entropy(logits, yb)
-                    if spike_outputs:
-                        rate_term = sum(o.sum() for o in spike_outputs) / sum(o.numel() for o in spike_outputs)
-                        loss = loss + config.spike_penalty * rate_term
-                        spike_outputs.clear()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+        kwargs = {**kind.resolve(config.model_options, train_set), "seed": t.seed}
+    except ValueError as exc:
+        raise ConfigError(f"[model] {exc}") from exc
+    model = kind.construct(kwargs)
+    objective = kind.objective(kwargs, t.spike_penalty)
+    rule = config.make_rule()
+    steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
+    total = steps_per_epoch * t.epochs
+    optimizer, scheduler = build_optimizer(config, model, steps_per_epoch, total)
+    rule.setup(model, optimizer, t.seed)
+    limit = min(total, t.max_steps) if t.max_steps else total
+    state = TrainState(config, run_dir, model, kind, rule, objective, optimizer, scheduler, train_set, kwargs, limit,
+                       t_start=t_start)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["weights"])
+        if optimizer is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+        rule.load_state_dict(ckpt["rule"].get("state", {}))
+        set_rng_states(ckpt["rng"])
+        state.epoch, state.batch, state.step = (ckpt["position"][k] for k in ("epoch", "batch", "step"))
+        state.resumed = True
+        log(f"resumed {run_dir} at step {state.step} (epoch {state.epoch}, batch {state.batch})")
+    write_config(config, run_dir / CONFIG_FILE)
+
+    callbacks: list[Callback] = [FiringRateProbe(), MetricsLog(run_dir / METRICS_FILE)]
+    if t.keep_best:
+        callbacks.append(KeepBest(open_split(config, "val"), t.patience))
+    callbacks += [Checkpointer(t.checkpoint_every), *extra_callbacks,
+                  ProgressBar(t.progress, f"train {config.model} ({config.rule})")]
+    if isinstance(model, nn.Module):
+        model.train()
+    for cb in callbacks:
+        cb.on_train_start(state)
+    try:
+        while state.epoch < t.epochs and state.step < limit and not state.stop:
+            batches = batch_order(len(train_set), t.batch_size, t.seed, state.epoch)
+            state.epoch_loss, state.epoch_seen, state.epoch_sums, state.epoch_weight = 0.0, 0, {}, 0.0
+            while state.batch < len(batches) and state.step < limit:
+                batch = make_batch(kind, *train_set.batch(batches[state.batch]), getattr(train_set, "loss_mask", None))
+                out: StepOutput = rule.train_step(model, batch, objective)
+                if scheduler is not None:
                     scheduler.step()
-                    batch += 1
-                    step += 1
-                    acc = float((logits.detach().argmax(1) == yb).float().mean())
-                    seen += len(yb)
-                    correct += round(acc * len(yb))
-                    loss_sum += float(loss.detach()) * len(yb)
-                    rate = probe.mean_firing_rate()
-                    mlog.write(json.dumps({"step": step, "epoch": epoch, "batch": batch, "loss": float(loss.detach()), "accuracy": acc,
-                                           "firing_rate": rate, "lr": scheduler.get_last_lr()[0],
-                                           "time_s": round(time.perf_counter() - t_start, 3)}) + "\n")
-                    mlog.flush()
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", fr=f"{rate:.3f}")
-                    if step >= limit:
-                        stopped = True
-                        break
-                    if config.checkpoint_every and step % config.checkpoint_every == 0:
-                        checkpoint(epoch, batch)
-                if batch >= len(batches):
-                    epoch, batch = epoch + 1, 0
-                checkpoint(epoch, batch)
+                state.batch += 1
+                state.step += 1
+                state.epoch_loss += out.loss * batch.size
+                state.epoch_seen += batch.size
+                state.last_metrics = {}
+                if out.output is not None:
+                    sums = objective.metric_sums(out.output, batch)
+                    weight = sums.pop("_weight", float(batch.size))
+                    state.last_metrics = {k: v / max(weight, 1.0) for k, v in sums.items() if k != "loss"}
+                    state.epoch_weight += weight
+                    for k, v in sums.items():
+                        state.epoch_sums[k] = state.epoch_sums.get(k, 0.0) + v
+                for cb in callbacks:
+                    cb.on_step_end(state, out)
+            if state.batch >= len(batches):
+                state.epoch, state.batch = state.epoch + 1, 0
+                rule.end_epoch(model, state.epoch)
+                for cb in callbacks:
+                    cb.on_epoch_end(state)
     finally:
-        bar.close()
-        for h in penalty_hooks:
-            h.remove()
-    completed = epoch >= config.epochs
-    result = evaluate(model, x_test, y_test, config.batch_size * 2)
+        for cb in callbacks:
+            cb.on_train_end(state)
+    result = state.evaluate(test_set)
+    state.metrics = {"test": {k: v for k, v in result.items() if k != "layers"}}
+    state.save()
+    metric = objective.metric_name
     summary = {
-        "completed": completed, "steps": step, "epochs_done": epoch, "dataset": config.dataset,
-        "n_train": len(x_train), "n_test": len(x_test), "n_parameters": sum(p.numel() for p in model.parameters()),
-        "test_loss": result["loss"], "test_accuracy": result["accuracy"],
-        "mean_firing_rate": result["mean_firing_rate"], "firing_rates": result["firing_rates"],
-        "synops_per_sample": result["synops_per_sample"], "layers": result["layers"],
-        "wall_time_s": time.perf_counter() - t_start, "config": config.to_dict(),
+        "completed": state.epoch >= t.epochs, "steps": state.step, "epochs_done": state.epoch, "model": config.model,
+        "rule": config.rule, "dataset": config.dataset, "n_train": len(train_set), "n_test": len(test_set),
+        "n_parameters": sum(p.numel() for p in parameters(model)) or _count_state(model),
+        "metric_name": metric, "test_metric": result.get(metric), "test_loss": result.get("loss"),
+        **{f"test_{k}": v for k, v in result.items() if k not in ("layers", "firing_rates", "mean_firing_rate",
+                                                                   "synops_per_sample", "loss")},
+        "mean_firing_rate": result.get("mean_firing_rate"), "firing_rates": result.get("firing_rates", {}),
+        "synops_per_sample": result.get("synops_per_sample"), "layers": result.get("layers", []),
+        "wall_time_s": time.perf_counter() - t_start, "config": config.to_dict(), **state.extra_summary,
     }
-    atomic_write_text(run_dir / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
+    atomic_write_json(run_dir / SUMMARY_FILE, summary)
     return summary
+
+
+def _count_state(model) -> int:
+    """Learned numbers of a model that is not an ``nn.Module`` (the tensors of its state dict)."""
+    state = model.state_dict()
+    return int(sum(v.numel() for vs in state.values() for v in (vs if isinstance(vs, list) else [vs])
+                   if isinstance(v, torch.Tensor)))

@@ -1,0 +1,340 @@
+"""Model kinds by name: how the trainer builds a model, which objective it trains on, which rule is its default.
+
+A :class:`ModelKind` is the one place where a model meets the generic machinery:
+
+- ``Options``: a dataclass of the constructor's settings (the ``[model]`` table of a run config; defaults are
+  the demo's), validated by the config schema;
+- ``resolve(options, train_set)``: the constructor arguments, with what depends on the data filled in (the
+  input shape, the class count, StereoSpike's readout bias = the training set's mean depth). They are what a
+  checkpoint stores, so a model is rebuilt from a checkpoint without its data;
+- ``construct(kwargs)``: the model, weights drawn from ``kwargs["seed"]``;
+- ``objective(kwargs, spike_penalty)``: the task's loss and metrics on the model's output
+  (:class:`spikes.learning.rule.Objective`);
+- ``graph_input_shape``: the per-sample input shape of the model's deploy graph (``model.to_graph``), and
+  ``prepare_input`` the same reshaping of a time-first batch.
+
+Built in: ``conv_snn``, ``mlp_snn`` (classifiers on event frames), ``rsnn`` (e-prop's LIF/ALIF network with a
+leaky readout), ``stereospike`` (depth from stereo events), ``gt_network`` (growth-transform classifier).
+Bring your own: ``package.module:factory`` names any function returning an ``nn.Module`` built from spikes
+layers and neurons (see :func:`kind_of`); it is trained on spike counts like the classifiers.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikes.options import option
+from spikes.learning.eprop_losses import SequenceCrossEntropy
+from spikes.learning.rule import Batch, Objective
+from spikes.metrics.probe import SPIKING
+from spikes.models.classifiers import CLASSIFIERS, NEURON_KINDS, READOUTS
+from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
+from spikes.models.rsnn import RSNN, RSNNConfig
+from spikes.models.stereospike.loss import depth_loss
+from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, one_pixel_count
+from spikes.models.stereospike.train import StereoConfig, build_model as build_stereo
+
+
+# ----------------------------------------------------------------------------------------------- objectives
+class SpikeCountObjective(Objective):
+    """Classification on per-class scores ``(B, K)`` (output spike counts or the membrane readout):
+    ``loss = CE(scores, y) + spike_penalty * sum(spikes) / numel(spikes)`` over every spiking layer's output
+    (the mean firing rate, differentiable through the surrogate gradient)."""
+
+    def __init__(self, spike_penalty: float = 0.0):
+        self.spike_penalty = spike_penalty
+
+    def forward(self, model: nn.Module, batch: Batch) -> Any:
+        if not self.spike_penalty or not model.training:
+            return model(batch.x), None
+        outs: list[torch.Tensor] = []
+        hooks = [m.register_forward_hook(lambda mod, inp, out: outs.append(out))
+                 for m in model.modules() if isinstance(m, SPIKING)]
+        try:
+            scores = model(batch.x)
+        finally:
+            for h in hooks:
+                h.remove()
+        rate = sum(o.sum() for o in outs) / sum(o.numel() for o in outs) if outs else None
+        return scores, rate
+
+    def loss(self, output: Any, batch: Batch) -> torch.Tensor:
+        scores, rate = output
+        loss = F.cross_entropy(scores, batch.y)
+        return loss if rate is None else loss + self.spike_penalty * rate
+
+    def metric_sums(self, output: Any, batch: Batch) -> dict[str, float]:
+        scores = output[0].detach()
+        return {"accuracy": float((scores.argmax(1) == batch.y).sum()),
+                "loss": float(F.cross_entropy(scores, batch.y, reduction="sum"))}
+
+
+class SequenceObjective(Objective):
+    """Classification by a leaky readout ``y (T, B, K)`` over a sequence: softmax cross-entropy at every step of
+    the loss mask (:class:`SequenceCrossEntropy`), decision by the largest mean softmax, plus e-prop's firing-rate
+    regulariser ``c_reg sum_j (f_j - f0)^2`` (``f_j`` spikes per step of neuron j, ``f0 = f_target dt / 1000``)."""
+
+    def __init__(self, n_classes: int, c_reg: float, f_target: float, dt: float):
+        self.n_classes, self.c_reg, self.f_target, self.dt = n_classes, c_reg, f_target, dt
+
+    def sequence_loss(self, batch: Batch) -> SequenceCrossEntropy:
+        return SequenceCrossEntropy(batch.y, self.n_classes, batch.x.shape[0], batch.mask)
+
+    def online(self, batch: Batch) -> SequenceCrossEntropy:
+        return self.sequence_loss(batch)
+
+    def forward(self, model: nn.Module, batch: Batch) -> Any:
+        return model(batch.x)
+
+    def loss(self, output: Any, batch: Batch) -> torch.Tensor:
+        y, z = output
+        task = self.sequence_loss(batch).total(y)
+        if not self.c_reg:
+            return task
+        f = z.mean(dim=(0, 1))
+        return task + self.c_reg * ((f - self.f_target * self.dt / 1000.0) ** 2).sum()
+
+    def metric_sums(self, output: Any, batch: Batch) -> dict[str, float]:
+        y = output[0].detach()
+        loss = self.sequence_loss(batch)
+        return {"accuracy": float(batch.size - loss.errors(y).sum()), "loss": float(loss.total(y)) * batch.size}
+
+
+class DepthObjective(Objective):
+    """StereoSpike's multi-scale depth loss (scale-invariant + ``grad_weight`` gradient matching on every readout
+    scale, plus ``spike_penalty`` times the spike penalty of the bottleneck and decoder skips); metric: mean depth
+    error in metres over the valid pixels (lower is better), and the one-pixel accuracy."""
+
+    metric_name: ClassVar[str] = "mde"
+    higher_is_better: ClassVar[bool] = False
+
+    def __init__(self, grad_weight: float, lam: float, spike_penalty: float, spiking: bool, fb: float = MVSEC_FB):
+        self.grad_weight, self.lam, self.fb = grad_weight, lam, fb
+        self.beta = spike_penalty if spiking else 0.0
+
+    def loss(self, output: Any, batch: Batch) -> torch.Tensor:
+        return depth_loss(output.depths, batch.y, self.grad_weight, self.lam, output.penalised, self.beta)
+
+    def metric_sums(self, output: Any, batch: Batch) -> dict[str, float]:
+        err, n = abs_error_sum(output.depth.detach(), batch.y)
+        hit = one_pixel_count(output.depth.detach(), batch.y, self.fb)[0]
+        # per-pixel means: the trainer divides by the pixel count ("_weight") instead of the sample count
+        return {"mde": err, "one_pixel_accuracy": float(hit), "_weight": float(n)}
+
+
+class FewestSpikesObjective(Objective):
+    """Growth-transform classification: the network runs once per candidate label and predicts the label whose
+    run spikes least (no loss to differentiate: the GT rule is local). Training reports spikes per sample."""
+
+    def loss(self, output: Any, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError("a growth-transform network has no differentiable loss: train it with --rule gt")
+
+    def forward(self, model, batch: Batch) -> Any:
+        return model.spike_counts(batch.x)                       # (B, M) spikes for every candidate label
+
+    def metric_sums(self, output: Any, batch: Batch) -> dict[str, float]:
+        return {"accuracy": float((output.argmin(1) == batch.y).sum())}
+
+
+# ------------------------------------------------------------------------------------------------ the kinds
+@dataclass(frozen=True)
+class ModelKind:
+    """How the trainer handles one kind of model (module docstring)."""
+
+    name: str
+    description: str
+    options: type
+    default_rule: str
+    data: str                                     # "frames", "stereo" or "tabular"
+    resolve: Callable[[Any, Any], dict[str, Any]]
+    construct: Callable[[dict[str, Any]], Any]
+    objective: Callable[[dict[str, Any], float], Objective]
+    graph_input_shape: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda shape: tuple(shape)
+    prepare_input: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    width: int = option(8, "channels of the first conv layer (conv_snn) or hidden units (mlp_snn)", min=1)
+    neuron: str = option("lif", "spiking neuron kind", choices=tuple(NEURON_KINDS))
+    readout: str = option("count", "loss on output spike counts or on the output integrator's membrane", choices=READOUTS)
+    gain: float = option(2.0, "initial weight scale (times Kaiming uniform); conv_snn needs about 8 to fire at the start "
+                            "(the demo's setting)", min=0.0, min_exclusive=True)
+
+
+def _classifier(name: str) -> ModelKind:
+    def resolve(options: ClassifierOptions, train_set) -> dict[str, Any]:
+        return {"input_shape": list(train_set.input_shape), "n_classes": int(train_set.n_classes), **asdict(options)}
+
+    def construct(kw: dict[str, Any]) -> nn.Module:
+        kw = dict(kw)
+        torch.manual_seed(kw.pop("seed", 0))
+        return CLASSIFIERS[name](tuple(kw.pop("input_shape")), kw.pop("n_classes"), **kw)
+
+    return ModelKind(name, CLASSIFIERS[name].__doc__.strip().splitlines()[0], ClassifierOptions, "bptt", "frames",
+                     resolve, construct, lambda kw, penalty: SpikeCountObjective(penalty))
+
+
+@dataclass(frozen=True)
+class RSNNOptions:
+    n_rec: int = option(64, "recurrent neurons", min=1)
+    n_adaptive: int = option(32, "of which ALIF (adaptive threshold; the last n_adaptive)", min=0)
+    dt: float = option(1.0, "time step in ms", min=0.0, min_exclusive=True)
+    tau_m: float = option(20.0, "membrane time constant, ms", min=0.0, min_exclusive=True)
+    tau_a: float = option(200.0, "threshold adaptation time constant, ms", min=0.0, min_exclusive=True)
+    tau_out: float = option(20.0, "readout time constant, ms", min=0.0, min_exclusive=True)
+    v_th: float = option(0.6, "threshold", min=0.0, min_exclusive=True)
+    n_ref: int = option(2, "refractory steps", min=0)
+    c_reg: float = option(0.1, "firing-rate regulariser weight c_reg sum_j (f_j - f_target)^2", min=0.0)
+    f_target: float = option(10.0, "target rate of the regulariser, Hz", min=0.0)
+
+
+def _rsnn_resolve(options: RSNNOptions, train_set) -> dict[str, Any]:
+    if options.n_adaptive > options.n_rec:
+        raise ValueError(f"model.n_adaptive ({options.n_adaptive}) must be <= model.n_rec ({options.n_rec})")
+    return {"n_in": int(math.prod(train_set.input_shape)), "n_out": int(train_set.n_classes), **asdict(options)}
+
+
+def _rsnn_config(kw: dict[str, Any]) -> RSNNConfig:
+    return RSNNConfig(**{k: kw[k] for k in ("n_in", "n_rec", "n_out", "n_adaptive", "dt", "tau_m", "tau_a", "tau_out",
+                                             "v_th", "n_ref")})
+
+
+RSNN_KIND = ModelKind(
+    "rsnn", "LIF/ALIF recurrent SNN with a leaky readout (e-prop's network); inputs flattened per step",
+    RSNNOptions, "eprop", "frames", _rsnn_resolve,
+    lambda kw: RSNN(_rsnn_config(kw), seed=kw.get("seed", 0)),
+    lambda kw, penalty: SequenceObjective(kw["n_out"], kw["c_reg"], kw["f_target"], kw["dt"]),
+    graph_input_shape=lambda shape: (int(math.prod(shape)),),
+    prepare_input=lambda x: x.flatten(2))
+
+
+@dataclass(frozen=True)
+class StereoOptions:
+    snn: bool = option(True, "StereoSpike (true) or its ANN twin with BatchNorm (false)")
+    base: int = option(8, "channels of the first layer (paper 32)", min=1)
+    levels: int = option(3, "encoder levels (paper 4)", min=1)
+    n_res: int = option(2, "SEW residual blocks", min=0)
+    neuron: str = option("if", "one-step neuron of the SNN", choices=("if", "plif"))
+    grad_weight: float = option(0.5, "weight of the gradient-matching term", min=0.0)
+    lam: float = option(0.5, "scale-invariance weight of the regression term (paper 1)", min=0.0)
+    init_depth: float = option(0.0, "readout bias in metres (0 = the training set's mean depth)", min=0.0)
+
+
+def _stereo_resolve(options: StereoOptions, train_set) -> dict[str, Any]:
+    kw = asdict(options)
+    kw["init_depth"] = options.init_depth or train_set.mean_depth()
+    return {"input_size": list(train_set.input_size), "in_channels": int(train_set.in_channels), **kw}
+
+
+def _stereo_config(kw: dict[str, Any]) -> StereoConfig:
+    return StereoConfig(model="snn" if kw["snn"] else "ann", base=kw["base"], levels=kw["levels"], n_res=kw["n_res"],
+                        neuron=kw["neuron"], input_size=tuple(kw["input_size"]), in_channels=kw["in_channels"],
+                        init_depth=kw["init_depth"], seed=kw.get("seed", 0))
+
+
+def _stereo_construct(kw: dict[str, Any]) -> nn.Module:
+    torch.manual_seed(kw.get("seed", 0))
+    return build_stereo(_stereo_config(kw))
+
+
+STEREO_KIND = ModelKind(
+    "stereospike", "StereoSpike spiking U-Net (or its ANN twin): dense depth from stereo event counts",
+    StereoOptions, "bptt", "stereo", _stereo_resolve, _stereo_construct,
+    lambda kw, penalty: DepthObjective(kw["grad_weight"], kw["lam"], penalty, kw["snn"]))
+
+
+@dataclass(frozen=True)
+class GTOptions:
+    architecture: str = option("network2", "GT architecture", choices=ARCHITECTURES)
+    iterations: int = option(100, "GT iterations per sample", min=1)
+    eta1: float = option(1e-4, "learning rate of layer 1", min=0.0)
+    eta2: float = option(1e-3, "learning rate of layer 2 (network2/3)", min=0.0)
+    layer1_epochs: int = option(5, "network2: epochs layer 1 learns before it is frozen", min=0)
+    i_psi: float = option(3.0, "penalty current of the GT neurons", min=0.0)
+
+
+def _gt_config(kw: dict[str, Any]) -> GTNetworkConfig:
+    eta = (kw["eta1"],) if kw["architecture"] == "network1" else (kw["eta1"], kw["eta2"])
+    return GTNetworkConfig(architecture=kw["architecture"], iterations=kw["iterations"], eta=eta,
+                           layer1_epochs=kw["layer1_epochs"], i_psi=kw["i_psi"])
+
+
+GT_KIND = ModelKind(
+    "gt_network", "differential growth-transform network: predicts the label whose run spikes least",
+    GTOptions, "gt", "tabular",
+    lambda options, train_set: {"n_features": int(train_set.input_shape[0]), "n_classes": int(train_set.n_classes),
+                                **asdict(options)},
+    lambda kw: GTNetwork(kw["n_features"], kw["n_classes"], _gt_config(kw), seed=kw.get("seed", 0)),
+    lambda kw, penalty: FewestSpikesObjective())
+
+KINDS: dict[str, ModelKind] = {k.name: k for k in (_classifier("conv_snn"), _classifier("mlp_snn"), RSNN_KIND,
+                                                   STEREO_KIND, GT_KIND)}
+
+
+# ------------------------------------------------------------------------------------- bring your own model
+@dataclass(frozen=True)
+class NoOptions:
+    pass
+
+
+def _factory(ref: str) -> Callable[..., nn.Module]:
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"model {ref!r}: a user model is named 'package.module:factory'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"model {ref!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+
+
+def user_kind(ref: str) -> ModelKind:
+    """The kind of a user's model ``package.module:factory``: ``factory(input_shape=(C, H, W), n_classes=K,
+    **options)`` (it may leave out either argument) returning an ``nn.Module`` that maps a time-first batch
+    ``(T, B, C, H, W)`` to per-class scores ``(B, K)`` (e.g. output spike counts). Its ``[model]`` table is
+    passed through to the factory; it trains with any rule on spike counts, and exports through
+    ``spikes.graph.capture`` (its own ``to_graph``, or its modules read as a sequence)."""
+    factory = _factory(ref)
+    params = inspect.signature(factory).parameters
+
+    def resolve(options: dict[str, Any], train_set) -> dict[str, Any]:
+        kw = dict(options)
+        if "input_shape" in params:
+            kw["input_shape"] = list(train_set.input_shape)
+        if "n_classes" in params:
+            kw["n_classes"] = int(train_set.n_classes)
+        return kw
+
+    def construct(kw: dict[str, Any]) -> nn.Module:
+        kw = dict(kw)
+        torch.manual_seed(kw.pop("seed", 0))
+        if "input_shape" in kw:
+            kw["input_shape"] = tuple(kw["input_shape"])
+        model = factory(**kw)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model {ref!r} returned {type(model).__name__}, not a torch nn.Module")
+        return model
+
+    return ModelKind(ref, f"user model {ref}", dict, "bptt", "frames", resolve, construct,
+                     lambda kw, penalty: SpikeCountObjective(penalty))
+
+
+def kind_of(name: str) -> ModelKind:
+    """The built-in kind ``name``, or a user's ``package.module:factory``."""
+    if name in KINDS:
+        return KINDS[name]
+    if ":" in name:
+        return user_kind(name)
+    raise ValueError(f"unknown model {name!r}: choose one of {sorted(KINDS)} or name your own 'package.module:factory'")
+
+
+def options_fields(kind: ModelKind) -> dict[str, Any]:
+    """``{name: dataclasses.Field}`` of a kind's options (empty for user models: their table is passed through)."""
+    return {f.name: f for f in fields(kind.options)} if kind.options is not dict else {}

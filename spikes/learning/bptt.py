@@ -1,0 +1,42 @@
+"""Surrogate-gradient backpropagation through time (``--rule bptt``).
+
+The network runs forward over the whole sequence, autograd differentiates the objective's loss through
+every step (spikes through their surrogate derivative, ``spikes.surrogates``), and the optimizer takes one
+step: ``W <- opt(W, dL/dW)``. Layers' structural constraints (e.g. a zero recurrent diagonal) are re-imposed
+after the step (:func:`spikes.learning.rule.constrain`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from spikes.learning.rule import Batch, LearningRule, Objective, StepOutput, constrain, register_rule
+from spikes.options import option
+
+
+@register_rule
+class BPTT(LearningRule):
+    """Backpropagation through time with surrogate gradients."""
+
+    name = "bptt"
+
+    @dataclass(frozen=True)
+    class Options:
+        grad_clip: float = option(0.0, "clip the global gradient norm to this value (0 = no clipping)", min=0.0)
+
+    def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:
+        if self.optimizer is None:
+            raise ValueError("rule 'bptt' needs an optimizer")
+        output = objective.forward(model, batch)
+        loss = objective.loss(output, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"rule 'bptt': the loss became {float(loss)}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.options.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.options.grad_clip)
+        self.optimizer.step()
+        constrain(model)
+        return StepOutput(float(loss.detach()), output)

@@ -1,0 +1,83 @@
+"""e-prop as a learning rule (``--rule eprop``): gradients computed forward in time, no stored history.
+
+The learner of :mod:`spikes.learning.eprop` runs the network's e-prop layer step by step, keeps eligibility
+traces, and accumulates ``g_ji = sum_t L_j[t] e_ji[t]`` with the learning signal ``L = B dE/dy`` of the
+objective's online loss (``Objective.online``). The accumulated gradients go to the optimizer every
+``update_every`` steps inside the sequence (online updates) and at its end. Feedback ``B``: ``symmetric``
+(``W_out^T``), ``random`` (fixed), ``adaptive`` (Kolen-Pollack); the random/adaptive matrix is the rule's
+state and is saved in checkpoints. The firing-rate regulariser's weight and target are the objective's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from spikes.learning.eprop import FEEDBACKS, EProp, EPropConfig
+from spikes.learning.rule import Batch, LearningRule, Objective, StepOutput, register_rule
+from spikes.options import option
+
+
+@register_rule
+class Eprop(LearningRule):
+    """Online e-prop (Bellec et al. 2020) for networks with an e-prop recurrent layer."""
+
+    name = "eprop"
+
+    @dataclass(frozen=True)
+    class Options:
+        feedback: str = option("symmetric", "learning-signal feedback B", choices=FEEDBACKS)
+        update_every: int = option(0, "apply the accumulated gradients every N steps inside a sequence (0 = at its end)",
+                                   min=0)
+        weight_decay: float = option(0.0, "adaptive feedback: B and W_out both decay by lr * weight_decay per update",
+                                     min=0.0)
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        self.learner: EProp | None = None
+
+    def _learner(self, model: nn.Module, objective: Objective) -> EProp:
+        if self.learner is None:
+            if self.optimizer is None:
+                raise ValueError("rule 'eprop' needs an optimizer")
+            o = self.options
+            self.learner = EProp(model, EPropConfig(feedback=o.feedback, c_reg=getattr(objective, "c_reg", 0.0),
+                                                    f_target=getattr(objective, "f_target", 10.0),
+                                                    weight_decay=o.weight_decay, seed=self.seed),
+                                 optimizer=self.optimizer)
+            if getattr(self, "_pending_state", None):
+                self._restore(self._pending_state)
+        return self.learner
+
+    @torch.no_grad()
+    def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:
+        learner = self._learner(model, objective)
+        x = batch.x
+        online = objective.online(batch)
+        learner.begin(x.shape[1])
+        ys, zs = [], []
+        every = self.options.update_every
+        for t in range(x.shape[0]):
+            out = learner.step(x[t], online)
+            ys.append(out.y)
+            zs.append(out.z)
+            if every and (t + 1) % every == 0 and t + 1 < x.shape[0]:
+                learner.apply()
+        rate = float(learner.firing_rates().mean())
+        learner.apply()
+        return StepOutput(learner.loss_sum, (torch.stack(ys), torch.stack(zs)), {"rate_per_step": rate})
+
+    def state_dict(self) -> dict:
+        fb = None if self.learner is None else self.learner.feedback
+        return {} if fb is None else {"feedback": fb.clone()}
+
+    def _restore(self, state: dict) -> None:
+        if "feedback" in state:
+            self.learner.feedback = state["feedback"].clone()
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.learner is None:
+            self._pending_state = dict(state)       # restored when the learner is made (first step)
+        else:
+            self._restore(state)

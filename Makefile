@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench imports install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# The layer contract (pyproject.toml [tool.importlinter]) on the staged package, then the counts: upward
+# imports, import cycles, in-function imports.
+imports: $(STAMP)
+	$(PY) .ci/imports.py lint
+	$(PY) .ci/imports.py counts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -123,3 +123,11 @@ def build_classifier(name: str, input_shape: tuple[int, int, int], n_classes: in
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(CLASSIFIERS)}") from None
     return builder(tuple(input_shape), n_classes, **options)
+
+
+def lif_mlp(n_in: int = 64, hidden: int = 48, n_out: int = 10, alpha: float = 0.9) -> nn.Sequential:
+    """A deployable LIF MLP on flat inputs (zero reset, no biases): Linear - LIF - Linear - LIF, output spikes
+    ``(T, B, n_out)``. An example of a plain ``nn.Module`` of spikes layers, as a user would write one
+    (``--model spikes.models.classifiers:lif_mlp``)."""
+    return nn.Sequential(TimeDistributed(nn.Linear(n_in, hidden, bias=False)), LIF(alpha=alpha, reset="zero"),
+                         TimeDistributed(nn.Linear(hidden, n_out, bias=False)), LIF(alpha=alpha, reset="zero"))

@@ -65,13 +65,19 @@ class SpikeCountObjective(Objective):
         rate = sum(o.sum() for o in outs) / sum(o.numel() for o in outs) if outs else None
         return scores, rate
 
+    @staticmethod
+    def scores(output: Any) -> torch.Tensor:
+        """``(B, K)`` scores; a model that returns its output spikes ``(T, B, K)`` is scored by their counts."""
+        scores = output[0]
+        return scores.sum(0) if scores.dim() == 3 else scores
+
     def loss(self, output: Any, batch: Batch) -> torch.Tensor:
-        scores, rate = output
+        scores, rate = self.scores(output), output[1]
         loss = F.cross_entropy(scores, batch.y)
         return loss if rate is None else loss + self.spike_penalty * rate
 
     def metric_sums(self, output: Any, batch: Batch) -> dict[str, float]:
-        scores = output[0].detach()
+        scores = self.scores(output).detach()
         return {"accuracy": float((scores.argmax(1) == batch.y).sum()),
                 "loss": float(F.cross_entropy(scores, batch.y, reduction="sum"))}
 

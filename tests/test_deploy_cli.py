@@ -1,26 +1,34 @@
-"""``spikes export`` and ``spikes run`` on a deploy checkpoint: the exported files reproduce the model."""
+"""``spikes export`` and ``spikes run`` on checkpoints: the exported files reproduce the model; bad files are named."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from spikes.cli import main
-from spikes.deploy.checkpoint import mlp, save_deploy_checkpoint
-from spikes.graph import capture
 from spikes.deploy.network import lower
 from spikes.deploy.nir_io import read_nir
 from spikes.deploy.quantize import quantize
 from spikes.deploy.serialize import load_qnetwork
 from spikes.deploy.sim import simulate
+from spikes.graph import capture
+from spikes.models.classifiers import lif_mlp
+from spikes.training.checkpoint import load_checkpoint, load_model, model_entry, save_checkpoint
+from spikes.training.config import resolve_config
+from spikes.training.loop import train
+
+FACTORY = "spikes.models.classifiers:lif_mlp"
 
 
 def _checkpoint(tmp_path):
-    model = mlp(16, 12, 4)
+    """A user-built model (a factory named package.module:function) saved in the checkpoint format."""
+    kwargs = {"n_in": 16, "hidden": 12, "n_out": 4}
+    model = lif_mlp(**kwargs)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(4.0)
     path = tmp_path / "model.pt"
-    save_deploy_checkpoint(path, model, "spikes.deploy.checkpoint:mlp", {"n_in": 16, "hidden": 12, "n_out": 4}, (16,))
+    save_checkpoint(path, {"model": model_entry(FACTORY, kwargs, (16,)), "weights": model.state_dict()})
     return model, path
 
 
@@ -44,28 +52,47 @@ def test_export_nir_and_lava_reproduce_the_model(tmp_path, capsys):
 
 def test_run_prints_rates_and_bad_checkpoint_is_named(tmp_path, capsys):
     _, path = _checkpoint(tmp_path)
-    assert main(["run", str(path), "--backend", "sim", "--steps", "10", "--batch", "2"]) == 0
+    assert main(["run", str(path), "--backend", "sim", "--random", "--steps", "10", "--samples", "2"]) == 0
     out = capsys.readouterr().out
-    assert "firing rate" in out and "predictions" in out
+    assert "firing rate" in out and "2 samples" in out
     bad = tmp_path / "bad.pt"
     bad.write_text("nope")
     assert main(["run", str(bad)]) == 2
     assert "bad.pt" in capsys.readouterr().err
 
 
-def test_train_checkpoint_exports_and_runs_without_input_shape(tmp_path, capsys):
-    """A 'spikes train' checkpoint stores its per-sample input shape: export and run need no --input-shape, and
-    the rebuilt model equals the trained one."""
-    from spikes.deploy.checkpoint import load_model
-    from spikes.training import TrainConfig, load_checkpoint, train
+def test_first_release_checkpoint_is_refused_with_the_upgrade_command_then_upgrades(tmp_path, capsys):
+    """A deploy checkpoint of the first release ('builder' format) is refused by export with the command that
+    converts it; after `spikes checkpoint upgrade` it exports and equals the original weights."""
+    kwargs = {"n_in": 16, "hidden": 12, "n_out": 4}
+    model = lif_mlp(**kwargs)
+    old = tmp_path / "old.pt"
+    torch.save({"deploy_version": 1, "builder": FACTORY, "builder_kwargs": kwargs, "input_shape": [16],
+                "state_dict": model.state_dict()}, old)
+    assert main(["export", str(old), "--to", "nir"]) == 2
+    err = capsys.readouterr().err
+    assert "old.pt" in err and "spikes checkpoint upgrade" in err
+    assert main(["checkpoint", "upgrade", str(old)]) == 0
+    new = tmp_path / "old.v2.pt"
+    rebuilt, shape, _ = load_model(new)
+    assert shape == (16,) and all(torch.equal(v, model.state_dict()[k]) for k, v in rebuilt.state_dict().items())
+    assert main(["export", str(new), "--to", "nir", "--out", str(tmp_path / "m.nir")]) == 0
 
-    cfg = TrainConfig(dataset="synthetic", model="mlp_snn", width=8, n_time_bins=3, batch_size=16, train_limit=32,
-                      test_limit=16, epochs=1, checkpoint_every=0, threads=1, progress=False)
+
+@pytest.mark.parametrize("model", ["mlp_snn", "user_models:flat_lif_mlp"])
+def test_train_checkpoint_exports_and_runs(tmp_path, capsys, model):
+    """A trained checkpoint holds everything to rebuild its model (kind, arguments, input shape): the rebuilt
+    model equals the trained one, and it exports and runs; a user factory trains the same way."""
+    flat = {"dataset": "synthetic", "model": model, "n_time_bins": 3, "batch_size": 16, "train_limit": 32,
+            "test_limit": 16, "epochs": 1, "checkpoint_every": 0, "threads": 1, "progress": False}
+    tables = {"model": {"width": 8} if model == "mlp_snn" else {"hidden": 16}, "rule": {}, "data": {}, "train": {}}
+    cfg = resolve_config(None, tables, flat)
     train(cfg, tmp_path / "run", log=lambda m: None)
     ckpt = tmp_path / "run" / "checkpoint.pt"
-    model, shape = load_model(ckpt)
-    assert list(shape) == load_checkpoint(ckpt)["input_shape"]
-    state = load_checkpoint(ckpt)["model"]
-    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    rebuilt, shape, raw = load_model(ckpt)
+    assert all(torch.equal(v, raw["weights"][k]) for k, v in rebuilt.state_dict().items())
+    assert "test" in load_checkpoint(ckpt)["metrics"]
     assert main(["export", str(ckpt), "--to", "nir", "--out", str(tmp_path / "m.nir")]) == 0
     assert (tmp_path / "m.nir").stat().st_size > 0
+    assert main(["run", str(ckpt), "--backend", "sim", "--samples", "4"]) == 0
+    assert "accuracy" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""``spikes train``: train a spiking classifier from a config file and/or flags into a run directory."""
+"""``spikes train``: train any model with any learning rule on any data set, from a config file and/or flags."""
 from __future__ import annotations
 
 import argparse
@@ -6,55 +6,87 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-HELP = "train a spiking classifier (config file and/or flags; checkpoints, --resume, metrics log)"
+from spikes.models.registry import KINDS
+from spikes.options import ConfigError
+from spikes.learning.rule import RULES
+from spikes.training.config import TrainOptions, describe_options, parse_overrides, resolve_config
+from spikes.training.data import DATASETS
+from spikes.training.loop import CONFIG_FILE, train
 
+HELP = ("train a model with a learning rule (--model conv_snn|mlp_snn|rsnn|stereospike|gt_network|pkg.mod:factory, "
+        "--rule bptt|eprop|gt; config file and/or flags; checkpoints, --resume, metrics log)")
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig key (``--batch-size``...), default None so that only given flags override."""
-    from spikes.training.config import TrainConfig
-    group = parser.add_argument_group("config keys (override the file)")
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        meta, default = f.metadata, f.default if f.default is not MISSING else None
-        extra = f" {{{', '.join(meta['choices'])}}}" if meta.get("choices") else ""
-        helptext = f"{meta.get('help', '')}{extra} (default {default!r})"
-        if isinstance(default, bool):
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
-        else:
-            group.add_argument(flag, dest=f.name, type=type(default), default=None, metavar=f.name.upper(), help=helptext)
-
-
-def config_overrides(args: argparse.Namespace) -> dict:
-    from spikes.training.config import FIELDS
-    return {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
+# first-release flags, each a key of one table (see spikes.training.config.LEGACY)
+SHORT_FLAGS = {"neuron": str, "width": int, "readout": str, "gain": float, "n_time_bins": int, "train_limit": int,
+               "test_limit": int}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None, help="TOML or YAML file of config keys")
+    parser.add_argument("--config", type=Path, default=None, help="TOML or YAML file with [model] [rule] [data] [train]")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/train"),
                         help="run directory (config.toml, checkpoint.pt, metrics.jsonl, summary.json)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from RUN_DIR/checkpoint.pt (config from RUN_DIR/config.toml unless --config)")
-    add_config_flags(parser)
+    parser.add_argument("--model", default=None, help=f"model kind: one of {sorted(KINDS)}, or package.module:factory "
+                                                      "for your own nn.Module (model.kind)")
+    parser.add_argument("--rule", default=None, help=f"learning rule: one of {sorted(RULES)} (default: the model's)")
+    parser.add_argument("--dataset", default=None, help=f"one of {list(DATASETS)}, or events:DIR (a folder of your own "
+                                                        "recordings, one sub-folder per class) (data.dataset)")
+    parser.add_argument("--data-root", default=None, help="where the dataset lies (data.root; nothing downloads)")
+    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                        help="any config key, e.g. --set model.n_rec=128 --set rule.feedback=random (repeatable)")
+    parser.add_argument("--list-options", action="store_true", help="print every table's keys and defaults, then exit")
+    group = parser.add_argument_group("[train] keys and first-release shortcuts (override the file)")
+    for f in fields(TrainOptions):
+        _flag(group, f.name, f.default if f.default is not MISSING else None, f.metadata)
+    for name, typ in SHORT_FLAGS.items():
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, metavar=name.upper(),
+                           help=f"shortcut for --set {'model' if name in ('neuron', 'width', 'readout', 'gain') else 'data'}"
+                                f".{name}=...")
+
+
+def _flag(group, name: str, default, meta) -> None:
+    flag = "--" + name.replace("_", "-")
+    extra = f" {{{', '.join(meta['choices'])}}}" if meta.get("choices") else ""
+    helptext = f"{meta.get('help', '')}{extra} (default {default!r})"
+    if isinstance(default, bool):
+        group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+    elif isinstance(default, tuple):
+        group.add_argument(flag, dest=name, type=float, nargs="+", default=None, metavar="F", help=helptext)
+    else:
+        group.add_argument(flag, dest=name, type=type(default), default=None, metavar=name.upper(), help=helptext)
+
+
+def flat_overrides(args: argparse.Namespace) -> dict:
+    keys = [f.name for f in fields(TrainOptions)] + list(SHORT_FLAGS)
+    flat = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if args.model is not None:
+        flat["model"] = args.model
+    if args.dataset is not None:
+        flat["dataset"] = args.dataset
+    return flat
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikes.training.config import ConfigError, resolve_config
+    if args.list_options:
+        print(describe_options())
+        return 0
     config_path = args.config
-    if config_path is None and args.resume and (args.run_dir / "config.toml").is_file():
-        config_path = args.run_dir / "config.toml"
+    if config_path is None and args.resume and (args.run_dir / CONFIG_FILE).is_file():
+        config_path = args.run_dir / CONFIG_FILE
     try:
-        config = resolve_config(config_path, config_overrides(args))
-    except ConfigError as exc:
-        print(f"spikes train: config error: {exc}", file=sys.stderr)
-        return 2
-    from spikes.training.loop import train
-    try:
+        tables = parse_overrides(args.set)
+        if args.rule is not None:
+            tables["rule"]["name"] = args.rule
+        if args.data_root is not None:
+            tables["data"]["root"] = args.data_root
+        config = resolve_config(config_path, tables, flat_overrides(args))
         summary = train(config, args.run_dir, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
-    except (ConfigError, FileExistsError) as exc:
+    except (ConfigError, FileExistsError, FileNotFoundError) as exc:
         print(f"spikes train: {exc}", file=sys.stderr)
         return 2
-    print(f"test accuracy {summary['test_accuracy']:.4f}  loss {summary['test_loss']:.4f}  "
-          f"mean firing rate {summary['mean_firing_rate']:.4f}  steps {summary['steps']}  "
-          f"wall {summary['wall_time_s']:.1f} s  -> {args.run_dir}")
+    metric = summary["metric_name"]
+    rate = summary.get("mean_firing_rate")
+    print(f"test {metric} {summary['test_metric']:.4f}" + (f"  mean firing rate {rate:.4f}" if rate is not None else "")
+          + f"  steps {summary['steps']}  wall {summary['wall_time_s']:.1f} s  -> {args.run_dir}")
     return 0

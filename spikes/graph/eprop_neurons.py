@@ -1,4 +1,4 @@
-"""``EpropNeurons``: e-prop's LIF/ALIF population (Bellec et al. 2020; ``spikes.models.rsnn``).
+"""``EpropNeurons``: e-prop's LIF/ALIF population (Bellec et al. 2020; ``spikes.neurons.eprop``).
 
 Per step, for the summed input ``x[t]`` (feed-forward and recurrent edges; a recurrent edge carries the
 previous step's spikes, so ``x[t] = W_in x_in[t] + W_rec z[t-1]``)::
@@ -10,27 +10,19 @@ previous step's spikes, so ``x[t] = W_in x_in[t] + W_rec z[t-1]``)::
 ``H(x) = 1 if x > 0``; the membrane keeps integrating while refractory; ``v[0] = a[0] = z[0] = 0``. ``beta_j``
 is one value per neuron (0: LIF, > 0: ALIF). These are not the core family's equations
 (``spikes.graph.Neurons``: reset in the same step, v held while refractory), so e-prop networks get
-their own node, lowered to their own population kind (``spikes.deploy.populations.eprop``).
+their own node, lowered to their own population kind (``spikes.deploy.populations.eprop``). ``step`` is
+``spikes.neurons.eprop.eprop_neuron_step`` (the pseudo-derivative it also returns is dropped here).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from spikes.graph.node import PopulationNode, as_array, as_shape, as_steps
-
-
-class EpropState(NamedTuple):
-    """``v, a, z`` (B, *shape) float and the refractory counter ``r`` (B, *shape) int."""
-
-    v: torch.Tensor
-    a: torch.Tensor
-    z: torch.Tensor
-    r: torch.Tensor
+from spikes.neurons.eprop import EpropParameters, EpropState, eprop_initial_state, eprop_neuron_step
 
 
 @dataclass(eq=False)
@@ -84,21 +76,14 @@ class EpropNeurons(PopulationNode):
         return np.broadcast_to(np.asarray(self.beta, dtype=np.float64), (self.size,)).copy()
 
     def initial_state(self, batch: int, dtype=torch.float64, device=None) -> EpropState:
-        zeros = torch.zeros(batch, *self.shape, dtype=dtype, device=device)
-        return EpropState(zeros, zeros, zeros, torch.zeros(batch, *self.shape, dtype=torch.int32, device=device))
+        return eprop_initial_state((batch, *self.shape), dtype, device)
 
     def step(self, x: torch.Tensor, state: EpropState | None) -> tuple[torch.Tensor, EpropState]:
-        """``(z[t], state[t])`` for the summed input ``x[t]`` ``(B, *shape)`` (equations in the module docstring,
-        in the operation order of ``spikes.models.rsnn.rsnn_step``)."""
+        """``(z[t], state[t])`` for the summed input ``x[t]`` ``(B, *shape)``: one
+        ``spikes.neurons.eprop.eprop_neuron_step`` (equations in the module docstring)."""
         if state is None:
             state = self.initial_state(x.shape[0], x.dtype, x.device)
         beta = torch.as_tensor(self.beta_vector(), dtype=x.dtype, device=x.device).reshape(self.shape)
-        v = self.alpha * state.v + x - self.v_th * state.z
-        a = self.rho * state.a + state.z
-        z = (v - (self.v_th + beta * a) > 0).to(x.dtype)
-        if self.n_ref:
-            z = z * (state.r <= 0).to(x.dtype)
-            r = torch.where(z > 0, torch.full_like(state.r, self.n_ref), (state.r - 1).clamp(min=0))
-        else:
-            r = state.r
-        return z, EpropState(v, a, z, r)
+        params = EpropParameters(alpha=self.alpha, rho=self.rho, v_th=self.v_th, beta=beta, n_ref=self.n_ref)
+        z, _, state = eprop_neuron_step(x, state, params)
+        return z, state

@@ -1,6 +1,7 @@
 """e-prop (Bellec et al., Nat. Commun. 11:3625, 2020): online training of recurrent SNNs, forward in time.
 
-For the network of ``spikes.models.rsnn`` (equations there), with presynaptic input ``p_i[t]`` =
+For the layer ``spikes.layers.eprop_recurrent.EpropRecurrent`` (equations there and in
+``spikes.neurons.eprop``), with presynaptic input ``p_i[t]`` =
 ``x_i[t]`` (input synapses) or ``z_i[t-1]`` (recurrent ones), e-prop keeps per synapse, for every sequence
 of the batch, eligibility vectors and traces updated at every step and never stores the past::
 
@@ -28,8 +29,9 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from spikes.models.rsnn import RSNN, RSNNStep
+from spikes.layers.eprop_recurrent import EpropRecurrent, RSNNStep
 
 FEEDBACKS = ("symmetric", "random", "adaptive")
 
@@ -52,23 +54,45 @@ class EPropConfig:
                              f"{self.c_reg}, {self.f_target}, {self.weight_decay}")
 
 
-class EProp:
-    """Online e-prop learner for an ``RSNN``: ``begin(B)``, then ``step(x[t], loss)`` per step, ``apply()``.
+def find_eprop_layer(model: nn.Module) -> EpropRecurrent:
+    """The one ``EpropRecurrent`` that e-prop trains in ``model`` (``model`` itself if it is one).
 
+    Raises ``TypeError`` for a non-module and ``ValueError``, naming the model and the layers found, when it
+    holds none or several (pass the layer itself then).
+    """
+    if isinstance(model, EpropRecurrent):
+        return model
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"e-prop acts on an EpropRecurrent layer or a torch module holding one, got "
+                        f"{type(model).__name__}")
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, EpropRecurrent)]
+    if len(found) != 1:
+        listed = f": {', '.join(name for name, _ in found)}" if found else ""
+        raise ValueError(f"e-prop trains one EpropRecurrent layer; model {type(model).__name__} has "
+                         f"{len(found)}{listed} (pass the layer to train)")
+    return found[0][1]
+
+
+class EProp:
+    """Online e-prop learner for an ``EpropRecurrent`` layer: ``begin(B)``, ``step(x[t], loss)`` per step,
+    ``apply()``.
+
+    ``layer_or_model`` is the layer, or a model holding exactly one (``find_eprop_layer``; ``self.layer``).
     ``run(x, loss, update_every)`` does a whole sequence. ``gradients()`` gives the accumulated gradients
-    (same names as the model's parameters); ``apply()`` hands them to ``optimizer`` (default: plain SGD with
-    ``lr``) and clears them.
+    (same names as the layer's parameters); ``apply()`` hands them to ``optimizer`` (default: plain SGD with
+    ``lr`` on the layer's parameters) and clears them.
     """
 
-    def __init__(self, model: RSNN, config: EPropConfig = EPropConfig(),
+    def __init__(self, layer_or_model: nn.Module, config: EPropConfig = EPropConfig(),
                  optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3):
-        self.model = model
+        self.model = layer_or_model
+        self.layer = layer = find_eprop_layer(layer_or_model)
         self.cfg = config
-        self.optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=lr)
-        c = model.cfg
+        self.optimizer = optimizer or torch.optim.SGD(layer.parameters(), lr=lr)
+        c = layer.cfg
         self.n_lif = c.n_rec - c.n_adaptive
         self.f0 = config.f_target * c.dt / 1000.0
-        dtype = model.w_in.dtype
+        dtype = layer.w_in.dtype
         if config.feedback == "symmetric":
             self.feedback = None
         else:
@@ -81,10 +105,10 @@ class EProp:
     # ----------------------------------------------------------------------------------------------
     def feedback_matrix(self) -> torch.Tensor:
         """``B`` (N, K): ``Wout^T`` for symmetric feedback, else the random / adaptive matrix."""
-        return self.model.w_out.detach().t() if self.feedback is None else self.feedback
+        return self.layer.w_out.detach().t() if self.feedback is None else self.feedback
 
     def _zero_grads(self) -> None:
-        m = self.model
+        m = self.layer
         self.g_w = torch.zeros(m.cfg.n_rec, m.cfg.n_in + m.cfg.n_rec, dtype=m.w_in.dtype)
         self.g_out = torch.zeros_like(m.w_out, requires_grad=False)
         self.g_b = torch.zeros_like(m.b_out, requires_grad=False)
@@ -94,7 +118,7 @@ class EProp:
 
     def begin(self, batch: int) -> None:
         """Start a batch of sequences: network at rest, traces at zero (accumulated gradients are kept)."""
-        m, c = self.model, self.model.cfg
+        m, c = self.layer, self.layer.cfg
         dt = m.w_in.dtype
         p = c.n_in + c.n_rec
         self.net = m.initial_state(batch)
@@ -110,7 +134,7 @@ class EProp:
     @torch.no_grad()
     def step(self, x: torch.Tensor, loss=None) -> RSNNStep:
         """Advance one step with input ``x (B, n_in)``; with ``loss`` (``eprop_losses``), accumulate gradients."""
-        m, c = self.model, self.model.cfg
+        m, c = self.layer, self.layer.cfg
         pre = torch.cat([x.to(self.eps_v.dtype), self.net.z], dim=1)
         out, self.net = m.step(x, self.net)
         psi = out.psi
@@ -151,12 +175,12 @@ class EProp:
 
     def gradients(self) -> dict[str, torch.Tensor]:
         """Accumulated gradients, task loss plus firing-rate regulariser, by parameter name."""
-        c = self.model.cfg
+        c = self.layer.cfg
         g_w = self.g_w.clone()
         if self.cfg.c_reg and self.count:
             f = self.firing_rates()
             g_w += (2.0 * self.cfg.c_reg / self.count) * (f - self.f0)[:, None] * self.sum_e
-        g_rec = g_w[:, c.n_in:] * self.model.no_self
+        g_rec = g_w[:, c.n_in:] * self.layer.no_self
         return {"w_in": g_w[:, :c.n_in].contiguous(), "w_rec": g_rec, "w_out": self.g_out.clone(),
                 "b_out": self.g_b.clone()}
 
@@ -168,13 +192,13 @@ class EProp:
     def apply(self) -> None:
         """One optimizer step with the accumulated gradients; adaptive feedback follows Wout; then clear."""
         grads = self.gradients()
-        params = dict(self.model.named_parameters())
+        params = dict(self.layer.named_parameters())
         w_out_before = params["w_out"].detach().clone()
         for name, p in params.items():
             p.grad = grads[name].to(p.dtype)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.model.w_rec.mul_(self.model.no_self)
+        self.layer.w_rec.mul_(self.layer.no_self)
         if self.cfg.feedback == "adaptive":
             self.feedback.add_((params["w_out"] - w_out_before).t())
             if self.cfg.weight_decay:
@@ -189,8 +213,8 @@ class EProp:
 
         Returns the readout ``y (T, B, K)``.
         """
-        if x.dim() != 3 or x.shape[-1] != self.model.cfg.n_in:
-            raise ValueError(f"e-prop input must be (T, B, n_in={self.model.cfg.n_in}), got {tuple(x.shape)}")
+        if x.dim() != 3 or x.shape[-1] != self.layer.cfg.n_in:
+            raise ValueError(f"e-prop input must be (T, B, n_in={self.layer.cfg.n_in}), got {tuple(x.shape)}")
         if update_every is not None and update_every < 1:
             raise ValueError(f"update_every must be >= 1 step, got {update_every}")
         self.begin(x.shape[1])

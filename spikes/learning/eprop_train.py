@@ -1,4 +1,5 @@
-"""Training loops for ``spikes.models.rsnn.RSNN``: e-prop (three feedback variants) and BPTT, on the cue task.
+"""Training loops for the e-prop layer ``spikes.layers.eprop_recurrent.EpropRecurrent`` (the network of
+``spikes.models.rsnn.RSNN``): e-prop (three feedback variants) and BPTT, on the cue task.
 
 ``rule`` is ``"eprop-symmetric"``, ``"eprop-random"``, ``"eprop-adaptive"`` (``spikes.learning.eprop``, online)
 or ``"bptt"`` (autograd through the whole sequence, no stop-gradient). Both minimise the task loss plus the
@@ -10,10 +11,13 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from tqdm import tqdm
 
+from spikes.datasets.tasks.cue import CueTaskConfig, cue_task
+from spikes.datasets.tasks.digits import digits_sequences
+from spikes.layers.eprop_recurrent import EpropRecurrent, RSNNConfig
 from spikes.learning.eprop import EProp, EPropConfig
 from spikes.learning.eprop_losses import SequenceCrossEntropy
-from spikes.models.rsnn import RSNN, RSNNConfig
 
 RULES = ("eprop-symmetric", "eprop-random", "eprop-adaptive", "bptt")
 
@@ -32,7 +36,7 @@ class TrainLog:
 class Trainer:
     """One model and one rule; ``train_step(x, loss)`` does one batch, returns ``(loss, readout)``."""
 
-    def __init__(self, model: RSNN, rule: str, lr: float = 5e-3, c_reg: float = 0.0, f_target: float = 10.0,
+    def __init__(self, model: EpropRecurrent, rule: str, lr: float = 5e-3, c_reg: float = 0.0, f_target: float = 10.0,
                  weight_decay: float = 0.0, update_every: int | None = None, seed: int = 0):
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
@@ -85,15 +89,11 @@ def train_cue(rule: str = "eprop-symmetric", n_adaptive: int = 50, n_rec: int = 
     tau_out 20 ms, v_th 0.6, n_ref 5 ms. Batch i uses seed ``seed * 100003 + i``; the test set seed
     ``seed * 100003 + 99991`` (disjoint draws).
     """
-    from tqdm import tqdm
-
-    from spikes.datasets.tasks.cue import CueTaskConfig, cue_task
-
     torch.manual_seed(seed)
     tcfg = CueTaskConfig(dt=dt, **(task_kwargs or {}))
     cfg = RSNNConfig(n_in=tcfg.n_in, n_rec=n_rec, n_out=2, n_adaptive=n_adaptive, dt=dt, tau_m=20.0,
                      tau_a=2000.0, tau_out=20.0, v_th=0.6, n_ref=int(round(5.0 / dt)))
-    model = RSNN(cfg, seed=seed)
+    model = EpropRecurrent(cfg, seed=seed)
     trainer = Trainer(model, rule, lr=lr, c_reg=c_reg, weight_decay=weight_decay, seed=seed)
     log = TrainLog()
     start = time.perf_counter()
@@ -122,17 +122,13 @@ def train_digits(rule: str = "eprop-symmetric", n_rec: int = 100, n_adaptive: in
     """Classify the embedded digits event set (``spikes.datasets.tasks.digits``), frames flattened to
     2 H W input channels, one step per time bin (300 ms / ``n_time_bins``); cross-entropy on every step,
     decision by the mean softmax. Returns the log with the test-split error."""
-    from tqdm import tqdm
-
-    from spikes.datasets.tasks.digits import digits_sequences
-
     torch.manual_seed(seed)
     x_train, y_train = digits_sequences("train", n_time_bins, seed=0)
     x_test, y_test = digits_sequences("test", n_time_bins, seed=0)
     dt = 300.0 / n_time_bins
     cfg = RSNNConfig(n_in=x_train.shape[-1], n_rec=n_rec, n_out=10, n_adaptive=n_adaptive, dt=dt, tau_m=20.0,
                      tau_a=200.0, tau_out=20.0, v_th=0.6, n_ref=0)
-    model = RSNN(cfg, seed=seed)
+    model = EpropRecurrent(cfg, seed=seed)
     trainer = Trainer(model, rule, lr=lr, c_reg=c_reg, weight_decay=weight_decay, seed=seed)
     g = torch.Generator().manual_seed(seed)
     log = TrainLog()

@@ -42,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
         result = deploy(loaded, x, y, (args.backend,), progress=False)[args.backend]
         elapsed = time.perf_counter() - t0
         for row in result.per_layer:
-            rate = row.get("firing_rate")
-            print(f"{row['layer']:<16} firing rate {'-' if rate is None else f'{rate:.4f}'}  synops/sample "
-                  f"{'-' if row.get('synops') is None else f'{row['synops']:.4g}'}")
+            rate, synops = row.get("firing_rate"), row.get("synops")
+            rate_text = "-" if rate is None else f"{rate:.4f}"
+            synops_text = "-" if synops is None else f"{synops:.4g}"
+            print(f"{row['layer']:<16} firing rate {rate_text}  synops/sample {synops_text}")
         if y is not None and result.metric is not None:
             print(f"{loaded.kind.objective(loaded.checkpoint['model']['kwargs'], 0.0).metric_name} {result.metric:.4f} "
                   f"on {result.samples} samples")

@@ -22,12 +22,18 @@ from tonic.transforms import Compose
 
 from .events import as_events
 
-_SOURCES = {
+SOURCES = {  # where to get each set, and the sample file suffix tonic looks for
     "NMNIST": ("https://www.garrickorchard.com/datasets/n-mnist (Train.zip, Test.zip)", ".bin"),
     "DVSGesture": ("tonic's preprocessed ibmGestureTrain/ibmGestureTest archives "
                    "(https://figshare.com/ndownloader/files/38022171 and 38020584)", ".npy"),
     "POKERDVS": ("http://www2.imse-cnm.csic.es/caviar/POKERDVS.html (tonic's pips_train/pips_test .npy)", ".npy"),
     "NCALTECH101": ("https://www.garrickorchard.com/datasets/n-caltech101 (Caltech101.zip)", ".bin"),
+}
+LAYOUTS = {  # what tonic reads under root (its save_to)
+    "NMNIST": "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin",
+    "DVSGesture": "DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy and DVSGesture/ibmGestureTest/...",
+    "POKERDVS": "POKERDVS/pips_train/<cl|he|di|sp>/*.npy and POKERDVS/pips_test/...",
+    "NCALTECH101": "NCALTECH101/Caltech101/<class>/*.bin",
 }
 
 
@@ -43,15 +49,21 @@ class _NoDownload:
 
     def _check_exists(self) -> bool:
         folder = self._expected()
-        ext = _SOURCES[type(self).__name__][1]
+        ext = SOURCES[type(self).__name__][1]
         if not folder.is_dir():
             return False
         return any(f.endswith(ext) for _, _, files in os.walk(folder) for f in files)
 
     def download(self) -> None:
-        url, ext = _SOURCES[type(self).__name__]
+        name = type(self).__name__
+        url, ext = SOURCES[name]
+        root = Path(self.location_on_system).parent
+        hint = ""
+        if (root / self.folder_name).is_dir():  # the user passed the data set's own folder instead of its parent
+            hint = (f" ({root} holds {self.folder_name}/ itself: pass its parent {root.parent}, "
+                    f"under which tonic looks for {name}/{self.folder_name})")
         raise FileNotFoundError(
-            f"{type(self).__name__}: no {ext} files under {self._expected()}. Nothing is downloaded at run time: "
+            f"{name}: no {ext} files under {self._expected()}{hint}. Nothing is downloaded at run time: "
             f"get the data from {url} and extract it so that {self._expected()} holds it "
             "(layout in spikes.datasets.tonic_sets)."
         )

@@ -1,22 +1,117 @@
-"""Datasets by name for training, and the seeded batch order that makes mid-epoch resume exact.
+"""Data sets by name for the trainer (:func:`open_dataset`), their ``[data]`` options, and the seeded batch order
+that makes mid-epoch resume exact.
 
-Every dataset is a pair of in-memory tensors ``x`` float32 ``(N, T, C, H, W)``, ``y`` int64 ``(N,)``; the
-model receives batches time first ``(T, B, C, H, W)``.
+A set (:class:`LabelledSet`) gives ``batch(idx) -> (x, y)``: frame sets x float32 ``(B, T, C, H, W)`` (0/1 spikes,
+or counts with ``binary = false``), tabular sets x float64 ``(B, D)``, stereo sets x ``(B, 4, H, W)`` counts and y
+the depth ``(B, H, W)``; class labels y int64 ``(B,)``. The model receives frame batches time first
+``(T, B, C, H, W)`` (:func:`time_first`).
+
+Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
 
 - ``digits-events``: :func:`spikes.datasets.digits.digits_frames` (simulated-DVS handwritten digits, 2x34x34,
-  10 classes, 1438 train / 359 test, generated from scikit-learn's digits and cached on first use).
+  10 classes, 1438 train / 359 test, generated from scikit-learn's digits and cached on first use): frames of
+  ``n_time_bins`` equal bins of the 300 ms sample, max-pooled by ``pool``. With any of ``time_window_us``,
+  ``denoise_us``, ``downsample``, ``binary = false``, ``width``, ``height`` the set's events go through the general
+  framing of :mod:`spikes.datasets.labelled` instead (tonic's binning rules, so not the same frames).
 - ``synthetic``: a small generated set for tests and smoke runs: class ``k`` (of 4) fires a 4x4 patch at
   position ``k`` of a 2x2 grid on a 2x12x12 sensor with probability 0.6 per pixel and step (channel
   ``k % 2``), plus background events with probability 0.02. Train and test use different seeds.
+- ``nmnist``, ``dvsgesture``, ``pokerdvs``, ``ncaltech101``: tonic's sets, read from ``data_root`` in tonic's
+  own layout (:data:`spikes.datasets.tonic_sets.LAYOUTS`), never downloaded, framed and cached on disk
+  (:func:`spikes.datasets.labelled.open_tonic_set`: N-Caltech101 gets a seeded 80/20 class-stratified split and
+  240x180 frames by default).
+- ``events:DIR``: the user's recordings, one sub-folder per class (:func:`spikes.datasets.labelled.open_event_folder`;
+  a relative DIR is taken under ``data_root`` when one is given).
+- ``wine``, ``breast_cancer``: scikit-learn's tabular sets, :func:`spikes.datasets.tabular.load_split` (train /
+  val / test, stratified, min-max scaled on train; ``seed`` is the split's random_state).
+- ``stereo-embedded``, ``stereo:PATH``: StereoSpike's depth data (:func:`spikes.models.stereospike.data.open_split`:
+  the embedded synthetic scene, an MVSEC-layout file or a folder of MVSEC indoor_flying files; train/val/test).
+
+Options that do not apply to a set (framing options of the synthetic, tabular and stereo sets) are an error when
+they differ from their defaults, naming the key.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
 
-DATASETS = ("digits-events", "synthetic")
+from spikes.datasets import tonic_sets
+from spikes.datasets.digits import DigitsEvents, digits_events_file, digits_frames, SENSOR_SIZE as DIGITS_SENSOR
+from spikes.datasets.labelled import (
+    TONIC_SETS, FrameTransform, TensorSet, cached_frame_set, downsampled, open_event_folder, open_tonic_set,
+    pool_frames,
+)
+from spikes.datasets.tabular import load_split as load_tabular_split
+from spikes.models.stereospike.data import open_split as open_stereo_split
+from spikes.models.stereospike.train import StereoData
+from spikes.options import ConfigError, check_value, option
+
+TABULAR = ("wine", "breast_cancer")
+DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "stereo-embedded")
+PATTERNS = ("events:DIR", "stereo:PATH")
+SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
+FRAMING_KEYS = ("n_time_bins", "time_window_us", "denoise_us", "downsample", "pool", "binary", "width", "height",
+                "sensor_width", "sensor_height")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The ``[data]`` table of a run config (besides ``dataset`` and ``root``): how samples become frames, which
+    samples, where frames are cached. Every field is validated on construction (:class:`ConfigError` naming
+    ``data.<key>``)."""
+
+    n_time_bins: int = option(8, "frames per sample (T)", min=1)
+    time_window_us: float = option(0.0, ">0: each frame lasts this many microseconds, from the sample's first event "
+                                        "(tonic ToFrame time_window); 0: the sample's span cut into n_time_bins equal "
+                                        "bins", min=0.0)
+    denoise_us: float = option(0.0, ">0: drop events without an event at a neighbouring pixel in the previous this "
+                                    "many microseconds (tonic Denoise filter_time)", min=0.0)
+    downsample: float = option(1.0, "<1: scale pixel coordinates by this factor before framing (tonic Downsample "
+                                    "spatial_factor)", min=0.0, min_exclusive=True, max=1.0)
+    pool: int = option(1, "max-pool the frames by this factor (the e-prop demo: 2, 34x34 -> 17x17)", min=1)
+    binary: bool = option(True, "clip event counts to 1 (spikes); false: counts per pixel and frame")
+    width: int = option(0, "fixed frame width in pixels after downsampling, before pooling (0: the set's own; "
+                           "N-Caltech101 240, events:DIR its widest sensor); wider recordings are cropped on the "
+                           "right, narrower ones padded", min=0)
+    height: int = option(0, "fixed frame height, as width (0: the set's own; N-Caltech101 180)", min=0)
+    sensor_width: int = option(0, "events:DIR: sensor width of RAW files whose header has no geometry (0: from "
+                                  "DIR/sensor_size.txt, 'W H')", min=0)
+    sensor_height: int = option(0, "events:DIR: sensor height of such RAW files, as sensor_width", min=0)
+    train_limit: int = option(0, "use only the first N training samples (0 = all; folder sets are ordered class by "
+                                 "class in turn, so a limit keeps the classes balanced)", min=0)
+    test_limit: int = option(0, "use only the first N test samples (0 = all)", min=0)
+    cache_dir: str = option("", "where decoded frames are cached (\"\" = $SPIKES_CACHE or ~/.cache/spikes)")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, check_value(f"data.{f.name}", getattr(self, f.name), f, "DataOptions"))
+        if bool(self.sensor_width) != bool(self.sensor_height):
+            raise ConfigError(f"DataOptions: keys 'data.sensor_width' and 'data.sensor_height' go together: give both "
+                              f"or neither, got {self.sensor_width} and {self.sensor_height}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class LabelledSet(Protocol):
+    """What :func:`open_dataset` returns (and what the trainer accepts in its place)."""
+
+    input_shape: tuple[int, ...]    # per sample, no time axis: (C, H, W) or (D,)
+    n_classes: int
+    classes: list[str]
+
+    def __len__(self) -> int: ...
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def describe(self) -> dict: ...
 
 
 def synthetic_frames(split: str, n_time_bins: int, seed: int = 0, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,18 +128,146 @@ def synthetic_frames(split: str, n_time_bins: int, seed: int = 0, n: int | None 
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
 
 
-def load_split(name: str, split: str, n_time_bins: int, seed: int = 0, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x (N, T, C, H, W) float32, y (N,) int64)`` of dataset ``name``; ``limit > 0`` keeps the first N samples."""
+class StereoSet:
+    """A stereo-depth split as a data set of the trainer: ``batch(idx) -> (x (B, 4, H, W), depth (B, H, W))``."""
+
+    kind = "stereo"
+    n_classes = 0
+    classes: list[str] = []
+
+    def __init__(self, data: StereoData, meta: dict[str, Any]):
+        self.data, self.meta = data, meta
+        self.in_channels = int(data.in_channels)
+        self.input_size = tuple(int(s) for s in data.input_size)
+        self.input_shape = (self.in_channels, *self.input_size)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.batch(idx)
+
+    def mean_depth(self) -> float:
+        return self.data.mean_depth()
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.meta, "len": len(self), "input_shape": list(self.input_shape), "n_classes": 0, "classes": []}
+
+
+def _refuse(name: str, options: DataOptions, keys: tuple[str, ...], why: str) -> None:
+    """ConfigError naming the first of ``keys`` set away from its default."""
+    defaults = DataOptions()
+    for key in keys:
+        if getattr(options, key) != getattr(defaults, key):
+            raise ConfigError(f"key 'data.{key}' = {getattr(options, key)!r} does not apply to data set {name!r} "
+                              f"({why}); leave it at {getattr(defaults, key)!r}")
+
+
+def _framing(options: DataOptions) -> dict[str, Any]:
+    return {k: getattr(options, k) for k in ("n_time_bins", "time_window_us", "denoise_us", "downsample", "pool",
+                                             "binary", "width", "height")}
+
+
+def _digits(split: str, options: DataOptions, seed: int, limit: int, meta: dict[str, Any]):
+    cache = options.cache_dir or None
+    classes = [str(k) for k in range(10)]
+    o = options
+    if not (o.time_window_us or o.denoise_us or o.downsample != 1 or not o.binary or o.width or o.height):
+        x, y = digits_frames(split, n_time_bins=o.n_time_bins, seed=seed, cache_dir=cache)
+        if limit:
+            x, y = x[:limit], y[:limit]
+        if o.pool > 1:
+            x = torch.from_numpy(pool_frames(x.numpy(), o.pool))
+        return TensorSet(x, y, classes, "frames", {**meta, "split_rule": "index % 5 == 4 is test"})
+    events = DigitsEvents(split, seed=seed, cache_dir=cache)
+    file = digits_events_file(seed, cache)
+    st = file.stat()
+    ids = [[file.name, st.st_size, st.st_mtime_ns, int(j), int(lab)] for j, lab in zip(events.indices, events.targets)]
+    W, H = DIGITS_SENSOR[:2]
+    framing = _framing(o)
+    transform = FrameTransform((o.width or downsampled(W, o.downsample), o.height or downsampled(H, o.downsample)),
+                               **{k: v for k, v in framing.items() if k not in ("width", "height")})
+    return cached_frame_set("digits-events", split, events, ids, np.asarray(events.targets), classes, 10, transform,
+                            cache, {**meta, "split_rule": "index % 5 == 4 is test"}, limit)
+
+
+def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "", seed: int = 0):
+    """Split ``split`` ('train', 'test'; 'val' for the tabular and stereo sets) of data set ``name`` (module
+    docstring) as a :class:`LabelledSet`, with ``options`` (``train_limit`` applies to 'train', ``test_limit`` to
+    'test'). ``data_root``: where tonic's sets lie (their parent folder, tonic's ``save_to``), and the base of a
+    relative ``events:DIR``. ``seed``: the digits set's sensor, the synthetic set's draws, the seeded splits.
+
+    Nothing is ever downloaded: missing data raises one FileNotFoundError naming the folder looked for and where
+    to get the data. An unknown name raises :class:`ConfigError` listing the names.
+    """
+    if not isinstance(options, DataOptions):
+        raise TypeError(f"options must be DataOptions, got {type(options).__name__}")
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split {split!r} is unknown: expected 'train', 'val' or 'test'")
+    limit = options.train_limit if split == "train" else options.test_limit if split == "test" else 0
+    meta = {"name": name, "root": data_root, "split": split, "options": options.to_dict()}
+    no_val = (f"data set {name!r} has no validation split ('val': the tabular and stereo sets have one; "
+              "train.keep_best needs it)")
+    if name in TABULAR:
+        _refuse(name, options, FRAMING_KEYS, "a tabular set has features, not events")
+        s = load_tabular_split(name, seed=seed)
+        x, y = {"train": (s.x_train, s.y_train), "val": (s.x_val, s.y_val), "test": (s.x_test, s.y_test)}[split]
+        if limit:
+            x, y = x[:limit], y[:limit]
+        return TensorSet(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y, np.int64)),
+                         s.classes, "tabular", {**meta, "split_rule": f"scikit-learn stratified split, "
+                                                f"random_state={seed}"}, n_classes=s.n_classes)
+    if name == "stereo-embedded" or name.startswith("stereo:"):
+        _refuse(name, options, FRAMING_KEYS, "stereo inputs are fixed 50 ms count windows")
+        source = "embedded" if name == "stereo-embedded" else _under(name[len("stereo:"):], data_root)
+        data = open_stereo_split(source, split, options.cache_dir or None, seed)
+        if limit and limit < len(data):
+            data = StereoData(Subset(data.dataset, range(limit)), name=data.name)
+        return StereoSet(data, {**meta, "root": str(source)})
+    if split == "val":
+        raise ConfigError(no_val)
     if name == "digits-events":
-        from spikes.datasets.digits import digits_frames
-        x, y = digits_frames(split, n_time_bins=n_time_bins, seed=seed)
-    elif name == "synthetic":
-        x, y = synthetic_frames(split, n_time_bins, seed)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
-    if limit:
-        x, y = x[:limit], y[:limit]
-    return x, y
+        return _digits(split, options, seed, limit, meta)
+    if name == "synthetic":
+        _refuse(name, options, ("time_window_us", "denoise_us", "downsample", "binary", "width", "height",
+                                "sensor_width", "sensor_height"), "its frames are generated, not framed from events")
+        x, y = synthetic_frames(split, options.n_time_bins, seed)
+        if limit:
+            x, y = x[:limit], y[:limit]
+        if options.pool > 1:
+            x = torch.from_numpy(pool_frames(x.numpy(), options.pool))
+        return TensorSet(x, y, SYNTHETIC_CLASSES, "frames", {**meta, "split_rule": "separate seeds"})
+    if name in TONIC_SETS:
+        _refuse(name, options, ("sensor_width", "sensor_height"), "its sensor size is known")
+        cls = TONIC_SETS[name][0]
+        if not data_root:
+            raise FileNotFoundError(
+                f"data set {name!r} is read from disk in tonic's layout and needs a data root (--data-root / "
+                f"data.root = ROOT): tonic reads ROOT/{tonic_sets.LAYOUTS[cls]}. Nothing is downloaded: get the data "
+                f"from {tonic_sets.SOURCES[cls][0]}")
+        return open_tonic_set(name, data_root, split, **_framing(options), seed=seed,
+                              cache_dir=options.cache_dir or None, limit=limit, meta={"options": options.to_dict()})
+    if name.startswith("events:") and len(name) > len("events:"):
+        folder = _under(name[len("events:"):], data_root)
+        raw = (options.sensor_width, options.sensor_height) if options.sensor_width else None
+        return open_event_folder(folder, split, **_framing(options), raw_sensor=raw, seed=seed,
+                                 cache_dir=options.cache_dir or None, limit=limit, name=name,
+                                 meta={"options": options.to_dict()},
+                                 raw_sensor_hint="set data.sensor_width and data.sensor_height")
+    raise ConfigError(f"unknown data set {name!r}: choose one of {', '.join(DATASETS)}, or {' / '.join(PATTERNS)}")
+
+
+def _under(path: str, data_root: str) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() or not data_root else Path(data_root).expanduser() / p)
+
+
+def load_split(name: str, split: str, n_time_bins: int, seed: int = 0, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of a whole split as two tensors (first release's call, kept for its callers):
+    ``open_dataset(name, split, DataOptions(n_time_bins, <split>_limit=limit), seed=seed)`` batched at once."""
+    key = "train_limit" if split == "train" else "test_limit"
+    s = open_dataset(name, split, DataOptions(n_time_bins=n_time_bins, **{key: limit}), seed=seed)
+    return s.batch(torch.arange(len(s)))
 
 
 def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:

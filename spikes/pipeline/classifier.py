@@ -43,20 +43,20 @@ def run_classifier_stage(out_dir: Path, quick: bool = False, progress: bool = Tr
 
     from spikes.io import atomic_write_text
     from spikes.reports.summary import RunSummary
-    from spikes.training import CHECKPOINT_FILE, SUMMARY_FILE, build_model, load_checkpoint, load_split
+    from spikes.training import CHECKPOINT_FILE, SUMMARY_FILE, load_model
     from spikes.training.config import resolve_config
+    from spikes.training.data import open_dataset
     from spikes.training.loop import train
 
     t0 = time.perf_counter()
     res = StageResult("conv_snn", "conv SNN (surrogate gradients) on digits events")
-    cfg = resolve_config(None, {**(QUICK if quick else FULL), "progress": progress})
+    cfg = resolve_config(None, None, {**(QUICK if quick else FULL), "progress": progress})
     run_dir = Path(out_dir) / ("conv_snn_quick" if quick else "conv_snn")
     loop_summary = train(cfg, run_dir, resume=(run_dir / CHECKPOINT_FILE).exists(), log=lambda m: None)
-    x, y = load_split(cfg.dataset, "test", cfg.n_time_bins, cfg.seed, cfg.test_limit)
-    from spikes.datasets.digits import DigitsEvents
-    model = build_model(cfg, tuple(x.shape[2:]), len(DigitsEvents.classes))
-    model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_FILE)["model"])
-    torch.set_num_threads(cfg.threads)
+    test = open_dataset(cfg.dataset, "test", cfg.data, cfg.data_root, cfg.train.seed)
+    x, y = test.batch(torch.arange(len(test)))
+    model, _, _ = load_model(run_dir / CHECKPOINT_FILE)
+    torch.set_num_threads(cfg.train.threads)
     m = measure_classifier(model, x, y)
     summary = RunSummary(model="conv_snn", task="digits-events", metric_name="accuracy", metric=m["accuracy"],
                          per_layer=m["per_layer"], label="conv SNN (surrogate grad.)", spike_penalty=0.0,

@@ -126,54 +126,53 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS, lava_sam
     return results
 
 
-def train_stage_network(p: dict = FULL, progress: bool = False):
-    """``(model, x_test, y_test)``: the stage's ALIF RSNN trained with e-prop as the stage does (settings ``p``,
-    ``FULL`` or ``QUICK`` or a variant), seeded, on the torch threads the caller set."""
+def stage_config(p: dict = FULL, progress: bool = False):
+    """The run config of the stage's e-prop training (settings ``p``: ``FULL``, ``QUICK`` or a variant)."""
+    from spikes.training.config import resolve_config
+
+    return resolve_config(None, {
+        "model": {"kind": "rsnn", "n_rec": p["n_rec"], "n_adaptive": p["n_rec"] // 2, "c_reg": p["c_reg"],
+                  "f_target": p["f_target"]},
+        "rule": {"name": "eprop", "feedback": "symmetric"},
+        "data": {"dataset": "digits-events", "n_time_bins": p["n_time_bins"], "pool": 2,
+                 "train_limit": p["train_limit"], "test_limit": p["test_limit"]},
+        "train": {"epochs": p["epochs"], "batch_size": p["batch_size"], "lr": p["lr"], "optimizer": "adam",
+                  "scheduler": "constant", "seed": 0, "checkpoint_every": 0, "threads": 2, "progress": progress}})
+
+
+def train_stage_network(p: dict = FULL, progress: bool = False, run_dir: Path | None = None):
+    """``(model, x_test, y_test)``: the stage's ALIF RSNN trained with e-prop by the trainer (``spikes.training``) in
+    ``run_dir`` (default: a temporary folder), test inputs time first ``(T, N, 578)``."""
+    import tempfile
+
     import torch
-    from tqdm.auto import tqdm
 
-    from spikes.learning.eprop_losses import SequenceCrossEntropy
-    from spikes.learning.eprop_train import Trainer
-    from spikes.models.rsnn import RSNN, RSNNConfig
+    from spikes.training import CHECKPOINT_FILE, load_model, train
+    from spikes.training.data import open_dataset, time_first
 
-    torch.manual_seed(0)
-    x, y = pooled_sequences("train", p["n_time_bins"], p["train_limit"])
-    xt, yt = pooled_sequences("test", p["n_time_bins"], p["test_limit"])
-    cfg = RSNNConfig(n_in=x.shape[2], n_rec=p["n_rec"], n_out=10, n_adaptive=p["n_rec"] // 2, dt=1.0,
-                     tau_m=20.0, tau_a=200.0, tau_out=20.0, v_th=0.6, n_ref=2)
-    model = RSNN(cfg, seed=0)
-    trainer = Trainer(model, "eprop-symmetric", lr=p["lr"], c_reg=p["c_reg"], f_target=p["f_target"], seed=0)
-    gen = torch.Generator().manual_seed(0)
-    n, bs = x.shape[1], p["batch_size"]
-    steps = p["epochs"] * ((n + bs - 1) // bs)
-    with tqdm(total=steps, desc="e-prop ALIF", disable=not progress, leave=False) as bar:
-        for _ in range(p["epochs"]):
-            order = torch.randperm(n, generator=gen)
-            for i in range(0, n, bs):
-                idx = order[i:i + bs]
-                loss, _, rate = trainer.train_step(x[:, idx], SequenceCrossEntropy(y[idx], 10, x.shape[0]))
-                bar.set_postfix(loss=f"{loss:.3f}", rate=f"{rate:.3f}")
-                bar.update()
-    return model, xt, yt
+    cfg = stage_config(p, progress)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(run_dir) if run_dir is not None else Path(tmp)
+        train(cfg, folder, resume=(folder / CHECKPOINT_FILE).exists(), log=lambda m: None)
+        model, _, _ = load_model(folder / CHECKPOINT_FILE)
+    test = open_dataset(cfg.dataset, "test", cfg.data, cfg.data_root, 0)
+    xt, yt = test.batch(torch.arange(len(test)))
+    return model, time_first(xt).flatten(2), yt
 
 
 def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
     import torch
 
-    from spikes.io import atomic_torch_save
     from spikes.reports.summary import RunSummary, write_summary
 
     t0 = time.perf_counter()
     res = StageResult("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events")
     p = QUICK if quick else FULL
     torch.set_num_threads(2)
-    model, xt, yt = train_stage_network(p, progress)
-    cfg = model.cfg
-    m = measure_rsnn(model, xt, yt)
     run_dir = Path(out_dir) / f"eprop_alif{'_quick' if quick else ''}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save(run_dir / "checkpoint.pt", {"config": cfg, "state_dict": model.state_dict()})
+    model, xt, yt = train_stage_network(p, progress, run_dir)
+    m = measure_rsnn(model, xt, yt)
     s = RunSummary(model="rsnn_alif_eprop", task="digits-events", metric_name="accuracy", metric=m["accuracy"],
                    per_layer=m["per_layer"], label=f"e-prop ALIF RSNN (c_reg={p['c_reg']:g})",
                    spike_penalty=p["c_reg"], raster=m["raster"], neuron_rates=m["neuron_rates"],

@@ -74,19 +74,32 @@ def deploy_gt(net, x, y, backends=("sim", "lava-fixed"), lava_samples: int | Non
     return results
 
 
-def train_stage_network(p: dict = FULL, progress: bool = False):
-    """``(net, split)``: the stage's GT network trained as the stage does (settings ``p``: ``FULL`` or ``QUICK``),
-    seeded, on the torch threads the caller set."""
-    import torch
+def stage_config(p: dict = FULL, progress: bool = False):
+    """The run config of the stage's GT training: local rule, batches of 8, the best validation epoch kept
+    (early stop after 6 epochs without improvement)."""
+    from spikes.training.config import resolve_config
 
-    from spikes.models.gt_network import GTNetwork, GTNetworkConfig, fit, load_split
+    return resolve_config(None, {
+        "model": {"kind": "gt_network", "architecture": p["architecture"], "iterations": p["iterations"],
+                  "eta1": p["eta"][0], "eta2": p["eta"][1]},
+        "rule": {"name": "gt"}, "data": {"dataset": p["dataset"]},
+        "train": {"epochs": p["epochs"], "batch_size": 8, "keep_best": True, "patience": 6, "seed": 0,
+                  "checkpoint_every": 0, "threads": 1, "progress": progress}})
 
-    torch.manual_seed(0)
-    split = load_split(p["dataset"], seed=0)
-    cfg = GTNetworkConfig(architecture=p["architecture"], eta=p["eta"], iterations=p["iterations"])
-    net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=0)
-    fit(net, split, p["epochs"], seed=0, progress=progress)
-    return net, split
+
+def train_stage_network(p: dict = FULL, progress: bool = False, run_dir: Path | None = None):
+    """``(net, split)``: the stage's GT network trained by the trainer (``spikes.training``, rule ``gt``) in
+    ``run_dir`` (default: a temporary folder), and the data split (``spikes.datasets.tabular``)."""
+    import tempfile
+
+    from spikes.datasets.tabular import load_split
+    from spikes.training import CHECKPOINT_FILE, load_model, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(run_dir) if run_dir is not None else Path(tmp)
+        train(stage_config(p, progress), folder, resume=(folder / CHECKPOINT_FILE).exists(), log=lambda m: None)
+        net, _, _ = load_model(folder / CHECKPOINT_FILE)
+    return net, load_split(p["dataset"], seed=0)
 
 
 def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
@@ -102,13 +115,12 @@ def run_gt_stage(out_dir: Path, quick: bool = False, progress: bool = True, back
     # one thread: the GT tensors are tiny (<= 192 x 34), and a second intra-op thread made an epoch 25x
     # slower on a loaded 2-core machine (0.8 s vs 19 s), for the same weights
     torch.set_num_threads(1)
-    net, split = train_stage_network(p, progress)
+    run_dir = Path(out_dir) / f"gt_{p['dataset']}{'_quick' if quick else ''}"
+    net, split = train_stage_network(p, progress, run_dir)
     test = evaluate(net, split.x_test, split.y_test)
     s = RunSummary(model="gt_network2", task=f"sklearn-{p['dataset']}", metric_name="accuracy",
                    metric=test["accuracy"], per_layer=gt_layer_rows(net, split.x_test),
                    label=f"GT {p['architecture']}", spike_penalty=float(net.cfg.i_psi))
-    run_dir = Path(out_dir) / f"gt_{p['dataset']}{'_quick' if quick else ''}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     s.source = str(run_dir / "summary.json")
     if backends is not None:
         backends(res, s, net, split.x_test, split.y_test, deployer=deploy_gt)

@@ -220,13 +220,30 @@ def write_deploy_report(path: Path, summary, info: dict, seconds: float) -> str:
     return text
 
 
+def stage_checkpoint(path: Path, dataset: str):
+    """The model of a StereoSpike run's ``checkpoint.pt``, which is left in the current checkpoint format (the
+    StereoSpike trainer writes the first-release one: it is converted in place, with its data set named, so that
+    ``spikes export``/``spikes run`` read it)."""
+    import torch
+
+    from spikes.io import atomic_torch_save
+    from spikes.training.checkpoint import load_model, old_format, upgrade
+
+    raw = torch.load(path, map_location="cpu", weights_only=False)
+    if old_format(raw) == "stereo":
+        new = upgrade(raw, str(path))
+        new["config"]["data"] = {"dataset": dataset}
+        atomic_torch_save(path, new)
+    return load_model(path)[0]
+
+
 def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train one StereoSpike per beta in ``out_dir/stereospike_beta*``, measure each; deploy if possible."""
     import torch
 
     from spikes.models.stereospike.data import open_split
     from spikes.models.stereospike.report import train_and_evaluate
-    from spikes.models.stereospike.train import StereoConfig, load_checkpoint
+    from spikes.models.stereospike.train import StereoConfig
     from spikes.reports.summary import RunSummary, write_summary
 
     t0 = time.perf_counter()
@@ -239,7 +256,7 @@ def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, 
         cfg = replace(base, beta=float(beta))
         run_dir = Path(out_dir) / f"stereospike{'_quick' if quick else ''}_beta{beta:g}"
         result = train_and_evaluate(cfg, train_data, test_data, run_dir, progress=progress)
-        model, _, _ = load_checkpoint(run_dir / "checkpoint.pt")
+        model = stage_checkpoint(run_dir / "checkpoint.pt", "stereo-embedded")
         m = measure_stereo(model, test_data)
         s = RunSummary(model="stereospike", task="stereo-depth (embedded)", metric_name="mean_depth_error_m",
                        metric=float(result["test"]["mde"]), higher_is_better=False, per_layer=m["per_layer"],

@@ -33,6 +33,12 @@ Stereo depth
 Labelled sets through tonic, never downloading (``tonic_sets``): ``NMNIST``, ``DVSGesture``, ``POKERDVS``,
 ``NCALTECH101``. Transforms and collation: ``transforms`` (TimeBins, Crop, SliceByTime, tonic's ToFrame,
 ToVoxelGrid, Denoise, Downsample, ..., ``collate_time_major`` -> (T, B, C, H, W), ``DiskCachedDataset``).
+
+Labelled sets for training (``labelled``; what ``spikes.training.data.open_dataset`` returns): ``open_tonic_set``
+(the four tonic sets, framed and cached on disk), ``open_event_folder`` (a folder of recordings, one sub-folder
+per class), ``FrameSet`` / ``TensorSet`` (``batch(idx) -> (x, y)``), ``FrameTransform`` (events -> frames).
+Tabular sets (``tabular``): ``load_split(dataset, seed) -> Split`` of scikit-learn's wine, breast_cancer, digits
+(stratified, min-max scaled on the training part).
 """
 from __future__ import annotations
 

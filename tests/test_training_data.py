@@ -2,6 +2,7 @@
 recordings, the embedded sets; frames checked against numpy binning written here from the formats' definitions."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import tonic.datasets.nmnist
 from spikes.datasets import read_events
 from spikes.datasets.digits import digits_frames
 from spikes.options import ConfigError, build_options
-from spikes.training.data import DATASETS, DataOptions, load_split, open_dataset, synthetic_frames
+from spikes.training.data import DATASETS, DataOptions, open_dataset, synthetic_frames
 
 from fixtures_events import (
     DVS_LABELS, DVS_TEST_USERS, DVS_TRAIN_USERS, EVENTS_DIR_FILES, EVENTS_DIR_RAW_SENSOR, NCALTECH_CLASSES,
@@ -93,6 +94,7 @@ def test_nmnist_tree_lengths_classes_and_frames_by_hand(tmp_path):
     d = s.describe()
     assert d["name"] == "nmnist" and d["len"] == 4 and d["input_shape"] == [2, 17, 17] and d["n_classes"] == 10
     assert d["options"]["pool"] == 2 and d["split"] == "train" and d["root"] == str(root)
+    assert json.loads(json.dumps(d)) == d
 
 
 @pytest.mark.usefixtures("frame_cache")
@@ -289,7 +291,8 @@ def test_digits_and_synthetic_frames_unchanged():
     assert len(s) == 50 and torch.equal(x, x0[:50]) and torch.equal(y, y0[:50]) and s.input_shape == (2, 34, 34)
     pooled = open_dataset("digits-events", "test", DataOptions(n_time_bins=6, pool=2, test_limit=50))
     assert torch.equal(pooled.batch(torch.arange(50))[0], F.max_pool2d(x0[:50].flatten(0, 1), 2).view(50, 6, 2, 17, 17))
-    xs, ys = load_split("synthetic", "train", 5, seed=3)
+    s = open_dataset("synthetic", "train", DataOptions(n_time_bins=5), seed=3)
+    xs, ys = s.batch(torch.arange(len(s)))
     x1, y1 = synthetic_frames("train", 5, seed=3)
     assert torch.equal(xs, x1) and torch.equal(ys, y1)
     assert open_dataset("synthetic", "test", DataOptions(pool=2)).input_shape == (2, 6, 6)
@@ -305,6 +308,7 @@ def test_tabular_split_is_scikit_learns():
     xb, yb = s.batch(torch.arange(len(s)))
     assert len(s) == len(y_te) and np.array_equal(yb.numpy(), y_te) and xb.dtype == torch.float64
     assert s.input_shape == (13,) and s.n_classes == 3 and s.kind == "tabular"
+    assert s.describe()["classes"] == ["class_0", "class_1", "class_2"] and json.dumps(s.describe())
     # min-max scaled on the training part: the test part's order of values per feature is x_te's
     assert np.array_equal(np.argsort(xb.numpy()[:, 0], kind="stable"), np.argsort(x_te[:, 0], kind="stable"))
     assert len(open_dataset("breast_cancer", "val", DataOptions())) > 0

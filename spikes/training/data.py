@@ -262,14 +262,6 @@ def _under(path: str, data_root: str) -> str:
     return str(p if p.is_absolute() or not data_root else Path(data_root).expanduser() / p)
 
 
-def load_split(name: str, split: str, n_time_bins: int, seed: int = 0, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` of a whole split as two tensors (first release's call, kept for its callers):
-    ``open_dataset(name, split, DataOptions(n_time_bins, <split>_limit=limit), seed=seed)`` batched at once."""
-    key = "train_limit" if split == "train" else "test_limit"
-    s = open_dataset(name, split, DataOptions(n_time_bins=n_time_bins, **{key: limit}), seed=seed)
-    return s.batch(torch.arange(len(s)))
-
-
 def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
     """Sample indices of every batch of ``epoch``: a permutation that depends only on (seed, epoch).
 

@@ -33,7 +33,7 @@ LAYOUTS = {  # what tonic reads under root (its save_to)
     "NMNIST": "NMNIST/Train/<digit>/*.bin and NMNIST/Test/<digit>/*.bin",
     "DVSGesture": "DVSGesture/ibmGestureTrain/userNN_<lighting>/<label>.npy and DVSGesture/ibmGestureTest/...",
     "POKERDVS": "POKERDVS/pips_train/<cl|he|di|sp>/*.npy and POKERDVS/pips_test/...",
-    "NCALTECH101": "NCALTECH101/Caltech101/<class>/*.bin",
+    "NCALTECH101": "NCALTECH101/Caltech101/<class>/*.bin (tonic reads every .bin under NCALTECH101/)",
 }
 
 
@@ -59,7 +59,9 @@ class _NoDownload:
         url, ext = SOURCES[name]
         root = Path(self.location_on_system).parent
         hint = ""
-        if (root / self.folder_name).is_dir():  # the user passed the data set's own folder instead of its parent
+        # the user passed the data set's own folder instead of its parent (N-Caltech101's folder_name is "": tonic
+        # reads every .bin under root/NCALTECH101)
+        if self.folder_name and (root / self.folder_name).is_dir():
             hint = (f" ({root} holds {self.folder_name}/ itself: pass its parent {root.parent}, "
                     f"under which tonic looks for {name}/{self.folder_name})")
         raise FileNotFoundError(

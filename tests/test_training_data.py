@@ -148,6 +148,8 @@ def test_missing_data_names_the_folder(tmp_path):
         open_dataset("nmnist", "train", DataOptions(), str(root / "NMNIST"))
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "data" / "DVSGesture" / "ibmGestureTest")):
         open_dataset("dvsgesture", "test", DataOptions(), str(root))
+    with pytest.raises(FileNotFoundError, match=r"no \.bin files under " + str(root / "NCALTECH101") + r"\. Nothing"):
+        open_dataset("ncaltech101", "test", DataOptions(), str(root))
 
 
 # --------------------------------------------------------------------------- DVS Gesture in tonic's layout

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spikes.training import TrainConfig, load_checkpoint, train
+from spikes.training import load_checkpoint, train
+from spikes.training import flat_config as TrainConfig  # first-release flat keys
 
 REPO = Path(__file__).resolve().parents[1]
 SPIKES = [sys.executable, "-m", "spikes.cli"]
@@ -37,7 +38,7 @@ def test_config_error_names_key_and_file(tmp_path):
     cfg.write_text('dataset = "synthetic"\nepochs = -2\n')
     out = _spikes("train", "--config", str(cfg), "--run-dir", str(tmp_path / "run"))
     assert out.returncode == 2
-    assert str(cfg) in out.stderr and "'epochs'" in out.stderr and "out of range" in out.stderr
+    assert str(cfg) in out.stderr and "'train.epochs'" in out.stderr and "out of range" in out.stderr
     out = _spikes("train", "--config", str(cfg), "--epochs", "1", "--bogus", "3")
     assert out.returncode == 2 and "--bogus" in out.stderr                  # argparse rejects unknown flags
     assert not (tmp_path / "run").exists()
@@ -77,7 +78,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
     ref_dir = tmp_path / "uninterrupted"
     train(TrainConfig(**KILL_CONFIG, progress=False), ref_dir, log=lambda m: None)
-    resumed, ref = load_checkpoint(run_dir / "checkpoint.pt")["model"], load_checkpoint(ref_dir / "checkpoint.pt")["model"]
+    resumed, ref = load_checkpoint(run_dir / "checkpoint.pt")["weights"], load_checkpoint(ref_dir / "checkpoint.pt")["weights"]
     assert resumed.keys() == ref.keys()
     for k in ref:
         assert torch.equal(resumed[k], ref[k]), k

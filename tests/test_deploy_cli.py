@@ -85,7 +85,7 @@ def test_train_checkpoint_exports_and_runs(tmp_path, capsys, model):
     model equals the trained one, and it exports and runs; a user factory trains the same way."""
     flat = {"dataset": "synthetic", "model": model, "n_time_bins": 3, "batch_size": 16, "train_limit": 32,
             "test_limit": 16, "epochs": 1, "checkpoint_every": 0, "threads": 1, "progress": False}
-    tables = {"model": {"width": 8} if model == "mlp_snn" else {"hidden": 16}, "rule": {}, "data": {}, "train": {}}
+    tables = {"model": {"width": 8, "neuron": "plif"} if model == "mlp_snn" else {"hidden": 16}, "rule": {}, "data": {}, "train": {}}
     cfg = resolve_config(None, tables, flat)
     train(cfg, tmp_path / "run", log=lambda m: None)
     ckpt = tmp_path / "run" / "checkpoint.pt"

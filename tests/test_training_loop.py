@@ -6,7 +6,8 @@ import json
 import pytest
 import torch
 
-from spikes.training import ConfigError, TrainConfig, batch_order, load_checkpoint, resolve_config, train
+from spikes.training import ConfigError, batch_order, load_checkpoint, resolve_config, train
+from spikes.training import flat_config as TrainConfig  # first-release flat keys
 
 TINY = dict(dataset="synthetic", model="mlp_snn", width=8, n_time_bins=3, batch_size=16, train_limit=56,
             test_limit=32, epochs=3, checkpoint_every=0, threads=1, progress=False)   # 4 steps/epoch (last one short)
@@ -19,7 +20,7 @@ def _run(tmp_path, name, resume=False, **over):
 
 
 def _weights(run_dir):
-    return load_checkpoint(run_dir / "checkpoint.pt")["model"]
+    return load_checkpoint(run_dir / "checkpoint.pt")["weights"]
 
 
 def _log(run_dir):
@@ -93,7 +94,7 @@ def test_refuses_to_overwrite_or_change_fixed_keys(tmp_path, reference):
     run_dir, _ = _run(tmp_path, "r", max_steps=2)
     with pytest.raises(FileExistsError, match="--resume"):
         _run(tmp_path, "r")
-    with pytest.raises(ConfigError, match="'seed'"):
+    with pytest.raises(ConfigError, match="'train.seed'"):
         _run(tmp_path, "r", resume=True, seed=3)
 
 

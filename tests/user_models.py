@@ -13,8 +13,8 @@ from spikes.neurons import LIF
 def flat_lif_mlp(input_shape: tuple[int, ...], n_classes: int, hidden: int = 16, gain: float = 3.0) -> nn.Sequential:
     """flatten - Linear - LIF - Linear - LIF; output spikes (T, B, n_classes), whose counts are the class scores."""
     model = nn.Sequential(TimeDistributed(nn.Flatten()), TimeDistributed(nn.Linear(math.prod(input_shape), hidden)),
-                          LIF(alpha=0.9, reset="subtract"), TimeDistributed(nn.Linear(hidden, n_classes)),
-                          LIF(alpha=0.9, reset="subtract"))
+                          LIF(alpha=0.9, reset="zero"), TimeDistributed(nn.Linear(hidden, n_classes)),
+                          LIF(alpha=0.9, reset="zero"))
     for m in model.modules():
         if isinstance(m, nn.Linear):
             m.weight.data.mul_(gain)

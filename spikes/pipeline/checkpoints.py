@@ -86,6 +86,12 @@ def deploy(loaded: Loaded, x: np.ndarray, y: np.ndarray | None, backends: tuple[
            lava_samples: int | None = None, progress: bool = True) -> dict:
     """``{backend: BackendResult}`` of the checkpoint's model on ``x`` (layout of :func:`test_samples`)."""
     deployer = DEPLOYERS.get(loaded.name, deploy_classifier)
-    if loaded.name == "rsnn" and y is None:
-        y = np.zeros(x.shape[1], dtype=np.int64)          # the e-prop deployer scores labels; random input has none
-    return deployer(loaded.model, x, y, backends=backends, lava_samples=lava_samples, progress=progress)
+    unlabelled = y is None and loaded.kind.data != "tabular"
+    if unlabelled:   # the deployers score targets; random input has none: score dummies, report no metric
+        n = x.shape[1]
+        y = np.ones((n, *x.shape[-2:]), np.float32) if loaded.kind.data == "stereo" else np.zeros(n, np.int64)
+    results = deployer(loaded.model, x, y, backends=backends, lava_samples=lava_samples, progress=progress)
+    if unlabelled:
+        for result in results.values():
+            result.metric = None
+    return results

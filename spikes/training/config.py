@@ -33,7 +33,7 @@ from spikes.options import ConfigError, build_options, fields_of, option, unknow
 from spikes.training.data import DATASETS, DataOptions
 
 __all__ = ["ConfigError", "RunConfig", "TrainOptions", "read_config_file", "resolve_config", "write_config",
-           "LEGACY", "TABLES"]
+           "LEGACY", "TABLES", "flat_config", "config_from_dict", "parse_overrides"]
 
 TABLES = ("model", "rule", "data", "train")
 
@@ -175,6 +175,8 @@ def resolve_config(path: str | os.PathLike | None = None, overrides: dict[str, d
     """Defaults <- file (if any) <- ``flat_overrides`` (first-release flag names: ``epochs``, ``width``, ...)
     <- ``overrides`` (tables, e.g. from ``--set``); None values are ignored; every key validated."""
     source = str(path) if path is not None else "flags"
+    if overrides and not all(k in TABLES and isinstance(v, dict) for k, v in overrides.items()):
+        flat_overrides, overrides = {**overrides, **(flat_overrides or {})}, None     # first-release flat keys
     tables = _tables(read_config_file(path), source) if path is not None else {t: {} for t in TABLES}
     if flat_overrides:
         _merge(tables, _tables({k: v for k, v in flat_overrides.items() if v is not None}, "flags"))
@@ -206,6 +208,11 @@ def resolve_config(path: str | os.PathLike | None = None, overrides: dict[str, d
     data = build_options(DataOptions, d, "data.", source)
     train = build_options(TrainOptions, t, "train.", source)
     return RunConfig(kind_name, model_options, rule_name, rule_options, dataset, root, data, train)
+
+
+def flat_config(**keys: Any) -> RunConfig:
+    """A :class:`RunConfig` from first-release flat keys (``flat_config(model="mlp_snn", width=16, epochs=2)``)."""
+    return resolve_config(None, None, keys)
 
 
 def config_from_dict(tables: dict[str, Any], source: str = "checkpoint") -> RunConfig:

@@ -67,9 +67,9 @@ from .io._header import header_geometry, split_header
 from .transforms import Denoise, DiskCachedDataset, Downsample, ToFrame
 
 __all__ = [
-    "TensorSet", "FrameSet", "cached_frame_set", "FrameTransform", "downsampled", "pool_frames", "interleave_by_class", "stratified_split",
-    "EventFiles", "open_tonic_set", "open_event_folder", "TONIC_SETS", "EVENT_SUFFIXES", "NCALTECH101_FRAME",
-    "TEST_FRACTION",
+    "TensorSet", "FrameSet", "cached_frame_set", "FrameTransform", "downsampled", "pool_frames", "interleave_by_class",
+    "stratified_split", "EventFiles", "open_tonic_set", "open_event_folder", "TONIC_SETS", "EVENT_SUFFIXES",
+    "NCALTECH101_FRAME", "TEST_FRACTION",
 ]
 
 _CACHE_VERSION = 1
@@ -89,6 +89,8 @@ def pool_frames(frames: np.ndarray, k: int) -> np.ndarray:
     """Max over ``k x k`` blocks of the last two axes (floor: trailing rows/columns that fill no block dropped)."""
     if k == 1:
         return frames
+    if k > min(frames.shape[-2:]):
+        raise ValueError(f"pool={k} is larger than the {frames.shape[-1]}x{frames.shape[-2]} frame")
     H, W = frames.shape[-2] // k, frames.shape[-1] // k
     a = frames[..., :H * k, :W * k]
     return a.reshape(*a.shape[:-2], H, k, W, k).max(axis=(-3, -1))
@@ -105,7 +107,8 @@ def interleave_by_class(labels: np.ndarray) -> np.ndarray:
     return np.lexsort((labels, rank))
 
 
-def stratified_split(labels: np.ndarray, seed: int, test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, seed: int,
+                     test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:
     """Seeded class-stratified split: ``(train positions, test positions)``, each sorted.
 
     For each class in label order, with ``n_c`` samples: a permutation from ``numpy.random.default_rng(seed)`` (one
@@ -423,7 +426,8 @@ def _read_sensor_txt(path: Path) -> tuple[int, int]:
         if W < 1 or H < 1:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{path}: expected two positive integers 'W H' (e.g. '640 480'), got {' '.join(parts)!r}") from None
+        raise ValueError(f"{path}: expected two positive integers 'W H' (e.g. '640 480'), "
+                         f"got {' '.join(parts)!r}") from None
     return W, H
 
 

@@ -269,7 +269,8 @@ def test_events_dir_train_test_folders_and_errors(tmp_path):
 
     # a RAW file without geometry and no sensor size anywhere: the error names the file and the two ways out
     bare = make_events_dir(tmp_path / "bare", sensor_txt=False)
-    with pytest.raises(ValueError, match=r"b3\.raw: RAW file without a geometry line.*sensor_size\.txt or set data\.sensor_width"):
+    with pytest.raises(ValueError, match=r"b3\.raw: RAW file without a geometry line.*"
+                                         r"sensor_size\.txt or set data\.sensor_width"):
         open_dataset(f"events:{bare}", "train", DataOptions())
     s = open_dataset(f"events:{bare}", "train", DataOptions(sensor_width=640, sensor_height=480, downsample=0.125))
     assert s.input_shape == (2, 60, 80)
@@ -298,6 +299,8 @@ def test_digits_and_synthetic_frames_unchanged():
     x1, y1 = synthetic_frames("train", 5, seed=3)
     assert torch.equal(xs, x1) and torch.equal(ys, y1)
     assert open_dataset("synthetic", "test", DataOptions(pool=2)).input_shape == (2, 6, 6)
+    with pytest.raises(ValueError, match="pool=13 is larger than the 12x12 frame"):
+        open_dataset("synthetic", "test", DataOptions(pool=13))
 
 
 def test_tabular_split_is_scikit_learns():

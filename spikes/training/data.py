@@ -114,7 +114,8 @@ class LabelledSet(Protocol):
     def describe(self) -> dict: ...
 
 
-def synthetic_frames(split: str, n_time_bins: int, seed: int = 0, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_frames(split: str, n_time_bins: int, seed: int = 0,
+                     n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``synthetic`` set (see module docstring): ``x`` float32 (N, T, 2, 12, 12), ``y`` int64 (N,)."""
     if split not in ("train", "test"):
         raise ValueError(f"split={split!r}: expected 'train' or 'test'")

@@ -18,11 +18,13 @@ import numpy as np
 import torch
 
 from spikes.graph import Graph
+from spikes.deploy.lava_backend import run_lava, run_lava_packed
 from spikes.deploy.network import Network, lower
+from spikes.deploy.populations.base import TRACES
 from spikes.deploy.quantize import QNetwork, quantize
+from spikes.deploy.sim import simulate
 
 BACKENDS = ("sim", "sim-float", "lava-fixed", "lava-float", "torch")
-TRACES = ("spikes", "values")   # per-step outputs (T, B, *shape): spikes, or values of graded populations
 
 
 def _inputs(graph_or_net, inputs) -> dict[str, np.ndarray]:
@@ -61,12 +63,8 @@ def run(model: Graph | Network | QNetwork, inputs, backend: str = "sim", align: 
         raise ValueError(f"backend {backend!r} runs floating point: pass the Graph or the lowered Network")
     x = _inputs(net, inputs)
     if backend.startswith("sim"):
-        from spikes.deploy.sim import simulate
-
         result = simulate(net, x)
     else:
-        from spikes.deploy.lava_backend import run_lava, run_lava_packed
-
         batch = next(iter(x.values())).shape[1]
         if packed and batch > 1:
             result = run_lava_packed(net, x, fixed=fixed, states=states)

@@ -1,7 +1,8 @@
 """A seconds-scale spiking classification task for deploy checks: scikit-learn's 8x8 digits, rate coded.
 
 ``x[t, b, k] ~ Bernoulli(rate * pixel[b, k] / 16)`` for T steps (deterministic per seed); 1400 training
-and 397 test samples (fixed shuffle). Used by the tests and the notebook; no download (sklearn ships it).
+and 397 test samples (fixed shuffle). Used by the tests and the notebook; no download (sklearn ships it; imported,
+heavy, only when the split is made).
 """
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from spikes.graph import GT, Affine, Graph, GTPotential, Input, Output
+from spikes.deploy.backends import run
 
 
 def _layer_inputs(net) -> list[tuple[bool, bool]]:
@@ -122,8 +123,6 @@ def spike_counts(net, graph: Graph, model, x: np.ndarray, backend: str, input_bi
     ``QNetwork`` (``sim``, ``lava-fixed``). ``chunk``: rows (sample, label) per ``run`` call (default all; Lava
     packs a call's rows itself, ``spikes.deploy.lava_backend.run_lava_packed``).
     """
-    from spikes.deploy.backends import run
-
     its = net.cfg.iterations
     lat = 0 if backend == "torch" else max(p.latency for p in model.populations.values())
     inputs = gt_inputs(net, x, its + lat, input_bits)

@@ -34,6 +34,8 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from spikes.deploy.fixed_point import decay_fixed
+
 PARALLEL_MIN_WORK = 2**20   # neuron-steps (~1 ms on one thread) below which a kernel runs on one thread
 
 U_LIMIT = 2**23
@@ -559,21 +561,16 @@ def lif_float_sequence(a, du, dv, vth, bias, u, v, spikes):  # pragma: no cover 
         v[j] = vj
 
 
-def _decay_np(x: np.ndarray, factor: int) -> np.ndarray:
-    p = x * factor
-    return np.sign(p) * (np.abs(p) >> 12)
-
-
 def lif_fixed_step(a: np.ndarray, u: np.ndarray, v: np.ndarray, du: int, dv: int, vth: int, bias: np.ndarray,
                    counts: np.ndarray) -> np.ndarray:
     """One fixed-point step (numpy, int64 arrays updated in place); returns the spikes (uint8)."""
-    x = _decay_np(u, 4096 - du - 1) + (a << 6)
+    x = decay_fixed(u, du + 1) + (a << 6)
     x = np.where((x >= INT32) | (x < -INT32), ((x + INT32) % (2 * INT32)) - INT32, x)
     w = np.where(x > U_LIMIT, x - 2 * U_LIMIT, x)
     w = np.where(w <= -U_LIMIT, x + 2 * U_LIMIT, w)
     counts[:, 0] += w != x
     u[:] = w
-    y = _decay_np(v, 4096 - dv) + u + bias
+    y = decay_fixed(v, dv) + u + bias
     counts[:, 1] += (y > U_LIMIT - 1) | (y < -U_LIMIT + 1)
     y = np.clip(y, -U_LIMIT + 1, U_LIMIT - 1)
     s = y > (vth << 6)

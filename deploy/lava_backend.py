@@ -28,14 +28,23 @@ faster than Lava's column sum on millions of entries).
 """
 from __future__ import annotations
 
+import gc
 import math
+import multiprocessing as mp
+import sys
+import time
 
 import numpy as np
 import scipy.sparse as sp
 
 from spikes.deploy.network import Network
+from spikes.deploy.pack import copies_per_pack, pack, pack_inputs, projection_matrix, stored_entries, unpack
 from spikes.deploy.populations import kind_of
+from spikes.deploy.populations.base import TRACES
 from spikes.deploy.quantize import QNetwork
+
+# Lava (the optional extra spikes[lava], heavy; it also sets the 'fork' start method at import) is imported inside
+# the functions that build or run a graph, after import_lava().
 
 
 def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -67,8 +76,6 @@ def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
     """The projection as a matrix in Lava flat order (a conv projection as its exact sparse tap matrix,
     ``spikes.deploy.pack.projection_matrix``, not probed: a probe needs an N_in x N_in identity). Only a (C, H, W)
     side is permuted: a flat shape's Lava order is torch's."""
-    from spikes.deploy.pack import projection_matrix
-
     w = projection_matrix(proj) if proj.kind == "conv" else proj.weight
     pd = perm(dst_shape) if len(dst_shape) == 3 else None
     ps = perm(src_shape) if len(src_shape) == 3 else None
@@ -83,9 +90,6 @@ def _matrix(proj, src_shape, dst_shape) -> np.ndarray | sp.csr_matrix:
 def import_lava() -> None:
     """Import Lava's runtime even if the start method is already 'fork' (numba's parallel pool sets it):
     lava calls ``multiprocessing.set_start_method('fork')`` unguarded at import."""
-    import multiprocessing as mp
-    import sys
-
     if "lava.magma.runtime.message_infrastructure.multiprocessing" in sys.modules:
         return
     current = mp.get_start_method(allow_none=True)
@@ -114,8 +118,6 @@ def _build_one(net, sample: dict[str, np.ndarray], fixed: bool, buffer: int, sin
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import DelaySparse, Sparse
-
-    from spikes.deploy.pack import stored_entries
 
     built = _Built()
     matrices = {} if matrices is None else matrices
@@ -237,8 +239,6 @@ def run_lava(jobs: list[tuple[Network | QNetwork, dict[str, np.ndarray]]], fixed
     integers; about 4x faster on a 20-million-entry Sparse). ``matrices``: a cache of the projections' matrices in
     Lava order (by projection id), shared by the jobs and, when given, with later calls.
     """
-    import time
-
     import_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -306,8 +306,6 @@ def pack_plan(net: Network | QNetwork, batch: int, pack_entries: int = PACK_ENTR
     """The copies of each pack (one Lava run each) for ``batch`` samples: as few packs as keep each within
     ``pack_entries`` stored entries (``spikes.deploy.pack.copies_per_pack``), sizes differing by at most one (so
     at most two packed networks are built)."""
-    from spikes.deploy.pack import copies_per_pack
-
     if batch < 1:
         raise ValueError(f"run_lava_packed: needs at least one sample, got batch {batch}")
     n_packs = -(-batch // copies_per_pack(net, pack_entries, batch))
@@ -324,12 +322,6 @@ def run_lava_packed(net: Network | QNetwork, inputs: dict[str, np.ndarray], fixe
     ``{"copies", "seconds", "first_chunk", "rest", "rest_steps"}``. Final states are read with ``Var.get``, slow
     for big packed populations: pass ``states=False`` when they are not needed.
     """
-    import gc
-    import time
-
-    from spikes.deploy.backends import TRACES
-    from spikes.deploy.pack import pack, pack_inputs, unpack
-
     missing = [k for k in net.inputs if k not in inputs]
     if missing:
         raise ValueError(f"run_lava_packed: missing input(s) {missing}")

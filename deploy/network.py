@@ -25,6 +25,8 @@ import scipy.sparse as sp
 import torch
 
 from spikes.graph import Affine, Conv2d, Graph, Input, LinearNode, PopulationNode
+from spikes.graph.matrix import chain_matrix
+from spikes.deploy.populations import kind_of
 
 MAX_DENSE_ELEMENTS = 4_000_000  # a probed chain above this size is kept sparse
 
@@ -169,8 +171,6 @@ def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out:
     """The matrix of the linear chain src -> pop: composed from the nodes' own matrices
     (``spikes.graph.matrix``; ``cache`` shares it between sources that enter the chain at the same
     nodes), else probed on basis vectors (exact for these linear maps)."""
-    from spikes.graph.matrix import chain_matrix
-
     key = (pop, n_in, tuple(sorted(n for n in graph.successors(src) if n in linear or n == pop)))
     mat = cache.get(key) if cache is not None else None
     if mat is None:
@@ -196,8 +196,6 @@ def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out:
 
 def lower(graph: Graph) -> Network:
     """The :class:`Network` of ``graph`` (see the module docstring for the timing)."""
-    from spikes.deploy.populations import kind_of
-
     back = graph.recurrent_edges()
     chains: dict = {}   # chain matrices shared by sources entering a chain at the same nodes
     pops: dict[str, Population] = {}

@@ -29,7 +29,8 @@ dialect    discretisation (forward Euler with step ``dt``; alpha = 1 - dt/tau)
 The input gain of a population (``r dt/tau`` etc.) becomes a ``Scale`` node in front of it (folded into the
 synapses when lowered); ``v_leak`` becomes the bias. Parameters must be uniform over a population (Lava has
 one du/dv/vth per population); ``v_reset`` must be 0. Export writes LIF/IF/CubaLIF with ``r = tau/dt``
-(unit input gain) and keeps our reset kind and input delay in each node's ``metadata``.
+(unit input gain) and keeps our reset kind and input delay in each node's ``metadata``. ``nir`` (heavy) is imported
+only by the functions that build or read NIR graphs.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spikes.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale,
-                                 SumPool2d, Upsample)
+from spikes.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale, SumPool2d,
+                          Upsample)
 from spikes.io import atomic_write
 from spikes.neurons.dynamics import NeuronParameters
 

@@ -33,9 +33,11 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from spikes.deploy.backends import TRACES
+from spikes.graph import Conv2d
+from spikes.graph.matrix import conv_block
 from spikes.deploy.network import Network, Projection
 from spikes.deploy.populations import kind_of
+from spikes.deploy.populations.base import TRACES
 from spikes.deploy.quantize import QNetwork, QProjection
 
 
@@ -50,9 +52,6 @@ def projection_matrix(proj) -> sp.csr_matrix:
     """A projection's matrix ``(N_out, N_in)``, torch flat order, as csr with sorted indices and no stored zeros.
     Conv: its taps (``spikes.graph.matrix.conv_block``), integer weights staying integers."""
     if proj.kind == "conv":
-        from spikes.graph import Conv2d
-        from spikes.graph.matrix import conv_block
-
         c = proj.conv
         w = np.asarray(proj.weight)
         geo = Conv2d(w, c.in_shape, None, c.stride, c.padding, c.dilation, c.groups)
@@ -104,8 +103,6 @@ def pack_projection(proj, copies: int, conv: bool = False):
     matrix is stored: what ``(copies C, H, W)`` packed shapes allow). Otherwise ``sparse`` ``kron(I, W)``;
     fixed-point entries are stored as int32 (8-bit weights; Lava keeps int32)."""
     if conv and proj.kind == "conv":
-        from spikes.graph import Conv2d
-
         c = proj.conv
         tile = (copies, 1, 1, 1)
         geo = Conv2d(np.tile(c.weight, tile), (copies * c.in_shape[0], *c.in_shape[1:]), None, c.stride, c.padding,

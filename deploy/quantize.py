@@ -4,8 +4,8 @@ Per population P a scale ``S`` maps float units to the integer units of the thre
 ``vth = round(v_th S)`` and the state is ``v_fixed = 64 S v_float`` (Lava left-shifts inputs and the
 threshold by 6). Every incoming dense/sparse projection gets its own weight exponent ``e`` and weights
 ``w = round_even(W S / 2**e)`` in [-254, 254]: Lava's Dense/Sparse keep only even values for mixed signs and
-floor odd ones, so we round to even ourselves. Conv ignores ``weight_exp``: ``e = 0`` and ``S`` is capped so
-the largest conv weight fits. ``S`` is the largest value such that
+floor odd ones, so we round to even ourselves (the formats: ``spikes.deploy.fixed_point``). Conv ignores
+``weight_exp``: ``e = 0`` and ``S`` is capped so the largest conv weight fits. ``S`` is the largest value such that
 
 - ``vth <= vth_target`` (default 2**11) and ``vth <= 131071`` (17-bit threshold),
 - the worst-case input (all sources active, |w| summed per neuron, over ``1 - alpha_syn``) fits the 24-bit
@@ -20,27 +20,20 @@ LIF/ALIF neurons with subtractive reset, adaptation and refractoriness: ``popula
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from spikes.deploy.network import Network, Population, Projection
+from spikes.deploy.fixed_point import quantize_weights, weight_exponent
+from spikes.deploy.network import Network
 from spikes.deploy.populations import kind_of
-from spikes.deploy.populations.lif import BIAS_MANT_MAX, STATE_MAX, VTH_MAX, WEIGHT_MAX, QPopulation  # noqa: F401
-
-WEIGHT_EXP_RANGE = (-8, 7)
+from spikes.deploy.populations.lif import QPopulation  # noqa: F401  (the LIF kind's fixed-point population)
 
 
 def check_lava(pop) -> None:
     """Raise for what the population's kind cannot express on Lava, naming the population."""
     kind_of(pop).check_lava(pop)
-
-
-def round_even(x: np.ndarray) -> np.ndarray:
-    """Nearest even integer (ties to a multiple of 4, numpy's round-half-even on x/2)."""
-    return 2.0 * np.round(np.asarray(x, dtype=np.float64) / 2.0)
 
 
 @dataclass(eq=False)
@@ -69,30 +62,6 @@ class QNetwork:
 
     def incoming(self, pop: str) -> list[QProjection]:
         return [p for p in self.projections if p.dst == pop]
-
-
-def weight_exponent(w_max: float) -> int:
-    """The per-layer weight exponent ``e`` that brings the largest scaled weight ``w_max`` within the 8-bit
-    mantissa (``|w| / 2**e <= WEIGHT_MAX``), clipped to Lava's range."""
-    exp = math.ceil(math.log2(w_max / WEIGHT_MAX)) if w_max > 0 else 0
-    return min(max(exp, WEIGHT_EXP_RANGE[0]), WEIGHT_EXP_RANGE[1])
-
-
-def quantize_weights(w, s: float, exp: int):
-    """``(integer weights, error, reference)`` of ``w`` (dense array or sparse matrix) scaled by ``s`` with weight
-    exponent ``exp``: even-rounded mantissas within +-WEIGHT_MAX; error and reference in scaled float units,
-    flat over the stored entries, for the relative RMS error."""
-    sparse = sp.issparse(w)
-    scaled = (w.multiply(s / 2.0**exp).tocsr() if sparse else w * (s / 2.0**exp))
-    if sparse:
-        q = scaled.copy()
-        q.data = np.clip(round_even(q.data), -WEIGHT_MAX, WEIGHT_MAX)
-        err = scaled.data * 2.0**exp - q.data * 2.0**exp
-        q.data = q.data.astype(np.int64)
-        q.eliminate_zeros()
-        return q, err, np.abs(scaled.data * 2.0**exp)
-    q = np.clip(round_even(scaled), -WEIGHT_MAX, WEIGHT_MAX)
-    return q.astype(np.int64), (scaled - q) * 2.0**exp, np.abs(scaled * 2.0**exp)
 
 
 def quantize(net: Network, vth_target: int = 2**11, headroom: float = 1.0,

@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+TRACES = ("spikes", "values")   # per-step outputs (T, B, *shape): spikes, or the values of graded kinds
+
 
 class FixedPointPopulation:
     """What every kind's fixed-point population dataclass shares: ``shape``, ``bias_mant``, ``bias_exp`` fields."""

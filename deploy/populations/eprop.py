@@ -53,60 +53,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikes.graph.eprop_neurons import EpropNeurons
+from spikes.deploy.fixed_point import V_LIMIT, VTH_MAX, WEIGHT_MAX, bias_mantissa
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
-from spikes.deploy.populations.integrator import decay_fixed
-from spikes.deploy.populations.lif import VTH_MAX, WEIGHT_MAX, bias_mantissa
+from spikes.deploy.populations.steps import eprop_fixed_step, eprop_float_step
 
-V_LIMIT = 2**23 - 1          # membrane and trace registers: 24-bit signed
+# Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.
+
 A_FRAC_MAX = 12
 BETA_MANT_MAX = 2**12 - 1
 BETA_SHIFT_MAX = 24
 MIN_VTH = 64
 N_REF_MAX = 2**8 - 1        # 8-bit refractory counter
-
-
-def wrap24(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap to 24 bits: ``((x + 2**23) mod 2**24) - 2**23``."""
-    return ((x + 2**23) % 2**24) - 2**23
-
-
-def eprop_fixed_step(a_in: np.ndarray, v: np.ndarray, a: np.ndarray, z: np.ndarray, r: np.ndarray, dv: int, da: int,
-                     vth: int, beta_mant: np.ndarray, beta_shift: int, a_frac: int, n_ref: int, bias: np.ndarray,
-                     t: int, onset: int, counts: np.ndarray | None = None) -> np.ndarray:
-    """One fixed-point step (module docstring); ``v, a, z, r`` int64 (M,) updated in place; returns the spikes
-    (uint8). ``counts[:, 0]`` += input wraps, ``counts[:, 1]`` += membrane and trace saturations."""
-    i = a_in.astype(np.int64) << 6
-    iw = wrap24(i)
-    zp = z.astype(np.int64)
-    x = decay_fixed(v, dv) + iw - zp * (int(vth) << 6)
-    if t >= onset:
-        x = x + bias
-    y = decay_fixed(a, da) + (zp << int(a_frac))
-    if counts is not None:
-        counts[:, 0] += iw != i
-        counts[:, 1] += (np.abs(x) > V_LIMIT).astype(np.int64) + (y > V_LIMIT)
-    v[:] = np.clip(x, -V_LIMIT, V_LIMIT)
-    a[:] = np.minimum(y, V_LIMIT)
-    theta = (int(vth) << 6) + ((beta_mant.astype(np.int64) * a) >> int(beta_shift))
-    s = (v > theta) & (r <= 0)
-    r[:] = np.where(s, int(n_ref), np.maximum(r - 1, 0))
-    z[:] = s
-    return s.astype(np.uint8)
-
-
-def eprop_float_step(a_in: np.ndarray, v: np.ndarray, a: np.ndarray, z: np.ndarray, r: np.ndarray, dv: float,
-                     da: float, vth: float, beta: np.ndarray, n_ref: int, bias: np.ndarray, t: int,
-                     onset: int) -> np.ndarray:
-    """One floating-point step (float64 ``v, a, z``, int ``r`` updated in place); returns the spikes (uint8)."""
-    x = v * (1.0 - dv) + a_in - vth * z
-    if t >= onset:
-        x = x + bias
-    v[:] = x
-    a[:] = a * (1.0 - da) + z
-    s = (v > vth + beta * a) & (r <= 0)
-    r[:] = np.where(s, int(n_ref), np.maximum(r - 1, 0))
-    z[:] = s
-    return s.astype(np.uint8)
 
 
 @dataclass(eq=False)

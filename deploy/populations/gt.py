@@ -27,11 +27,14 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.linalg import block_diag
 
 from spikes.graph.gt import GT, GTPotential
+from spikes.deploy.fixed_point import BIAS_MANT_MAX, WEIGHT_MAX, bias_mantissa, quantize_weights, weight_exponent
 from spikes.deploy.populations import gt_kernels as K
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
-from spikes.deploy.populations.lif import BIAS_MANT_MAX, WEIGHT_MAX, bias_mantissa
+
+# Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.
 
 FRAC_BITS_MIN = 8
 BIAS_MAX = BIAS_MANT_MAX * 2**7          # 13-bit mantissa << exponent 7
@@ -73,8 +76,6 @@ class QGTPotential(QGT):
 
 def _block_diagonal(q: np.ndarray, copies: int) -> np.ndarray:
     """``kron(I_copies, q)``, dense, the dtype of ``q`` (off-block entries exact zeros)."""
-    from scipy.linalg import block_diag
-
     return block_diag(*([np.asarray(q)] * copies)).astype(np.asarray(q).dtype)
 
 
@@ -134,8 +135,6 @@ class GTKind(PopulationKind):
         return f, g_max
 
     def quantize(self, pop, i_max: float, conv_max: float, options: dict) -> tuple[QGT, dict]:
-        from spikes.deploy.quantize import quantize_weights, weight_exponent
-
         node: GT = pop.node
         f, g_max = self.frac_bits(pop, i_max, conv_max, options)
         unit = 2.0**f / node.vc                       # integer units per float unit of v and g

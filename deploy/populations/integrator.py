@@ -20,28 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikes.graph.integrator import Integrator
+from spikes.deploy.fixed_point import BIAS_MANT_MAX, V_LIMIT, bias_mantissa
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
-from spikes.deploy.populations.lif import BIAS_MANT_MAX, bias_mantissa
+from spikes.deploy.populations.steps import integrator_fixed_step
 
-V_LIMIT = 2**23 - 1
-
-
-def decay_fixed(v: np.ndarray, dv: int) -> np.ndarray:
-    """``sign(v (4096 - dv)) (|v (4096 - dv)| >> 12)`` in int64 (rounds toward zero, as Lava's LIF)."""
-    p = v.astype(np.int64) * (4096 - int(dv))
-    return np.sign(p) * (np.abs(p) >> 12)
-
-
-def integrator_fixed_step(v: np.ndarray, a: np.ndarray, dv: int, bias: np.ndarray, t: int, onset: int,
-                          counts: np.ndarray | None = None) -> np.ndarray:
-    """One fixed-point step (int64; ``v`` updated in place and returned); ``counts[:, 1]`` += saturations."""
-    y = decay_fixed(v, dv) + (a.astype(np.int64) << 6)
-    if t >= onset:
-        y = y + bias
-    if counts is not None:
-        counts[:, 1] += np.abs(y) > V_LIMIT
-    v[:] = np.clip(y, -V_LIMIT, V_LIMIT)
-    return v
+# Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.
 
 
 @dataclass(eq=False)

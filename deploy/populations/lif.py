@@ -26,12 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikes.graph.neurons import Neurons
+from spikes.deploy import kernels
+from spikes.deploy.fixed_point import STATE_MAX, V_LIMIT, VTH_MAX, WEIGHT_MAX, bias_mantissa
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 
-VTH_MAX = 2**17 - 1
-BIAS_MANT_MAX = 2**12 - 1
-STATE_MAX = 2**23
-WEIGHT_MAX = 254
+# Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.
 
 
 @dataclass(eq=False)
@@ -82,10 +81,8 @@ def start_state_fixed(bias: np.ndarray, u0: np.ndarray, du: int, dv: int, vth: i
     whose ``latency`` input-free steps of Lava's exact fixed-point update (``kernels.lif_fixed_step``) end
     nearest ``v = 0``, by binary search (the update is monotone in ``v0`` while nothing spikes); 0 where the
     bias and ``u0`` are 0."""
-    from spikes.deploy.kernels import U_LIMIT, lif_fixed_step
-
     bias = np.asarray(bias, dtype=np.int64)
-    u0 = np.clip(np.asarray(u0, dtype=np.int64).reshape(bias.shape), -U_LIMIT + 1, U_LIMIT - 1)
+    u0 = np.clip(np.asarray(u0, dtype=np.int64).reshape(bias.shape), -V_LIMIT, V_LIMIT)
     idle = (bias == 0) & (u0 == 0)
     if latency <= 0 or idle.all():
         return np.where(idle, 0, u0), np.zeros_like(bias)
@@ -94,27 +91,19 @@ def start_state_fixed(bias: np.ndarray, u0: np.ndarray, du: int, dv: int, vth: i
     def end(v0: np.ndarray) -> np.ndarray:
         u, v, counts = u0.copy(), v0.copy(), np.zeros((bias.size, 2), np.int64)
         for _ in range(latency):
-            lif_fixed_step(zero, u, v, du, dv, vth, bias, counts)
+            kernels.lif_fixed_step(zero, u, v, du, dv, vth, bias, counts)
         return v
 
-    lo = np.full(bias.shape, -U_LIMIT + 1, np.int64)
+    lo = np.full(bias.shape, -V_LIMIT, np.int64)
     hi = np.full(bias.shape, int(vth) << 6, np.int64)
     while np.any(lo < hi):              # smallest v0 in [lo, hi] with end(v0) >= 0 (hi if none)
         mid = (lo + hi) // 2
         ok = end(mid) >= 0
         hi = np.where(ok, mid, hi)
         lo = np.where(ok, lo, np.minimum(mid + 1, hi))
-    below = np.maximum(hi - 1, -U_LIMIT + 1)
+    below = np.maximum(hi - 1, -V_LIMIT)
     v0 = np.where(np.abs(end(below)) < np.abs(end(hi)), below, hi)
     return np.where(idle, 0, u0), np.where(idle, 0, v0)
-
-
-def bias_mantissa(total: np.ndarray) -> tuple[np.ndarray, int]:
-    """``(mant, exp)`` with ``mant << exp ~ total``, 13-bit mantissa, exponent in 0..7."""
-    exp = 0
-    while exp < 7 and np.abs(np.round(total / 2**exp)).max(initial=0) > BIAS_MANT_MAX:
-        exp += 1
-    return np.clip(np.round(total / 2**exp), -BIAS_MANT_MAX - 1, BIAS_MANT_MAX).astype(np.int64), exp
 
 
 class LIFKind(PopulationKind):
@@ -190,16 +179,12 @@ class LIFKind(PopulationKind):
         return state
 
     def step(self, pop, a: np.ndarray, state: dict, t: int, fixed: bool) -> np.ndarray:
-        from spikes.deploy import kernels
-
         du, dv, vth = self._constants(pop, fixed)
         if fixed:
             return kernels.lif_fixed_step(a, state["u"], state["v"], du, dv, vth, state["bias"], state["counts"])
         return kernels.lif_float_step(a, state["u"], state["v"], du, dv, vth, state["bias"])
 
     def run(self, pop, acc: np.ndarray, state: dict, fixed: bool) -> np.ndarray:
-        from spikes.deploy import kernels
-
         du, dv, vth = self._constants(pop, fixed)
         spikes = np.zeros(acc.shape, np.uint8)
         if fixed:

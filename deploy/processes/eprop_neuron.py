@@ -15,9 +15,9 @@ its projections: input and recurrent Dense), updates ``v`` (membrane), ``a`` (ad
     both:           r = n_ref if z else max(r - 1, 0)
 
 (``clip`` to +-(2**23 - 1); ``trunc`` rounds toward zero as Lava's LIF; ``beta_mant`` is per neuron: 0 for LIF
-neurons.) The float<->fixed mapping and the quantisation are in ``spikes.deploy.populations.eprop``, whose
-``eprop_fixed_step``/``eprop_float_step`` both ``sim`` and these ProcessModels call, so ``sim`` is
-bit-exact with ``lava-fixed`` by construction. Running on a chip would need this neuron as microcode
+neurons.) The float<->fixed mapping and the quantisation are in ``spikes.deploy.populations.eprop``; both
+``sim`` and these ProcessModels call ``eprop_fixed_step``/``eprop_float_step`` (``spikes.deploy.populations.steps``),
+so ``sim`` is bit-exact with ``lava-fixed`` by construction. Running on a chip would need this neuron as microcode
 through Intel's lava-loihi.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from spikes.deploy.populations.eprop import eprop_fixed_step, eprop_float_step
+from spikes.deploy.populations.steps import eprop_fixed_step, eprop_float_step
 
 
 class EpropNeuron(AbstractProcess):

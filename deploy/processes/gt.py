@@ -23,6 +23,7 @@ the same alignment. Running on a chip would need GT microcode through Intel's la
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
@@ -32,8 +33,14 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
+from lava.magma.core.run_conditions import RunSteps
+from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava.proc.dense.process import Dense
+from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+from lava.proc.io.source import RingBuffer
 
+from spikes.neurons.growth_transform import GTParameters, Modulation, run_gt
 from spikes.deploy.populations.gt_kernels import LAMBDA_MARGIN, gt_fixed_run, gt_float_run
 
 MODULATION_CODES = {"constant": 0, "adaptive": 1, "burst": 2}
@@ -185,12 +192,6 @@ def run_gt_lava(q: np.ndarray, steps: int, bias: np.ndarray | float = 0.0, input
     ``inputs`` ``(steps, m)`` graded values, ``weights`` ``(n, m)``. Returns ``{"spikes", "potentials"}``,
     each ``(steps, n)``, read through Extractors (whole vectors per step) in chunks of the buffer size.
     """
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.dense.process import Dense
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
-    from lava.proc.io.source import RingBuffer
-
     q = np.asarray(q, dtype=np.float64)
     n = q.shape[0]
     if steps < 1:
@@ -229,10 +230,6 @@ def torch_reference(q: np.ndarray, steps: int, bias: np.ndarray | float = 0.0, i
                     weights: np.ndarray | None = None, lam: float = 20.0, vc: float = 1.0, i_psi: float = 3.0,
                     a: float = 0.5, v0: float = -0.1) -> dict[str, np.ndarray]:
     """The torch model (float64, constant modulation) on the same network with Lava's input alignment."""
-    import torch
-
-    from spikes.neurons.growth_transform import GTParameters, Modulation, run_gt
-
     q_t = torch.as_tensor(np.asarray(q, dtype=np.float64))
     n = q_t.shape[0]
     b = torch.as_tensor(np.broadcast_to(np.asarray(bias, dtype=np.float64), (n,)).copy()).expand(steps, 1, n).clone()

@@ -10,6 +10,7 @@ is drawn per seed and shared by all samples, like one camera recording the whole
 
 Split (fixed, independent of the seed): test = images whose index % 5 == 4 (359), train = the rest (1438).
 Generated on first use and cached as ``digits_events_v{_VERSION}_seed{seed}.npz`` in the cache directory.
+scikit-learn (heavy) is imported only when the set is generated.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import zoom
 
 from .cache import atomic_write, cache_dir as _cache_dir
 from .events import make_events
@@ -48,7 +50,6 @@ def _offset(k: int, n_steps: int) -> tuple[float, float]:
 
 def generate_digits_events(seed: int = 0, params: DVSParameters = DVSParameters()) -> dict[str, np.ndarray]:
     """Simulate the whole set (both splits). Returns flat event columns with per-sample ``offsets``."""
-    from scipy.ndimage import zoom
     from sklearn.datasets import load_digits
 
     digits = load_digits()

@@ -10,7 +10,8 @@ Layout read, per sequence ``root/<sequence>/``:
 Sample k: x = (left ON, left OFF, right ON, right OFF) counts (4, H, W) float32 of the events in the
 ``window_us`` before disparity timestamp k (rectified when the maps exist, nearest pixel), and the
 disparity (H, W) float32 in pixels with invalid = NaN. Depth, if wanted, is f B / disparity with the
-sequence's calibration (``calibration/cam_to_cam.yaml``, not read here).
+sequence's calibration (``calibration/cam_to_cam.yaml``, not read here). h5py is imported only when a
+sequence is opened.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 
 class DSECStereo(torch.utils.data.Dataset):
@@ -59,8 +61,6 @@ class DSECStereo(torch.utils.data.Dataset):
             if rectify and rmap.is_file():
                 with h5py.File(rmap, "r") as f:
                     self.rect[cam] = f["rectify_map"][:]
-        from PIL import Image
-
         self.H, self.W = np.asarray(Image.open(self.png[0])).shape[:2]
 
     @staticmethod
@@ -96,8 +96,6 @@ class DSECStereo(torch.utils.data.Dataset):
         return np.bincount(flat, minlength=2 * self.H * self.W).reshape(2, self.H, self.W).astype(np.float32)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from PIL import Image
-
         x = np.concatenate([self._counts(c, self._rows[c][0][i], self._rows[c][1][i]) for c in ("left", "right")])
         raw = np.asarray(Image.open(self.png[self.frames[i]])).astype(np.float32)
         disp = raw / 256.0

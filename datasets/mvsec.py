@@ -17,6 +17,7 @@ MVSEC indoor_flying sequences pass ``sequence=`` and StereoSpike's split 1 is us
 half-open frame ranges [start, stop)): train indoor_flying2 [159, 1581) and indoor_flying3 [124, 1816)
 (concatenate the two data sets); indoor_flying1 [139, 1201) is divided into val = 200 evenly spaced
 frames (our fixed choice: the paper does not say which 200) and test = the rest. Or pass ``frames=``.
+h5py is imported only when a file is opened.
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ Intensities are rendered every ``DT_US`` and turned into events by
 Written once as an hdf5 file in MVSEC's layout (``davis/{left,right}/events`` (N, 4) float64
 [x, y, t_s, p in {-1, +1}], ``davis/left/depth_image_rect`` (K, H, W) float32 metres,
 ``davis/left/depth_image_rect_ts`` (K,) seconds), plus attrs ``spikes_split_{train,val,test}`` = frame
-ranges [start, stop): the first 70 % train, next 15 % val, last 15 % test.
+ranges [start, stop): the first 70 % train, next 15 % val, last 15 % test. h5py is imported only when the
+file is written.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import gaussian_filter
 
 from .cache import atomic_write, cache_dir as _cache_dir
 from .sensor import DVSParameters, simulate_dvs
@@ -37,8 +39,6 @@ _CHUNK = 25
 
 
 def _texture(rng: np.random.Generator, size: int, sigma: float) -> torch.Tensor:
-    from scipy.ndimage import gaussian_filter
-
     tex = gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap")
     tex = 0.5 + 0.35 * np.tanh(2.0 * tex / tex.std())  # high contrast, in (0.15, 0.85)
     return torch.from_numpy(tex.astype(np.float32))[None, None]

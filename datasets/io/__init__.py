@@ -6,12 +6,14 @@ EVT 2.0 / EVT 3.0 (``.raw``, our numpy decoders) and ROS1 bags of ``event_camera
 (``.bag``, needs the optional ``rosbags`` package).
 
 Polarity ``p`` is 0/1 (1 = ON). Timestamps are int64 microseconds as the sensor stamps them (AEDAT4:
-since the Unix epoch; RAW/bag: sensor clock; no re-basing).
+since the Unix epoch; RAW/bag: sensor clock; no re-basing). ``tonic.io`` (it loads tonic.datasets, slow) and the
+optional ``rosbags`` are imported only when a file of theirs is read.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import aedat
 import numpy as np
 
 from ..events import EventFileError, EventStream, TRIGGER_DTYPE, as_events, make_events, validate_events
@@ -105,10 +107,6 @@ def _read_nmnist(path: Path, sensor_size) -> EventStream:
 
 
 def _read_aedat4(path: Path, sensor_size) -> EventStream:
-    try:
-        import aedat
-    except ImportError as e:  # pragma: no cover - aedat is a declared dependency
-        raise ImportError("reading AEDAT4 needs the 'aedat' package: pip install aedat") from e
     try:
         decoder = aedat.Decoder(str(path))
         streams = decoder.id_to_stream()

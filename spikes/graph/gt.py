@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from spikes.graph.node import PopulationNode, as_array, as_shape, as_steps
+from spikes.neurons.growth_transform import GTParameters, Modulation, gt_initial_state, gt_step
 
 
 @dataclass(eq=False)
@@ -95,16 +96,12 @@ class GT(PopulationNode):
 
     def parameters(self, dtype=torch.float64):
         """The equivalent ``GTParameters`` (constant modulation)."""
-        from spikes.neurons.growth_transform import GTParameters, Modulation
-
         a = self.a if isinstance(self.a, float) else torch.as_tensor(self.a, dtype=dtype)
         return GTParameters(q=torch.as_tensor(self.q, dtype=dtype), lam=self.lam, vc=self.vc, i_psi=self.i_psi,
                             modulation=Modulation("constant", a=a))
 
     def step(self, x: torch.Tensor, state):
         """``(s[n], state[n+1])`` for the input ``x[n]`` (B, N); ``state`` None: ``v = v0``."""
-        from spikes.neurons.growth_transform import gt_initial_state, gt_step
-
         if state is None:
             state = gt_initial_state(x.shape, v0=self.v0, dtype=x.dtype, device=x.device)
         return gt_step(x, state, self.parameters(x.dtype))
@@ -117,8 +114,6 @@ class GTPotential(GT):
     graded = True
 
     def step(self, x: torch.Tensor, state):
-        from spikes.neurons.growth_transform import gt_initial_state
-
         if state is None:
             state = gt_initial_state(x.shape, v0=self.v0, dtype=x.dtype, device=x.device)
         v = state.v

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from spikes.graph.node import PopulationNode, as_shape, as_steps
-from spikes.neurons.dynamics import NeuronParameters
+from spikes.neurons.dynamics import NeuronParameters, neuron_step
 
 
 @dataclass(eq=False)
@@ -33,6 +33,4 @@ class Neurons(PopulationNode):
         self.input_delay = as_steps(self.input_delay, "Neurons: input_delay")
 
     def step(self, x: torch.Tensor, state):
-        from spikes.neurons.dynamics import neuron_step
-
         return neuron_step(x, state, self.params)

@@ -2,26 +2,24 @@
 
 numba was chosen over a JIT-built C++ extension, TorchScript and torch.compile (measurements in
 ``benchmarks/bench_training.py``'s docstring): it needs no compiler on the user's machine, compiles in seconds
-(cached on disk after the first use), and its loops run at C speed on numpy views of the tensors.
-``available()`` says whether the kernels can be used; callers fall back to the per-step reference loop
+(cached on disk after the first use), and its loops run at C speed on numpy views of the tensors. numba is a
+core dependency, imported at module top: it costs ~0.2 s at import and the kernels compile on first use.
+``available()`` says whether the kernels may be used; callers fall back to the per-step reference loop
 otherwise (``spikes.neurons.sequence``).
 """
 from __future__ import annotations
 
 import os
 
-_REASON: str | None = None
-try:  # numba is a dependency; the fallback keeps spikes usable where it cannot be imported
-    import numba  # noqa: F401
-except Exception as exc:  # pragma: no cover - depends on the install
-    _REASON = f"numba cannot be imported ({exc})"
+import numba
+import torch
 
 
 def unavailable_reason() -> str | None:
-    """Why the compiled kernels cannot be used (None when they can). ``SPIKES_REFERENCE=1`` disables them."""
+    """Why the compiled kernels are not used (None when they are): ``SPIKES_REFERENCE=1`` disables them."""
     if os.environ.get("SPIKES_REFERENCE", "") not in ("", "0"):
         return "SPIKES_REFERENCE is set"
-    return _REASON
+    return None
 
 
 def available() -> bool:
@@ -30,9 +28,6 @@ def available() -> bool:
 
 def set_threads() -> int:
     """Use as many numba threads as torch uses (at most numba's pool); returns the count."""
-    import numba
-    import torch
-
     n = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(n)
     return n

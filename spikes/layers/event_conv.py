@@ -23,6 +23,7 @@ from torch.autograd.function import once_differentiable
 
 from spikes import kernels
 from spikes.kernels import buffers
+from spikes.kernels.numba_conv import conv_forward, conv_weight_grad
 
 
 class EventConv2d(nn.Conv2d):
@@ -103,8 +104,6 @@ class _EventConv2dFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, images, weight, bias, geometry):  # type: ignore[override]
-        from spikes.kernels.numba_conv import conv_forward
-
         (sh, sw), (ph, pw), (dh, dw) = geometry
         kernels.set_threads()
         xn, channels_last = _memory_order(images)
@@ -123,8 +122,6 @@ class _EventConv2dFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g):  # type: ignore[override]
-        from spikes.kernels.numba_conv import conv_weight_grad
-
         images, weight = ctx.saved_tensors
         (sh, sw), (ph, pw), (dh, dw) = ctx.geometry
         g_x = g_w = g_b = None

@@ -11,6 +11,7 @@ backprop): embedding_bag gives no gradient for the zero entries.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,7 @@ from torch.autograd.function import once_differentiable
 from torch import nn
 
 from spikes import kernels
+from spikes.kernels.numba_events import gather_rows, row_nonzeros, scatter_rows
 
 
 class EventLinear(nn.Linear):
@@ -54,8 +56,6 @@ class EventLinear(nn.Linear):
         rows = x.reshape(-1, self.in_features)
         if x.requires_grad or rows.numel() == 0 or not _fast(rows, self.weight):
             return None
-        from spikes.kernels.numba_events import row_nonzeros
-
         kernels.set_threads()
         offsets, cols, values = (torch.from_numpy(a) for a in row_nonzeros(rows.detach().contiguous().numpy()))
         if cols.numel() > self.max_density * rows.numel():
@@ -89,8 +89,6 @@ class _EventLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, offsets, cols, values, weight):  # type: ignore[override]
-        from spikes.kernels.numba_events import gather_rows
-
         out = torch.zeros(offsets.numel() - 1, weight.shape[0], dtype=weight.dtype)
         gather_rows(offsets.numpy(), cols.numpy(), values.numpy(), weight.detach().t().contiguous().numpy(), out.numpy())
         ctx.save_for_backward(offsets, cols, values)
@@ -100,10 +98,6 @@ class _EventLinearFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g):  # type: ignore[override]
-        import numba
-
-        from spikes.kernels.numba_events import scatter_rows
-
         offsets, cols, values = ctx.saved_tensors
         n_out, n_in = ctx.shape
         kernels.set_threads()

@@ -7,6 +7,7 @@ from torch.autograd.function import once_differentiable
 
 from spikes import kernels
 from spikes.kernels import buffers
+from spikes.kernels.numba_pool import avg_pool_backward, avg_pool_backward_nchw, avg_pool_forward_nchw
 
 
 class TimeDistributed(nn.Module):
@@ -71,8 +72,6 @@ class _AvgPoolFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, images, window):  # type: ignore[override]
-        from spikes.kernels.numba_pool import avg_pool_forward_nchw
-
         kernels.set_threads()
         kh, kw = window
         n, c, h, w = images.shape
@@ -85,8 +84,6 @@ class _AvgPoolFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g):  # type: ignore[override]
-        from spikes.kernels.numba_pool import avg_pool_backward, avg_pool_backward_nchw
-
         kernels.set_threads()
         kh, kw = ctx.window
         g = g.detach()

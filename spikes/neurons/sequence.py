@@ -7,7 +7,7 @@ kept for backward. Spikes are identical to the per-step reference (``*_reference
 ``neuron_step`` over ``x.unbind(0)``); gradients agree up to float summation order.
 
 The reference loop is used, explicitly, when the kernels cannot run: ``fast_path_unsupported`` gives the
-reason (numba missing, ``SPIKES_REFERENCE=1``, a non-CPU device, a dtype other than float32/float64).
+reason (``SPIKES_REFERENCE=1``, a non-CPU device, a dtype other than float32/float64).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from torch.autograd.function import once_differentiable
 
 from spikes import kernels
 from spikes.kernels import buffers
+from spikes.kernels import numba_neuron as K
 from spikes.neurons.dynamics import NeuronParameters, NeuronState, neuron_step
 
 
@@ -168,10 +169,8 @@ def _flat_state(state: NeuronState | None, shape: torch.Size, dtype: torch.dtype
 def _scalars(p: NeuronParameters, dtype: torch.dtype) -> dict:
     """Kernel scalars in the tensors' dtype (float32 runs in float32, like PyTorch). Without a synaptic current
     ``alpha_syn = 0`` and without adaptation ``beta = rho = 0``: the kernels' loops are branch-free."""
-    from spikes.kernels.numba_neuron import surrogate_constants
-
     f = np.float32 if dtype == torch.float32 else np.float64
-    c1, c2 = surrogate_constants(p.surrogate.code, float(p.surrogate.slope), float(p.surrogate.width))
+    c1, c2 = K.surrogate_constants(p.surrogate.code, float(p.surrogate.slope), float(p.surrogate.width))
     return dict(alpha=f(p.alpha_value), alpha_syn=f(p.alpha_syn if p.has_current else 0.0), v_th=f(p.v_th),
                 bias=f(p.bias), beta=f(p.beta if p.adaptive else 0.0), rho=f(p.rho if p.adaptive else 0.0),
                 zr=f(1.0 if p.reset == "zero" else 0.0), one=f(1.0), code=p.surrogate.code, c1=f(c1), c2=f(c2))
@@ -207,8 +206,6 @@ class _SequenceFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, alpha_t, v0, i0, a0, r0, p: NeuronParameters):  # type: ignore[override]
-        from spikes.kernels import numba_neuron as K
-
         c = _scalars(p, x.dtype)
         xn = _np(x)
         m = xn.shape[1]
@@ -232,8 +229,6 @@ class _SequenceFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_s, g_v, g_i, g_a, _g_r):  # type: ignore[override]
-        from spikes.kernels import numba_neuron as K
-
         kernels.set_threads()
         p: NeuronParameters = ctx.p
         u, s, aprev, refr, v0 = ctx.saved_tensors
@@ -263,8 +258,6 @@ class _RecurrentFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_rec, s0, alpha_t, v0, i0, a0, r0, w_in, b_in, p: NeuronParameters, events,
                 full_shape):  # type: ignore[override]
-        from spikes.kernels import numba_neuron as K
-
         kernels.set_threads()
         dtype = w_rec.dtype
         c = _scalars(p, dtype)
@@ -293,8 +286,6 @@ class _RecurrentFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_s, g_v, g_i, g_a, _g_r):  # type: ignore[override]
-        from spikes.kernels import numba_neuron as K
-
         n_chunks = kernels.set_threads()
         p: NeuronParameters = ctx.p
         u, s, aprev, refr, v0, s0, w_rec, w_in = ctx.saved_tensors

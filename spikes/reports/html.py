@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 from spikes.energy import LOIHI1, EnergyParameters
-from spikes.reports import plots
+from spikes.io import atomic_write_text
+from spikes.reports.plots import (metric_vs_rate_figure, png, raster_figure, rate_histogram_figure,
+                                   torch_vs_chip_figure)
 from spikes.reports.summary import RunSummary
 from spikes.reports.table import activity_views, comparison_rows
 
@@ -24,7 +26,7 @@ figure{display:inline-block;margin:.4em}figcaption{font-size:12px;color:#555}.no
 
 
 def _img(fig, caption: str) -> str:
-    data = base64.b64encode(plots.png(fig)).decode("ascii")
+    data = base64.b64encode(png(fig)).decode("ascii")
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
@@ -64,11 +66,11 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
                  f"samples: test samples a backend ran. energy_uj: estimated energy per sample in microjoules, "
                  f"{html.escape(params.source)}; neuron updates are all charged at the active rate.</p>")
     parts.append("<h2>Accuracy / task metric vs firing rate</h2>")
-    parts.append(_img(plots.metric_vs_rate_figure(summaries),
+    parts.append(_img(metric_vs_rate_figure(summaries),
                       "task metric vs mean firing rate (filled: torch, hollow: deployed backends)"))
     if any(s.backends for s in summaries):
         parts.append("<h2>Torch vs chip activity</h2>")
-        parts.append(_img(plots.torch_vs_chip_figure(summaries), "per-layer firing rate, torch vs backends"))
+        parts.append(_img(torch_vs_chip_figure(summaries), "per-layer firing rate, torch vs backends"))
     for s in summaries:
         parts.append(f"<h2>{html.escape(s.label)}</h2><p class='note'>model {html.escape(s.model)}, task "
                      f"{html.escape(s.task)}, {html.escape(s.metric_name)} = {s.metric:.4g}"
@@ -79,9 +81,9 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
         parts.append(html_table(layer_rows, ["backend", "layer", "firing_rate", "density", "synops", "neurons",
                                              "steps"]))
         if s.raster is not None:
-            parts.append(_img(plots.raster_figure(s.raster), f"{s.label}: spike raster of layer "
+            parts.append(_img(raster_figure(s.raster), f"{s.label}: spike raster of layer "
                                                              f"{s.raster['layer']}, one test sample"))
-        parts.append(_img(plots.rate_histogram_figure(s), f"{s.label}: per-layer firing rates"))
+        parts.append(_img(rate_histogram_figure(s), f"{s.label}: per-layer firing rates"))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -89,7 +91,6 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
 def write_report(path: str | os.PathLike, summaries: Sequence[RunSummary], title: str = "spikes: sparsity comparison",
                  params: EnergyParameters = LOIHI1, notes: Sequence[str] = ()) -> Path:
     """Render and write the report atomically (temp file + os.replace); returns the path."""
-    from spikes.io import atomic_write_text
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(p, render_report(summaries, title, params, notes))

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from spikes.io import atomic_write_text
+
 SCHEMA = "spikes.summary/1"
 SUMMARY_FILE = "summary.json"
 LAYER_KEYS = ("layer", "firing_rate", "density", "synops", "neurons", "steps", "active_updates")
@@ -217,7 +219,6 @@ def load_summary(path: str | os.PathLike) -> RunSummary:
 
 def write_summary(path: str | os.PathLike, summary: RunSummary) -> Path:
     """Write ``summary`` as JSON atomically (temp file + os.replace); returns the path."""
-    from spikes.io import atomic_write_text
     p = Path(path)
     if p.is_dir():
         p = p / SUMMARY_FILE

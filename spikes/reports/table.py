@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from spikes.energy import LOIHI1, EnergyParameters, energy_from_layers
+from spikes.metrics.table import to_markdown
 from spikes.reports.summary import RunSummary
 
 TORCH = "torch"
@@ -74,7 +75,6 @@ def comparison_rows(summaries: Sequence[RunSummary], params: EnergyParameters = 
 
 def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
     """Plain aligned text (Markdown table) of ``rows``; numbers with 4 significant digits."""
-    from spikes.metrics.table import to_markdown  # the project's table writer
     cols = list(columns or ["run", "task", "backend", "metric_name", "metric", "samples", "mean_rate", "synops", "energy_uj",
                             "layer_rates"])
     return to_markdown([{c: r.get(c) for c in cols} for r in rows], ".4g")

@@ -106,14 +106,19 @@ def _known(name: str, mods: dict[str, Path]) -> str | None:
     return name or None
 
 
-def imports(root: Path) -> tuple[list[Import], int]:
-    """Imports of spikes modules, one per (statement, imported module); and the count of in-function imports
-    of other packages."""
+def imports(root: Path) -> tuple[list[Import], int, list[str]]:
+    """Imports of spikes modules, one per (statement, imported module); the count of in-function imports of
+    other packages; and the files Python cannot parse (``file:line: message``; their imports are not counted)."""
     mods = modules(root)
     found: list[Import] = []
     other_inner = 0
+    errors: list[str] = []
     for me, f in mods.items():
-        tree = ast.parse(f.read_text(), filename=str(f))
+        try:
+            tree = ast.parse(f.read_text(), filename=str(f))
+        except SyntaxError as exc:
+            errors.append(f"{f}:{exc.lineno}: {exc.msg}")
+            continue
         inner = {id(n) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
                  for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))}
         package = me if f.name == "__init__.py" else me.rpartition(".")[0]
@@ -132,7 +137,7 @@ def imports(root: Path) -> tuple[list[Import], int]:
             if not targets and id(node) in inner and not any(n.split(".")[0] == "spikes" for n in names):
                 other_inner += 1
             found += [Import(me, t, f, node.lineno, id(node) in inner) for t in sorted(targets)]
-    return found, other_inner
+    return found, other_inner, errors
 
 
 def contracts(root: Path) -> list[dict]:
@@ -229,18 +234,19 @@ def cycles(found: list[Import]) -> list[list[str]]:
 
 def counts(root: Path, contract_root: Path | None = None) -> dict:
     """Upward imports, cycles and in-function imports of root's package, against contract_root's layers."""
-    found, other_inner = imports(root)
+    found, other_inner, errors = imports(root)
     statements = {(i.file, i.line) for i in found if i.in_function}
     contract_root = contract_root or root
     return {"upward": upward(found, layers(contract_root)), "forbidden": forbidden(found, contract_root),
-            "cycles": cycles(found),
+            "cycles": cycles(found), "unparsed": errors,
             "in_function": sorted(statements), "in_function_other": other_inner}
 
 
 def report(root: Path, contract_root: Path | None = None) -> str:
     c = counts(root, contract_root)
     rel = lambda f: os.path.relpath(f, root)
-    lines = [f"upward imports: {len(c['upward'])}"]
+    lines = [f"cannot parse (not counted): {e}" for e in c["unparsed"]]
+    lines.append(f"upward imports: {len(c['upward'])}")
     lines += [f"  {rel(i.file)}:{i.line}  {i.importer} -> {i.imported}{'  (in function)' * i.in_function}"
               for i in c["upward"]]
     lines.append(f"forbidden imports (forbidden contracts): {len(c['forbidden'])}")

@@ -150,7 +150,7 @@ def test_counts_of_a_small_tree(tree):
     assert c["cycles"] == [["spikes.app", "spikes.models.helper", "spikes.models.net"],
                            ["spikes.base.util", "spikes.low_a"]]
     assert sorted((f.name, line) for f, line in c["in_function"]) == [("net.py", 3), ("net.py", 4), ("util.py", 3)]
-    assert c["in_function_other"] == 1
+    assert c["in_function_other"] == 1 and c["unparsed"] == []
     assert "spikes.notpkg.orphan" not in ci.modules(tree)
 
 
@@ -162,7 +162,8 @@ def test_graph_is_grimps(tmp_path, monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     assert Path(importlib.util.find_spec("spikes").origin) == staged / "spikes" / "__init__.py"
     graph = grimp.build_graph("spikes", cache_dir=None)
-    found, _ = ci.imports(REPO)
+    found, _, unparsed = ci.imports(REPO)
+    assert not unparsed
     assert set(graph.modules) == set(ci.modules(REPO))
     assert {(i.importer, i.imported) for i in found} == {
         (a, b) for a in graph.modules for b in graph.find_modules_directly_imported_by(a)}

@@ -72,7 +72,7 @@ __all__ = [
     "NCALTECH101_FRAME", "TEST_FRACTION",
 ]
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 1                     # bump when FrameTransform or the cache format changes (old caches ignored)
 TEST_FRACTION = 0.2                    # seeded stratified splits (N-Caltech101, events:DIR): 80 / 20
 NCALTECH101_FRAME = (240, 180)         # default (W, H) of N-Caltech101 frames (recordings vary in size)
 EVENT_SUFFIXES = (".aedat4", ".bin", ".dat", ".raw", ".bag")   # the files of an event folder that are read

@@ -67,9 +67,9 @@ class DataOptions:
     ``data.<key>``)."""
 
     n_time_bins: int = option(8, "frames per sample (T)", min=1)
-    time_window_us: float = option(0.0, ">0: each frame lasts this many microseconds, from the sample's first event "
-                                        "(tonic ToFrame time_window); 0: the sample's span cut into n_time_bins equal "
-                                        "bins", min=0.0)
+    time_window_us: float = option(0.0, ">0: the n_time_bins frames last this many microseconds each, from the "
+                                        "sample's first event (tonic ToFrame time_window; later events dropped); "
+                                        "0: the sample's span cut into n_time_bins equal bins", min=0.0)
     denoise_us: float = option(0.0, ">0: drop events without an event at a neighbouring pixel in the previous this "
                                     "many microseconds (tonic Denoise filter_time)", min=0.0)
     downsample: float = option(1.0, "<1: scale pixel coordinates by this factor before framing (tonic Downsample "

@@ -57,6 +57,8 @@ class TrainOptions:
     keep_best: bool = option(False, "keep the weights of the epoch with the best validation metric (needs a "
                                     "validation split: the tabular sets have one)")
     patience: int = option(0, "with keep_best: stop after this many epochs without improvement (0 = never)", min=0)
+    init_from: str = option("", "start from the weights of this checkpoint (e.g. fine-tuning with a spike penalty); "
+                                "its model must be the same kind with the same arguments")
     seed: int = option(0, "seed of weights, data order and every RNG", min=0)
     checkpoint_every: int = option(50, "write checkpoint.pt every N steps (and at every epoch end; 0 = epoch ends only)",
                                    min=0)

@@ -95,6 +95,14 @@ def make_batch(kind: ModelKind, x: torch.Tensor, y: torch.Tensor, mask=None) -> 
     return Batch(kind.prepare_input(x), y, mask)
 
 
+def epoch_batches(dataset, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The sample indices of every batch of ``epoch``: the seeded permutation of :func:`batch_order`, or in order
+    for data sets that say ``shuffle = False`` (generated tasks whose batch k is drawn from its own seed)."""
+    if getattr(dataset, "shuffle", True):
+        return batch_order(len(dataset), batch_size, seed, epoch)
+    return list(torch.arange(len(dataset)).split(batch_size))
+
+
 @torch.no_grad()
 def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: int) -> dict[str, Any]:
     """The objective's metrics on ``dataset`` (in order), with the per-layer activity table where the model has
@@ -247,6 +255,14 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
     except ValueError as exc:
         raise ConfigError(f"[model] {exc}") from exc
     model = kind.construct(kwargs)
+    if t.init_from and ckpt is None:
+        start = load_checkpoint(t.init_from)
+        if start["model"]["kind"] != config.model:
+            raise ConfigError(f"train.init_from {t.init_from}: a {start['model']['kind']!r} checkpoint, not {config.model!r}")
+        try:
+            model.load_state_dict(start["weights"])
+        except (RuntimeError, KeyError) as exc:
+            raise ConfigError(f"train.init_from {t.init_from}: its weights do not fit this model ({exc})") from exc
     objective = kind.objective(kwargs, t.spike_penalty)
     rule = config.make_rule()
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
@@ -279,7 +295,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         cb.on_train_start(state)
     try:
         while state.epoch < t.epochs and state.step < limit and not state.stop:
-            batches = batch_order(len(train_set), t.batch_size, t.seed, state.epoch)
+            batches = epoch_batches(train_set, t.batch_size, t.seed, state.epoch)
             state.epoch_loss, state.epoch_seen, state.epoch_sums, state.epoch_weight = 0.0, 0, {}, 0.0
             while state.batch < len(batches) and state.step < limit:
                 batch = make_batch(kind, *train_set.batch(batches[state.batch]), getattr(train_set, "loss_mask", None))

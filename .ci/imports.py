@@ -80,6 +80,7 @@ def stage(root: Path, dest: Path, link: bool = True) -> Path:
 def lint(root: Path, staged: Path | None = None, contract: str | None = None) -> subprocess.CompletedProcess:
     """Run lint-imports with root's pyproject.toml on a staged copy (staged, or a fresh one of root); ``contract``:
     only the contract of that id."""
+    root = Path(root).resolve()   # lint-imports runs in the staging folder
     exe = Path(sys.executable).with_name("lint-imports")
     if not exe.is_file():
         raise FileNotFoundError(f"{exe}: import-linter is not installed (pip install -e '.[dev]')")
@@ -183,8 +184,8 @@ def upward(found: list[Import], contract: list[tuple[list[str], bool]]) -> list[
 def forbidden(found: list[Import], root: Path) -> list[Import]:
     """Direct imports that the forbidden contracts of root's pyproject.toml forbid."""
     rules = [(c["source_modules"], c["forbidden_modules"]) for c in contracts(root) if c.get("type") == "forbidden"]
-    return [i for i in found if any(any(_within(i.importer, s) for s in src) and any(_within(i.imported, f) for f in bad)
-                                    for src, bad in rules)]
+    return [i for i in found if any(any(_within(i.importer, s) for s in src) and
+                                    any(_within(i.imported, f) for f in bad) for src, bad in rules)]
 
 
 def cycles(found: list[Import]) -> list[list[str]]:

@@ -1,7 +1,8 @@
 """The per-step arithmetic of the ``integrator`` and ``eprop`` kinds (numpy, no Lava): ``sim`` (the kinds'
 ``step``) and the Lava ProcessModels (``spikes.deploy.processes.integrator``, ``.eprop_neuron``) call the same
 functions, so ``sim`` is bit-exact with ``lava-fixed`` by construction. The equations are in the kinds' modules
-(``spikes.deploy.populations.integrator``, ``.eprop``); GT's arithmetic, compiled, is ``gt_kernels``.
+(``spikes.deploy.populations.integrator``, ``.eprop``); GT's arithmetic, compiled, is ``spikes.deploy.gt_kernels``,
+LIF's ``spikes.deploy.kernels``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def eprop_fixed_step(a_in: np.ndarray, v: np.ndarray, a: np.ndarray, z: np.ndarr
                      vth: int, beta_mant: np.ndarray, beta_shift: int, a_frac: int, n_ref: int, bias: np.ndarray,
                      t: int, onset: int, counts: np.ndarray | None = None) -> np.ndarray:
     """One fixed-point e-prop step (equations: ``spikes.deploy.populations.eprop``); ``v, a, z, r`` int64 (M,)
-    updated in place; returns the spikes (uint8). ``counts[:, 0]`` += input wraps, ``counts[:, 1]`` += membrane and trace saturations."""
+    updated in place; returns the spikes (uint8). ``counts[:, 0]`` += input wraps, ``counts[:, 1]`` += membrane
+    and trace saturations."""
     i = a_in.astype(np.int64) << 6
     iw = wrap24(i)
     zp = z.astype(np.int64)

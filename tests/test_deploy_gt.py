@@ -15,7 +15,7 @@ from spikes.graph import GT, Affine, Graph, GTPotential, Input, Output
 from spikes.deploy.gt_network import gt_inputs, spike_counts, to_graph
 from spikes.deploy.network import lower
 from spikes.deploy.populations import kind_of
-from spikes.deploy.populations.gt_kernels import gt_fixed_run
+from spikes.deploy.gt_kernels import gt_fixed_run
 from spikes.deploy.quantize import quantize
 from spikes.deploy.serialize import load_qnetwork, save_qnetwork
 from spikes.models.gt_network import GTNetwork, GTNetworkConfig

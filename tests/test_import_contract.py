@@ -82,6 +82,21 @@ def test_import_inside_a_function_counts(tmp_path):
     _broken_by(staged, "layers", "spikes.neurons.lif", "spikes.layers.event_linear", n + 3)
 
 
+def test_cycle_breaks_the_contract(tmp_path):
+    """A cycle made by an import in a function body (fixed_point -> quantize -> fixed_point) breaks the no-cycles
+    contract in spikes.deploy, which keeps it without the planted import."""
+    staged = ci.stage(REPO, tmp_path, link=False)
+    message = "No cycles are allowed in spikes.deploy."
+    assert message not in ci.lint(REPO, staged, "no-cycles").stdout
+    _plant(staged, "spikes.deploy.fixed_point", """\
+        def _planted():
+            from spikes.deploy import quantize
+            return quantize
+        """)
+    r = ci.lint(REPO, staged, "no-cycles")
+    assert r.returncode != 0 and message in r.stdout, r.stdout
+
+
 def test_new_top_level_module_must_be_placed(tmp_path):
     """exhaustive: a module under spikes/ that no layer names breaks the contract."""
     staged = ci.stage(REPO, tmp_path)

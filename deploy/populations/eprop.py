@@ -55,7 +55,7 @@ import numpy as np
 from spikes.graph.eprop_neurons import EpropNeurons
 from spikes.deploy.fixed_point import V_LIMIT, VTH_MAX, WEIGHT_MAX, bias_mantissa
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
-from spikes.deploy.populations.steps import eprop_fixed_step, eprop_float_step
+from spikes.deploy.steps import eprop_fixed_step, eprop_float_step
 
 # Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.
 

@@ -1,7 +1,7 @@
 """The ``gt`` and ``gt_potential`` kinds: growth-transform populations (graph ``GT``: spikes; ``GTPotential``:
 potential), custom Lava process ``spikes.deploy.processes.gt.GTNeurons``.
 
-Fixed point (equations in ``spikes.deploy.populations.gt_kernels``). Float <-> fixed, with ``F`` fraction bits
+Fixed point (equations in ``spikes.deploy.gt_kernels``). Float <-> fixed, with ``F`` fraction bits
 per population::
 
     V    = round(2**F v / vc)            potential, |V| <= 2**F (sign and spike preserved: s = V > 0)
@@ -31,7 +31,7 @@ from scipy.linalg import block_diag
 
 from spikes.graph.gt import GT, GTPotential
 from spikes.deploy.fixed_point import BIAS_MANT_MAX, WEIGHT_MAX, bias_mantissa, quantize_weights, weight_exponent
-from spikes.deploy.populations import gt_kernels as K
+from spikes.deploy import gt_kernels as K
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
 
 # Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.

@@ -22,7 +22,7 @@ import numpy as np
 from spikes.graph.integrator import Integrator
 from spikes.deploy.fixed_point import BIAS_MANT_MAX, V_LIMIT, bias_mantissa
 from spikes.deploy.populations.base import FixedPointPopulation, PopulationKind
-from spikes.deploy.populations.steps import integrator_fixed_step
+from spikes.deploy.steps import integrator_fixed_step
 
 # Lava (the optional extra spikes[lava], heavy) loads only in ``lava_process``, which imports the kind's process.
 

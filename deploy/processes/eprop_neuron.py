@@ -16,7 +16,7 @@ its projections: input and recurrent Dense), updates ``v`` (membrane), ``a`` (ad
 
 (``clip`` to +-(2**23 - 1); ``trunc`` rounds toward zero as Lava's LIF; ``beta_mant`` is per neuron: 0 for LIF
 neurons.) The float<->fixed mapping and the quantisation are in ``spikes.deploy.populations.eprop``; both
-``sim`` and these ProcessModels call ``eprop_fixed_step``/``eprop_float_step`` (``spikes.deploy.populations.steps``),
+``sim`` and these ProcessModels call ``eprop_fixed_step``/``eprop_float_step`` (``spikes.deploy.steps``),
 so ``sim`` is bit-exact with ``lava-fixed`` by construction. Running on a chip would need this neuron as microcode
 through Intel's lava-loihi.
 """
@@ -34,7 +34,7 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from spikes.deploy.populations.steps import eprop_fixed_step, eprop_float_step
+from spikes.deploy.steps import eprop_fixed_step, eprop_float_step
 
 
 class EpropNeuron(AbstractProcess):

@@ -2,7 +2,7 @@
 
 ``GTNeurons`` declares the population (Vars and ports); ``PyGTNeuronsModelFloat`` implements the same
 step as ``spikes.neurons.growth_transform.gt_step`` in float64 (equations there) and ``PyGTNeuronsModelFixed``
-the integer GT of ``spikes.deploy.populations.gt_kernels`` (the same compiled kernels ``sim`` runs, so
+the integer GT of ``spikes.deploy.gt_kernels`` (the same compiled kernels ``sim`` runs, so
 ``sim`` and ``lava-fixed`` agree bit for bit). The coupling Q is applied inside the process, so each step
 uses the potentials of the same step as the torch model (a recurrent ``Dense`` would add a step of
 latency). External current enters through ``a_in`` and is added to ``bias``: ``b[n] = bias + a_in[n]``
@@ -41,7 +41,7 @@ from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 from lava.proc.io.source import RingBuffer
 
 from spikes.neurons.growth_transform import GTParameters, Modulation, run_gt
-from spikes.deploy.populations.gt_kernels import LAMBDA_MARGIN, gt_fixed_run, gt_float_run
+from spikes.deploy.gt_kernels import LAMBDA_MARGIN, gt_fixed_run, gt_float_run
 
 MODULATION_CODES = {"constant": 0, "adaptive": 1, "burst": 2}
 
@@ -152,7 +152,7 @@ class PyGTNeuronsModelFloat(PyLoihiProcessModel):
 @requires(CPU)
 @tag("fixed_pt")
 class PyGTNeuronsModelFixed(PyLoihiProcessModel):
-    """Fixed-point GT step (``spikes.deploy.populations.gt_kernels.gt_fixed_run``), constant modulation."""
+    """Fixed-point GT step (``spikes.deploy.gt_kernels.gt_fixed_run``), constant modulation."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=1)

@@ -10,8 +10,8 @@ latency, so the readout starts exactly when the torch model's does). Per step ``
     floating point: v = v (1 - dv) + a_in + [t >= onset] bias_mant
 
 ``dv`` is in 0..4096 (4096: no memory). ``spikes.deploy.populations.integrator`` runs the same equations in
-``sim`` (one function, ``spikes.deploy.populations.steps.integrator_fixed_step``, serves both). Running on a chip would need this neuron
-as microcode through Intel's lava-loihi.
+``sim`` (one function, ``spikes.deploy.steps.integrator_fixed_step``, serves both). Running on a chip would need
+this neuron as microcode through Intel's lava-loihi.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from spikes.deploy.populations.steps import integrator_fixed_step
+from spikes.deploy.steps import integrator_fixed_step
 
 
 class LeakyIntegrator(AbstractProcess):

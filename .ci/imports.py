@@ -88,8 +88,8 @@ def lint(root: Path, staged: Path | None = None, contract: str | None = None) ->
         where = staged if staged is not None else stage(root, Path(tmp))
         env = {**os.environ, "PYTHONPATH": str(where)}
         only = ["--contract", contract] if contract else []
-        return subprocess.run([str(exe), "--config", str(root / "pyproject.toml"), "--no-cache", *only], cwd=where,
-                              env=env, capture_output=True, text=True)
+        command = [str(exe), "--config", str(root / "pyproject.toml"), "--no-cache", "--no-logo", *only]
+        return subprocess.run(command, cwd=where, env=env, capture_output=True, text=True)
 
 
 @dataclass(frozen=True)

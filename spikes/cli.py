@@ -1,39 +1,33 @@
-"""The ``spikes`` command line: discovers the subcommands in ``spikes.commands``."""
+"""The ``spikes`` command line: the subcommands of ``spikes.commands.COMMANDS``, each module imported on use."""
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 
 import spikes
-import spikes.commands
+from spikes.commands import COMMANDS
 
 
-def command_modules() -> dict:
-    """Subcommand name -> module, for every module in ``spikes.commands`` (``run_cmd.py`` is ``run``)."""
-    found = {}
-    for info in sorted(pkgutil.iter_modules(spikes.commands.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"spikes.commands.{info.name}")
-        found[getattr(module, "NAME", info.name)] = module
-    return found
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (for its arguments), the others are listed by name."""
     parser = argparse.ArgumentParser(prog="spikes", description=spikes.__doc__)
     parser.add_argument("--version", action="version", version=f"spikes {spikes.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in command_modules().items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            # a plugin-style load of the one command asked for: the others' imports (torch, deploy) are not paid
+            module = importlib.import_module(f"spikes.commands.{module_name}")
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -10,8 +10,9 @@ runs in the staging folder (also on PYTHONPATH) with the repo's config given by 
 `counts` reads the same graph with `ast` (grimp's conventions: `from a import b` is an import of a.b when that is a
 module, else of a; imports anywhere in a function body count) and prints
   * upward imports: importer in a lower layer of the contract than the module it imports, or an import between
-    independent siblings (`a | b`);
-  * import cycles: strongly connected components (more than one module) of the module graph;
+    independent siblings (`a | b`); and imports that a `forbidden` contract forbids;
+  * import cycles: strongly connected components (more than one module) of the module graph (the no-cycles
+    contract also counts a cycle between subpackages taken as wholes);
   * in-function imports of spikes modules (imports of other packages inside functions are counted apart: the
     allowed deferrals of heavy optional dependencies).
 
@@ -68,12 +69,13 @@ def stage(root: Path, dest: Path, link: bool = True) -> Path:
         target = dest.joinpath(*name.split("."), "__init__.py") if src.name == "__init__.py" else \
             dest.joinpath(*name.split(".")[:-1], src.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if not link:
-                raise OSError
-            os.link(src, target)
-        except OSError:  # asked for copies, or another file system
-            shutil.copy2(src, target)
+        if link:
+            try:
+                os.link(src, target)
+                continue
+            except OSError:  # another file system (or the target exists): copy
+                pass
+        shutil.copy2(src, target)
     return dest
 
 
@@ -85,7 +87,7 @@ def lint(root: Path, staged: Path | None = None, contract: str | None = None) ->
     if not exe.is_file():
         raise FileNotFoundError(f"{exe}: import-linter is not installed (pip install -e '.[dev]')")
     with tempfile.TemporaryDirectory() as tmp:
-        where = staged if staged is not None else stage(root, Path(tmp))
+        where = Path(staged).resolve() if staged is not None else stage(root, Path(tmp))
         env = {**os.environ, "PYTHONPATH": str(where)}
         only = ["--contract", contract] if contract else []
         command = [str(exe), "--config", str(root / "pyproject.toml"), "--no-cache", "--no-logo", *only]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from spikes.training.checkpoint import CheckpointError, load_checkpoint, upgrade_file
 
-HELP = "show a checkpoint (model, rule, data, metrics) or upgrade a first-release checkpoint to the current format"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

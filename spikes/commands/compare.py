@@ -6,8 +6,12 @@ summary is accepted too). Prints one row per (run, backend); ``--html out.html``
 from __future__ import annotations
 
 import argparse
+import sys
 
-HELP = "compare firing-rate sparsity, synaptic ops, energy and accuracy across saved runs and backends"
+from spikes.metrics.table import to_csv
+from spikes.reports import SummaryError, comparison_rows, format_table, load_summary
+from spikes.reports.html import write_report
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from spikes.reports import SummaryError, comparison_rows, format_table, load_summary
-
     try:
         summaries = [load_summary(p) for p in args.runs]
     except SummaryError as e:
@@ -30,11 +30,9 @@ def run(args: argparse.Namespace) -> int:
     rows = comparison_rows(summaries)
     print(format_table(rows))
     if args.csv:
-        from spikes.metrics.table import to_csv
         to_csv(rows, args.csv)
         print(f"wrote {args.csv}")
     if args.html:
-        from spikes.reports.html import write_report
         write_report(args.html, summaries, title=args.title)
         print(f"wrote {args.html}")
     return 0

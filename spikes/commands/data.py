@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import time
 
-HELP = "event data: 'generate' the embedded sets into the cache, 'info FILE' summarises a recording"
+from spikes.datasets import EventFileError, read_events
+from spikes.datasets.digits import digits_events_file
+from spikes.datasets.stereo_synth import stereo_depth_file
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,14 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
-    from spikes.datasets import EventFileError, read_events
-
     if args.action == "generate":
-        from spikes.datasets.digits import digits_events_file
-        from spikes.datasets.stereo_synth import stereo_depth_file
-
         jobs = {"digits": digits_events_file, "stereo": stereo_depth_file}
         for name in (jobs if args.which == "all" else [args.which]):
             t0 = time.perf_counter()

@@ -13,13 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-HELP = ("the main job on embedded data: train the flagship models, deploy them to sim and lava-fixed, print the "
-        "sparsity comparison table and write an HTML report (about 5 min on 2 cores)")
+from spikes.energy import SOURCE
+from spikes.pipeline.demo import STAGE_NAMES, run_demo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from spikes.pipeline.demo import STAGE_NAMES
-
     parser.add_argument("--out", type=Path, default=Path("runs/demo"),
                         help="output directory: one run directory per model, comparison.md, report.html "
                              "(default %(default)s)")
@@ -33,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikes.energy import SOURCE
-    from spikes.pipeline.demo import run_demo
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     if args.lava_samples is not None and args.lava_samples < 1:

@@ -12,7 +12,6 @@ from spikes.deploy.quantize import format_report, quantize
 from spikes.deploy.serialize import save_qnetwork
 from spikes.pipeline.checkpoints import graph_of, open_checkpoint
 
-HELP = "export a trained checkpoint (any model) to NIR or to a quantised Lava/Loihi 2 network (with chip-fit report)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,6 @@ import numpy as np
 
 from spikes.pipeline.checkpoints import deploy, open_checkpoint, random_samples, test_samples
 
-NAME = "run"
-HELP = "run a trained checkpoint (any model) on sim, lava-fixed, lava-float (or sim-float) and print per-layer firing"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,9 +13,6 @@ from spikes.training.config import TrainOptions, describe_options, parse_overrid
 from spikes.training.data import DATASETS
 from spikes.training.loop import CONFIG_FILE, train
 
-HELP = ("train a model with a learning rule (--model conv_snn|mlp_snn|rsnn|stereospike|gt_network|pkg.mod:factory, "
-        "--rule bptt|eprop|gt; config file and/or flags; checkpoints, --resume, metrics log)")
-
 # first-release flags, each a key of one table (see spikes.training.config.LEGACY)
 SHORT_FLAGS = {"neuron": str, "width": int, "readout": str, "gain": float, "n_time_bins": int, "train_limit": int,
                "test_limit": int}

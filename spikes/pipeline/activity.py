@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from spikes.neurons import SpikingNeuron
 
 
 def probe_rows(table: Sequence[dict]) -> list[dict]:
@@ -40,7 +41,6 @@ class NeuronRecorder:
     """
 
     def __init__(self, model: nn.Module):
-        from spikes.neurons import SpikingNeuron
         self.layers = [(n, m) for n, m in model.named_modules() if isinstance(m, SpikingNeuron)]
         self.sums: dict[str, torch.Tensor] = {}
         self.count: dict[str, int] = {}

@@ -28,19 +28,24 @@ import math
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from spikes.deploy.backends import run
+from spikes.deploy.network import lower
+from spikes.deploy.quantize import quantize
+from spikes.graph import capture
+from spikes.neurons import SpikingNeuron
+from spikes.reports.summary import BackendResult
 
 BACKENDS = ("sim", "lava-fixed")
 LAVA_SAMPLES = None        # lava-fixed runs every test sample (packed: spikes.deploy.lava_backend.run_lava_packed)
-REQUIRES = ("spikes.deploy.backends:run", "spikes.graph:capture", "spikes.deploy.network:lower",
-            "spikes.deploy.quantize:quantize")
 
 
 def fan_out(proj) -> np.ndarray:
     """Synapses leaving each source neuron of a lowered projection (flat, C order): dense: all rows; conv:
     every kernel tap that lands on an output position; sparse: the stored entries (after quantisation)."""
-    import scipy.sparse as sp
-    import torch
-
     if proj.kind == "dense":     # a dense matrix: every row is a synapse, whatever its value
         return np.full(proj.weight.shape[1], float(proj.weight.shape[0]))
     if proj.kind == "sparse":   # stored entries per column, counted on the CSR indices (no CSC copy)
@@ -55,8 +60,6 @@ def fan_out(proj) -> np.ndarray:
 
 def population_names(model, graph) -> dict[str, str]:
     """Graph population -> torch layer name, by order (falls back to the population names)."""
-    from spikes.neurons import SpikingNeuron
-
     pops = sorted(graph.populations, key=lambda p: int(p.split("_")[0]) if p.split("_")[0].isdigit() else 0)
     names = [n for n, m in model.named_modules() if isinstance(m, SpikingNeuron)]
     return dict(zip(pops, names)) if len(names) == len(pops) else {p: p for p in pops}
@@ -65,8 +68,6 @@ def population_names(model, graph) -> dict[str, str]:
 def run_aligned(qnet, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
     """Outputs ``(T, B, N)`` per population on ``backend`` for ``x (T, B, *shape)``, aligned to torch time:
     spikes as float64, a graded population's values as the backend gives them (integers in fixed point)."""
-    from spikes.deploy.backends import run
-
     T, B = x.shape[:2]
     lat = max(p.latency for p in qnet.populations.values())
     xp = np.concatenate([x, np.zeros((lat, *x.shape[1:]), dtype=x.dtype)])
@@ -98,8 +99,6 @@ def layer_rows(net, spikes: dict[str, np.ndarray], x: np.ndarray, names: dict[st
 
 def backend_result(net, spikes: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, names: dict[str, str]):
     """Accuracy (argmax of output spike counts) and per-population rows of one backend run."""
-    from spikes.reports.summary import BackendResult
-
     B = x.shape[1]
     rows = layer_rows(net, spikes, x, names)
     out_pop = next(iter(net.outputs.values()))
@@ -111,12 +110,6 @@ def deploy_classifier(model, x_time_first: np.ndarray, y: np.ndarray, backends=B
                       lava_samples: int | None = LAVA_SAMPLES, progress: bool = True) -> dict:
     """Capture, lower, quantise ``model`` once; run each backend; ``{backend: BackendResult}``. ``lava_samples``:
     the first test samples lava-fixed runs (None: all)."""
-    from tqdm.auto import tqdm
-
-    from spikes.graph import capture
-    from spikes.deploy.network import lower
-    from spikes.deploy.quantize import quantize
-
     graph = capture(model, tuple(x_time_first.shape[2:]))
     net = lower(graph)
     qnet = quantize(net)
@@ -131,18 +124,10 @@ def deploy_classifier(model, x_time_first: np.ndarray, y: np.ndarray, backends=B
 def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int | None = LAVA_SAMPLES,
                 progress: bool = True) -> Callable:
     """The per-model deploy step used by :func:`spikes.pipeline.run_demo` (see the module docstring)."""
-    from spikes.pipeline.demo import missing_dependency
-
-    missing = missing_dependency(REQUIRES)
-
     def hook(res, summary, model, x, y, deployer: Callable | None = None) -> None:
         """``x``: time-first test inputs ``(T, N, *shape)`` (torch tensor), ``y``: labels ``(N,)`` or None;
         ``deployer(model, x, y, backends, lava_samples, progress) -> {backend: BackendResult}`` (``lava_samples``
         None: every test sample; a deployer may cap it and says why in its stage's notes)."""
-        if missing:
-            res.notes.append(f"{summary.label}: not deployed to {', '.join(backends)}: {missing}.")
-            return
-        import torch
         if deployer is None and not isinstance(model, torch.nn.Module):
             res.notes.append(f"{summary.label}: not deployed: spikes.deploy captures torch modules; this stage's "
                              f"model is a {type(model).__name__}.")
@@ -153,7 +138,6 @@ def deploy_hook(backends: tuple[str, ...] = BACKENDS, lava_samples: int | None =
                 summary.backends.update(deployer(model, xt, None if y is None else np.asarray(y), backends,
                                                  lava_samples, progress))
             elif y is None:   # no class labels: capture only, to learn whether (and why not) it deploys
-                from spikes.graph import capture
                 capture(model, tuple(xt.shape[2:]))
                 res.notes.append(f"{summary.label}: captured, but the pipeline has no task metric for it on "
                                  "the chip backends yet: not run.")

@@ -11,6 +11,16 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
+from spikes.io import atomic_write_text
+from spikes.metrics import SpikeProbe
+from spikes.pipeline.activity import NeuronRecorder, probe_rows
+from spikes.reports.summary import RunSummary
+from spikes.training import CHECKPOINT_FILE, SUMMARY_FILE, load_model
+from spikes.training.config import resolve_config
+from spikes.training.data import open_dataset, time_first
+from spikes.training.loop import train
 from spikes.pipeline.record import StageResult
 
 FULL = {"model": "conv_snn", "neuron": "plif", "width": 8, "readout": "count", "gain": 8.0, "dataset": "digits-events",
@@ -21,12 +31,6 @@ QUICK = {**FULL, "epochs": 1, "train_limit": 256, "test_limit": 128}
 
 def measure_classifier(model, x, y, batch_size: int = 64) -> dict:
     """Accuracy, per-layer rows, per-neuron rates and raster of ``model`` on ``x (N, T, C, H, W)``, ``y``."""
-    import torch
-
-    from spikes.metrics import SpikeProbe
-    from spikes.pipeline.activity import NeuronRecorder, probe_rows
-    from spikes.training.data import time_first
-
     model.eval()
     correct = 0
     with torch.no_grad(), SpikeProbe(model) as probe, NeuronRecorder(model) as rec:
@@ -39,15 +43,6 @@ def measure_classifier(model, x, y, batch_size: int = 64) -> dict:
 
 def run_classifier_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train (or reuse) the conv SNN in ``out_dir/conv_snn[_quick]`` and measure it; deploy if possible."""
-    import torch
-
-    from spikes.io import atomic_write_text
-    from spikes.reports.summary import RunSummary
-    from spikes.training import CHECKPOINT_FILE, SUMMARY_FILE, load_model
-    from spikes.training.config import resolve_config
-    from spikes.training.data import open_dataset
-    from spikes.training.loop import train
-
     t0 = time.perf_counter()
     res = StageResult("conv_snn", "conv SNN (surrogate gradients) on digits events")
     cfg = resolve_config(None, None, {**(QUICK if quick else FULL), "progress": progress})

@@ -22,6 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from tqdm.auto import tqdm
+
+from spikes.io import atomic_write_text
+from spikes.pipeline.backends import deploy_hook
+from spikes.reports.html import write_report
+from spikes.reports.table import comparison_rows, format_table
 from spikes.pipeline.record import StageResult
 from spikes.reports.summary import RunSummary
 
@@ -107,13 +113,6 @@ def run_demo(out_dir: str | os.PathLike, quick: bool = False, stages: Sequence[s
     lava-fixed; default all, which the StereoSpike stage caps, 8 in quick mode). ``log`` gets one line per
     finished stage.
     """
-    from tqdm.auto import tqdm
-
-    from spikes.io import atomic_write_text
-    from spikes.pipeline.backends import deploy_hook
-    from spikes.reports.html import write_report
-    from spikes.reports.table import comparison_rows, format_table
-
     t0 = time.perf_counter()
     names = list(stages or STAGE_NAMES)
     unknown = [n for n in names if n not in STAGE_NAMES]

@@ -25,9 +25,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
+import tempfile
 
-from spikes.pipeline.backends import BACKENDS
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from spikes.deploy.network import lower
+from spikes.deploy.populations import kind_of
+from spikes.deploy.quantize import quantize
+from spikes.graph import capture
+from spikes.learning.eprop_losses import SequenceCrossEntropy
+from spikes.pipeline.activity import raster_dict
+from spikes.pipeline.backends import BACKENDS, layer_rows, run_aligned
+from spikes.reports.summary import BackendResult, RunSummary, write_summary
+from spikes.training import CHECKPOINT_FILE, load_model, train
+from spikes.training.config import resolve_config
+from spikes.training.data import DataOptions, open_dataset, time_first
 from spikes.pipeline.record import StageResult
 
 FULL = {"n_time_bins": 20, "n_rec": 64, "epochs": 2, "batch_size": 32, "lr": 5e-3, "c_reg": 0.1,
@@ -36,26 +50,16 @@ QUICK = {**FULL, "n_rec": 32, "epochs": 1, "train_limit": 64, "test_limit": 64, 
 
 
 def pooled_sequences(split: str, n_time_bins: int, limit: int = 0):
-    """``(x (T, N, 578) float32 0/1, y (N,))``: digits frames max-pooled 2x2, flattened, time first."""
-    import torch.nn.functional as F
-
-    from spikes.datasets.digits import digits_frames
-
-    x, y = digits_frames(split, n_time_bins=n_time_bins, seed=0)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    n, t = x.shape[:2]
-    x = F.max_pool2d(x.reshape(n * t, *x.shape[2:]), 2)
-    return x.reshape(n, t, -1).transpose(0, 1).contiguous(), y
+    """``(x (T, N, 578) float32 0/1, y (N,))``: the digits frames max-pooled 2x2 (``data.pool = 2``), flattened, time
+    first: what the stage's RSNN takes."""
+    data = open_dataset("digits-events", split, DataOptions(n_time_bins=n_time_bins, pool=2, train_limit=limit,
+                                                            test_limit=limit))
+    x, y = data.batch(torch.arange(len(data)))
+    return time_first(x).flatten(2), y
 
 
 def measure_rsnn(model, x, y, batch_size: int = 64) -> dict:
     """Accuracy (class of the largest mean softmax over all steps), per-layer rows, rates and raster."""
-    import torch
-
-    from spikes.learning.eprop_losses import SequenceCrossEntropy
-    from spikes.pipeline.activity import raster_dict
-
     n_rec, n_out = model.cfg.n_rec, model.cfg.n_out
     T = x.shape[0]
     errors = 0.0
@@ -82,9 +86,7 @@ def measure_rsnn(model, x, y, batch_size: int = 64) -> dict:
 
 def rsnn_decisions(values: np.ndarray, y: np.ndarray) -> float:
     """Accuracy of readout values ``(T, B, K)`` (float units) by the model's rule: largest mean softmax."""
-    import torch
 
-    from spikes.learning.eprop_losses import SequenceCrossEntropy
 
     T, B, K = values.shape
     errors = SequenceCrossEntropy(torch.as_tensor(np.asarray(y)[:B]), K, T, dtype=torch.float64).errors(
@@ -98,15 +100,6 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS, lava_sam
 
     ``x``: time-first test inputs ``(T, N, n_in)``, ``y`` labels ``(N,)``.
     """
-    from tqdm.auto import tqdm
-
-    from spikes.graph import capture
-    from spikes.deploy.network import lower
-    from spikes.deploy.populations import kind_of
-    from spikes.deploy.quantize import quantize
-    from spikes.pipeline.backends import layer_rows, run_aligned
-    from spikes.reports.summary import BackendResult
-
     if y is None:
         raise ValueError("deploy_rsnn needs the class labels")
     x = np.asarray(x)
@@ -128,7 +121,6 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS, lava_sam
 
 def stage_config(p: dict = FULL, progress: bool = False):
     """The run config of the stage's e-prop training (settings ``p``: ``FULL``, ``QUICK`` or a variant)."""
-    from spikes.training.config import resolve_config
 
     return resolve_config(None, {
         "model": {"kind": "rsnn", "n_rec": p["n_rec"], "n_adaptive": p["n_rec"] // 2, "c_reg": p["c_reg"],
@@ -143,29 +135,17 @@ def stage_config(p: dict = FULL, progress: bool = False):
 def train_stage_network(p: dict = FULL, progress: bool = False, run_dir: Path | None = None):
     """``(model, x_test, y_test)``: the stage's ALIF RSNN trained with e-prop by the trainer (``spikes.training``) in
     ``run_dir`` (default: a temporary folder), test inputs time first ``(T, N, 578)``."""
-    import tempfile
-
-    import torch
-
-    from spikes.training import CHECKPOINT_FILE, load_model, train
-    from spikes.training.data import open_dataset, time_first
-
     cfg = stage_config(p, progress)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(run_dir) if run_dir is not None else Path(tmp)
         train(cfg, folder, resume=(folder / CHECKPOINT_FILE).exists(), log=lambda m: None)
         model, _, _ = load_model(folder / CHECKPOINT_FILE)
-    test = open_dataset(cfg.dataset, "test", cfg.data, cfg.data_root, 0)
-    xt, yt = test.batch(torch.arange(len(test)))
-    return model, time_first(xt).flatten(2), yt
+    xt, yt = pooled_sequences("test", p["n_time_bins"], p["test_limit"])
+    return model, xt, yt
 
 
 def run_eprop_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
     """Train the ALIF RSNN with e-prop into ``out_dir/eprop_alif[_quick]`` and measure it."""
-    import torch
-
-    from spikes.reports.summary import RunSummary, write_summary
-
     t0 = time.perf_counter()
     res = StageResult("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events")
     p = QUICK if quick else FULL

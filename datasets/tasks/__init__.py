@@ -1,13 +1,14 @@
 """Task generators for recurrent SNNs (e-prop's tasks), seeded and deterministic, nothing downloaded.
 
-- :func:`cue_task <spikes.datasets.tasks.cue.cue_task>`: evidence accumulation (left/right cues, delay, recall).
+- :func:`cue_task <spikes.datasets.tasks.cue.cue_task>`: evidence accumulation (left/right cues, delay, recall);
+  :class:`CueSet <spikes.datasets.tasks.cue.CueSet>` the same task as a data set of the trainer.
 - :func:`pattern_task <spikes.datasets.tasks.pattern.pattern_task>`: frozen Poisson input -> sum of 4 sines.
 - :func:`digits_sequences <spikes.datasets.tasks.digits.digits_sequences>`: the embedded digits event set
   as (T, N, 2*H*W) spike sequences for classification.
 """
 from __future__ import annotations
 
-from .cue import CueBatch, CueTaskConfig, cue_task
+from .cue import CueBatch, CueSet, CueTaskConfig, cue_task
 from .pattern import PatternTaskConfig, pattern_task
 
-__all__ = ["CueBatch", "CueTaskConfig", "cue_task", "PatternTaskConfig", "pattern_task"]
+__all__ = ["CueBatch", "CueSet", "CueTaskConfig", "cue_task", "PatternTaskConfig", "pattern_task"]

@@ -12,11 +12,14 @@
 
 Step ``dt`` ms: every duration becomes ``round(duration / dt)`` steps and a rate ``f`` a spike probability
 ``f dt / 1000`` per step, so ``dt > 1`` gives a shortened but otherwise identical task.
+
+:class:`CueSet` makes the task a data set of the trainer (``spikes.training.loop.train``): blocks of
+``batch_size`` trials, block ``k`` drawn by ``cue_task`` from its own seed, in order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -70,6 +73,13 @@ class CueBatch(NamedTuple):
     cues: torch.Tensor
 
 
+def recall_mask(cfg: CueTaskConfig) -> torch.Tensor:
+    """``(T,)`` float32: 1 on the last ``steps(t_recall)`` steps (where the loss and the decision count), else 0."""
+    mask = torch.zeros(cfg.T, dtype=torch.float32)
+    mask[cfg.T - cfg.steps(cfg.t_recall):] = 1.0
+    return mask
+
+
 def cue_task(batch: int, cfg: CueTaskConfig = CueTaskConfig(), seed: int = 0) -> CueBatch:
     """A batch of cue-task trials drawn from ``seed`` (same seed, same batch)."""
     if batch < 1:
@@ -89,6 +99,85 @@ def cue_task(batch: int, cfg: CueTaskConfig = CueTaskConfig(), seed: int = 0) ->
     rate[:, :, 3 * n:] = c.f_noise
     x = (rng.random(rate.shape) < rate * c.dt / 1000.0).astype(np.float32)
     labels = (cues.sum(1) > c.n_cues // 2).astype(np.int64)
-    mask = np.zeros(T, dtype=np.float32)
-    mask[T - recall:] = 1.0
-    return CueBatch(torch.from_numpy(x), torch.from_numpy(labels), torch.from_numpy(mask), torch.from_numpy(cues))
+    return CueBatch(torch.from_numpy(x), torch.from_numpy(labels), recall_mask(cfg), torch.from_numpy(cues))
+
+
+SEED_STRIDE, TEST_OFFSET = 100003, 99991
+
+
+class CueSet:
+    """The cue task as a data set of the trainer: ``n_batches`` blocks of ``batch_size`` trials, in order.
+
+    Block ``k`` is ``cue_task(batch_size, cfg, seed=s_k)`` with ``s_k = seed * 100003 + k`` for ``split =
+    "train"`` and ``s_k = seed * 100003 + 99991 + k`` for ``"test"`` (disjoint draws while ``n_batches <=
+    99991``), so a trainer with ``train.batch_size = batch_size`` sees exactly the batches of e-prop's training
+    loop (batch k from ``seed * 100003 + k``, the test batch from ``seed * 100003 + 99991``). Trial ``i`` is trial
+    ``i % batch_size`` of block ``i // batch_size``, so any other batch size reads the same trials. ``limit > 0``
+    keeps the first ``limit`` trials.
+
+    Trainer protocol: ``batch(idx) -> (x (B, T, n_in) float32 spikes, labels (B,) int64)``, sample-first like
+    event frames (``kind = "frames"``: the trainer makes it time first ``(T, B, n_in)``, as the ``rsnn`` kind
+    takes it); ``shuffle = False`` (the blocks are the order); ``loss_mask`` the recall window ``(T,)``;
+    ``input_shape = (n_in,)``, two classes (label 1: more right cues).
+    """
+
+    kind = "frames"
+    shuffle = False
+    n_classes = 2
+    classes = ["left", "right"]
+
+    def __init__(self, n_batches: int, batch_size: int, cfg: CueTaskConfig = CueTaskConfig(), seed: int = 0,
+                 split: str = "train", limit: int = 0):
+        if split not in ("train", "test"):
+            raise ValueError(f"CueSet split must be 'train' or 'test', got {split!r}")
+        if int(n_batches) != n_batches or not 1 <= n_batches <= TEST_OFFSET:
+            raise ValueError(f"CueSet n_batches must be a whole number in [1, {TEST_OFFSET}] (more would reuse the "
+                             f"test draws), got {n_batches}")
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"CueSet batch_size must be a whole number >= 1, got {batch_size}")
+        if int(seed) != seed or seed < 0:
+            raise ValueError(f"CueSet seed must be a whole number >= 0, got {seed}")
+        if limit < 0:
+            raise ValueError(f"CueSet limit must be >= 0, got {limit}")
+        self.n_batches, self.batch_size, self.seed = int(n_batches), int(batch_size), int(seed)
+        self.cfg, self.split = cfg, split
+        self.n = min(limit, self.n_batches * self.batch_size) if limit else self.n_batches * self.batch_size
+        self.input_shape: tuple[int, ...] = (cfg.n_in,)
+        self.loss_mask = recall_mask(cfg)
+        self._block: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def block_seed(self, k: int) -> int:
+        """The seed of block ``k`` (class docstring)."""
+        return self.seed * SEED_STRIDE + (TEST_OFFSET if self.split == "test" else 0) + k
+
+    def block(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Block ``k``: ``(x (batch_size, T, n_in), labels (batch_size,))`` (the last block drawn is kept)."""
+        if self._block is None or self._block[0] != k:
+            b = cue_task(self.batch_size, self.cfg, seed=self.block_seed(k))
+            self._block = (k, b.x.transpose(0, 1), b.labels)
+        return self._block[1], self._block[2]
+
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Trials ``idx``: ``(x (len(idx), T, n_in), labels (len(idx),))``."""
+        idx = torch.as_tensor(idx, dtype=torch.long).reshape(-1)
+        if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= self.n):
+            raise IndexError(f"cue task ({self.split}): trial indices must lie in [0, {self.n}), got "
+                             f"{int(idx.min())}..{int(idx.max())}")
+        blocks = idx // self.batch_size
+        x = torch.empty(len(idx), self.cfg.T, self.cfg.n_in)
+        y = torch.empty(len(idx), dtype=torch.long)
+        for k in torch.unique(blocks).tolist():
+            sel = blocks == k
+            xk, yk = self.block(k)
+            x[sel], y[sel] = xk[idx[sel] - k * self.batch_size], yk[idx[sel] - k * self.batch_size]
+        return x, y
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "cue", "split": self.split, "seed": self.seed, "n_batches": self.n_batches,
+                "batch_size": self.batch_size, "len": len(self), "task": asdict(self.cfg),
+                "block_seeds": f"seed * {SEED_STRIDE} + {TEST_OFFSET if self.split == 'test' else 0} + k",
+                "input_shape": list(self.input_shape), "n_classes": self.n_classes, "classes": list(self.classes),
+                "T": self.cfg.T}

@@ -173,6 +173,14 @@ class EpropRecurrent(nn.Module):
         """``w_rec`` with its diagonal forced to 0 (no self-connections)."""
         return self.w_rec * self.no_self
 
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Re-zero ``w_rec``'s stored diagonal in place after an update (``spikes.learning.rule.constrain``).
+
+        The forward pass masks it (``recurrent_weight``), so it gets no gradient; this keeps the parameter itself
+        at ``diag = 0`` whatever wrote to it (an optimizer's update, loaded weights), as e-prop's ``apply`` does."""
+        self.w_rec.mul_(self.no_self)
+
     def initial_state(self, batch: int) -> RSNNState:
         return initial_state(self.cfg, batch, self.w_in.dtype, self.w_in.device)
 

@@ -24,6 +24,11 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
   a relative DIR is taken under ``data_root`` when one is given).
 - ``wine``, ``breast_cancer``: scikit-learn's tabular sets, :func:`spikes.datasets.tabular.load_split` (train /
   val / test, stratified, min-max scaled on train; ``seed`` is the split's random_state).
+- ``cue``: e-prop's evidence-accumulation task (:class:`spikes.datasets.tasks.cue.CueSet`, 40 input channels,
+  2 classes, T = 2250 steps of 1 ms, loss on the recall window), generated in blocks of 64 trials, block k from
+  seed ``seed * 100003 + k`` (test: ``+ 99991 + k``), in order; 200 blocks to train, 512 test trials
+  (``train_limit`` / ``test_limit`` change the counts). With ``train.batch_size = 64`` the batches are those of
+  ``spikes eprop cue --dt 1`` (which also sets the paper's network and shorter steps).
 - ``stereo-embedded``, ``stereo:PATH``: StereoSpike's depth data (:func:`spikes.models.stereospike.data.open_split`:
   the embedded synthetic scene, an MVSEC-layout file or a folder of MVSEC indoor_flying files; train/val/test).
 
@@ -48,14 +53,16 @@ from spikes.datasets.labelled import (
     pool_frames,
 )
 from spikes.datasets.tabular import load_split as load_tabular_split
+from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
 from spikes.models.stereospike.data import open_split as open_stereo_split
 from spikes.models.stereospike.train import StereoData
 from spikes.options import ConfigError, check_value, option
 
 TABULAR = ("wine", "breast_cancer")
-DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "stereo-embedded")
+DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "stereo-embedded", "cue")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
+CUE_BLOCK, CUE_TRIALS = 64, {"train": 64 * 200, "test": 512}    # the cue set's draw blocks and default sizes
 FRAMING_KEYS = ("n_time_bins", "time_window_us", "denoise_us", "downsample", "pool", "binary", "width", "height",
                 "sensor_width", "sensor_height")
 
@@ -229,6 +236,10 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         raise ConfigError(no_val)
     if name == "digits-events":
         return _digits(split, options, seed, limit, meta)
+    if name == "cue":
+        _refuse(name, options, FRAMING_KEYS, "its trials are generated spike trains, 1 ms steps")
+        n = limit or CUE_TRIALS[split]
+        return CueSet(math.ceil(n / CUE_BLOCK), CUE_BLOCK, CueTaskConfig(), seed, split, limit=n)
     if name == "synthetic":
         _refuse(name, options, ("time_window_us", "denoise_us", "downsample", "binary", "width", "height",
                                 "sensor_width", "sensor_height"), "its frames are generated, not framed from events")

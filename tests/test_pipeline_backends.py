@@ -5,7 +5,6 @@ import torch
 
 from spikes.metrics import SpikeProbe
 from spikes.models.classifiers import build_classifier
-from spikes.pipeline.activity import probe_rows
 from spikes.pipeline.backends import deploy_classifier
 
 
@@ -24,7 +23,7 @@ def test_sim_rows_match_the_torch_probe_and_hand_counts():
     assert res.samples == 5 and [r["layer"] for r in res.per_layer] == ["features.1", "features.4", "output"]
     with torch.no_grad(), SpikeProbe(model) as probe:
         out = model(x)
-    torch_rows = {r["layer"]: r for r in probe_rows(probe.table())}
+    torch_rows = {r["layer"]: r for r in probe.summary_rows()}
     first = res.per_layer[0]
     # input -> conv1 projection: every input event reaches C_out * (kernel taps inside the image) synapses;
     # the probe computes the same count independently (autograd of a unit-weight conv) -> equal

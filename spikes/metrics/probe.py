@@ -227,6 +227,13 @@ class SpikeProbe:
             })
         return rows
 
+    def summary_rows(self) -> list[dict]:
+        """The spiking and synaptic layers' rows in the run-summary format that ``spikes compare`` reads
+        (``layer, firing_rate, density, synops`` per sample, ``neurons, steps``)."""
+        return [{"layer": r["layer"], "firing_rate": r["firing_rate"], "density": r["density"],
+                 "synops": r["synops_per_sample"], "neurons": r["neurons"], "steps": r["steps"]}
+                for r in self.table() if r["role"] in ("neuron", "synapse")]
+
     def firing_rates(self) -> dict[str, float]:
         """Layer name -> firing rate, for the spiking layers."""
         return {r["layer"]: r["firing_rate"] for r in self.table() if r["role"] == "neuron" and r["firing_rate"] is not None}

@@ -1,7 +1,7 @@
 """Activity of a torch model in the summary's row format, plus per-neuron rates and one sample's raster.
 
-:func:`probe_rows` turns :class:`spikes.metrics.SpikeProbe` table rows into ``per_layer`` rows
-(``synops`` = synaptic operations per sample). :class:`NeuronRecorder` adds what the probe does not keep:
+:meth:`spikes.metrics.SpikeProbe.summary_rows` gives the ``per_layer`` rows (``synops`` = synaptic operations
+per sample). :class:`NeuronRecorder` adds what the probe does not keep:
 per-neuron firing rates ``r_j = sum_{t,b} s[t, b, j] / (T * B)`` of every spiking layer and the spikes of
 the first sample of the first batch (a raster).
 """
@@ -13,17 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 from spikes.neurons import SpikingNeuron
-
-
-def probe_rows(table: Sequence[dict]) -> list[dict]:
-    """SpikeProbe rows -> summary ``per_layer`` rows (spiking and synaptic layers only)."""
-    rows = []
-    for r in table:
-        if r["role"] not in ("neuron", "synapse"):
-            continue
-        rows.append({"layer": r["layer"], "firing_rate": r["firing_rate"], "density": r["density"],
-                     "synops": r["synops_per_sample"], "neurons": r["neurons"], "steps": r["steps"]})
-    return rows
 
 
 def raster_dict(layer: str, spikes: np.ndarray, max_neurons: int = 400) -> dict:

@@ -15,7 +15,7 @@ import torch
 
 from spikes.io import atomic_write_text
 from spikes.metrics import SpikeProbe
-from spikes.pipeline.activity import NeuronRecorder, probe_rows
+from spikes.pipeline.activity import NeuronRecorder
 from spikes.reports.summary import RunSummary
 from spikes.training import CHECKPOINT_FILE, SUMMARY_FILE, load_model
 from spikes.training.config import resolve_config
@@ -37,7 +37,7 @@ def measure_classifier(model, x, y, batch_size: int = 64) -> dict:
         for i in range(0, len(x), batch_size):
             logits = model(time_first(x[i:i + batch_size]))
             correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
-    return {"accuracy": correct / max(len(x), 1), "per_layer": probe_rows(probe.table()),
+    return {"accuracy": correct / max(len(x), 1), "per_layer": probe.summary_rows(),
             "neuron_rates": rec.neuron_rates(), "raster": rec.raster()}
 
 

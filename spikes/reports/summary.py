@@ -28,8 +28,9 @@
       "neuron_rates": {"features.1": [0.0, 0.125, ...]}               optional: per-neuron firing rates
     }
 
-The training loop's own ``summary.json`` (:mod:`spikes.training`: ``test_accuracy``, ``layers``, ``config``)
-is accepted too and converted by :func:`from_training_summary`.
+The trainer's ``summary.json`` (:mod:`spikes.training.loop`) carries these keys beside its own; a first-release
+training summary (``test_accuracy``, ``layers``, ``config``, no ``model``) is converted by
+:func:`from_training_summary`. A checkpoint path stands for the summary of its run directory.
 """
 from __future__ import annotations
 
@@ -206,7 +207,9 @@ def parse_summary(d: Any, source: str = "<dict>") -> RunSummary:
 def load_summary(path: str | os.PathLike) -> RunSummary:
     """Read a run directory's ``summary.json`` (or the file itself); :class:`SummaryError` names the file."""
     p = Path(path)
-    if p.is_dir() or p.suffix != ".json":
+    if p.suffix == ".pt":                          # a checkpoint: the summary of its run directory
+        p = p.parent / SUMMARY_FILE
+    elif p.is_dir() or p.suffix != ".json":
         p = p / SUMMARY_FILE
     if not p.exists():
         raise SummaryError(f"{p}: no such file (a run directory needs a {SUMMARY_FILE})")

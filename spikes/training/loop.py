@@ -130,7 +130,7 @@ def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: 
     weight = sums.pop("_weight", float(max(n, 1)))
     result: dict[str, Any] = {k: v / max(weight, 1.0) for k, v in sums.items()}
     if probe is not None:
-        result.update(layers=probe.table(), firing_rates=probe.firing_rates(),
+        result.update(layers=probe.table(), per_layer=probe.summary_rows(), firing_rates=probe.firing_rates(),
                       mean_firing_rate=probe.mean_firing_rate(), synops_per_sample=probe.total_synops() / max(n, 1))
     return result
 
@@ -325,16 +325,19 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         for cb in callbacks:
             cb.on_train_end(state)
     result = state.evaluate(test_set)
-    state.metrics = {"test": {k: v for k, v in result.items() if k != "layers"}}
+    state.metrics = {"test": {k: v for k, v in result.items() if k not in ("layers", "per_layer")}}
     state.save()
     metric = objective.metric_name
-    summary = {
+    summary = {   # also a run summary of the comparison schema (spikes.reports.summary): spikes compare reads it
+        "task": config.dataset, "metric": result.get(metric), "higher_is_better": objective.higher_is_better,
+        "per_layer": result.get("per_layer", []), "label": f"{config.model} ({config.rule})",
+        "spike_penalty": t.spike_penalty,
         "completed": state.epoch >= t.epochs, "steps": state.step, "epochs_done": state.epoch, "model": config.model,
         "rule": config.rule, "dataset": config.dataset, "n_train": len(train_set), "n_test": len(test_set),
         "n_parameters": sum(p.numel() for p in parameters(model)) or _count_state(model),
         "metric_name": metric, "test_metric": result.get(metric), "test_loss": result.get("loss"),
-        **{f"test_{k}": v for k, v in result.items() if k not in ("layers", "firing_rates", "mean_firing_rate",
-                                                                   "synops_per_sample", "loss")},
+        **{f"test_{k}": v for k, v in result.items() if k not in ("layers", "per_layer", "firing_rates",
+                                                                   "mean_firing_rate", "synops_per_sample", "loss")},
         "mean_firing_rate": result.get("mean_firing_rate"), "firing_rates": result.get("firing_rates", {}),
         "synops_per_sample": result.get("synops_per_sample"), "layers": result.get("layers", []),
         "wall_time_s": time.perf_counter() - t_start, "config": config.to_dict(), **state.extra_summary,

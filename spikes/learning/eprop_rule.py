@@ -52,21 +52,30 @@ class Eprop(LearningRule):
 
     @torch.no_grad()
     def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:
+        """The sequence ``batch.x (T, B, n_in)`` step by step; the loss reported is the objective's, as autograd
+        rules report it: the task loss ``sum_t E_t`` plus the firing-rate regulariser of every update's segment
+        (with ``update_every = 0``, the regulariser of the whole sequence, as ``SequenceObjective.loss``)."""
         learner = self._learner(model, objective)
         x = batch.x
+        n_in = learner.layer.cfg.n_in
+        if x.dim() != 3 or x.shape[-1] != n_in:
+            raise ValueError(f"rule 'eprop': the batch must be a sequence (T, B, n_in={n_in}), got {tuple(x.shape)}")
         online = objective.online(batch)
         learner.begin(x.shape[1])
         ys, zs = [], []
+        regularizer = 0.0
         every = self.options.update_every
         for t in range(x.shape[0]):
             out = learner.step(x[t], online)
             ys.append(out.y)
             zs.append(out.z)
             if every and (t + 1) % every == 0 and t + 1 < x.shape[0]:
+                regularizer += learner.regularizer()
                 learner.apply()
-        rate = float(learner.firing_rates().mean())
+        regularizer += learner.regularizer()
         learner.apply()
-        return StepOutput(learner.loss_sum, (torch.stack(ys), torch.stack(zs)), {"rate_per_step": rate})
+        z = torch.stack(zs)
+        return StepOutput(learner.loss_sum + regularizer, (torch.stack(ys), z), {"rate_per_step": float(z.mean())})
 
     def state_dict(self) -> dict:
         fb = None if self.learner is None else self.learner.feedback

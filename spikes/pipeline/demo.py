@@ -47,7 +47,7 @@ STAGES: tuple[Stage, ...] = (
           ("spikes.training:train", "spikes.datasets.digits:digits_frames", "spikes.models.classifiers:build_classifier",
            "spikes.metrics:SpikeProbe")),
     Stage("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events", "spikes.pipeline.eprop:run_eprop_stage",
-          ("spikes.learning.eprop_train:Trainer", "spikes.models.rsnn:RSNN", "spikes.datasets.digits:digits_frames")),
+          ("spikes.learning.eprop_rule:Eprop", "spikes.models.rsnn:RSNN", "spikes.datasets.digits:digits_frames")),
     Stage("stereospike", "StereoSpike on the embedded stereo depth set", "spikes.pipeline.stereo:run_stereo_stage",
           ("spikes.models.stereospike.report:train_and_evaluate", "spikes.datasets:MVSECStereo",
            "spikes.datasets:stereo_depth_file")),

@@ -5,8 +5,8 @@ max-pooled 2x2 to 17x17x2 = 578 input channels (keeps the eligibility traces ``(
 enough for 2 CPU cores), time first ``(T, B, 578)``. Network (``spikes.models.rsnn``): ``n_rec`` recurrent
 neurons, half of them ALIF; leaky readout; loss: softmax cross-entropy at every step
 (``SequenceCrossEntropy``) plus e-prop's firing-rate regulariser ``c_reg sum_j (f_j - f_target)^2``
-(the spike-penalty setting recorded in the summary). Learning rule: ``spikes.learning.eprop_train.Trainer``
-with symmetric feedback.
+(the spike-penalty setting recorded in the summary). Trained by the trainer (``spikes.training``) with the rule
+``eprop`` (``spikes.learning.eprop_rule``), symmetric feedback.
 
 Activity per layer: ``rec`` (recurrent neurons: firing rate, ``synops`` = input events x N + recurrent
 spikes x (N - 1) + recurrent spikes x K readout synapses, per sample). Counted from the spikes directly.

@@ -118,6 +118,8 @@ class Curves(Callback):
 
 def train_one(args: argparse.Namespace, neurons: str, rule: str, run_dir: Path) -> dict[str, Any]:
     """One run; returns its row of the results."""
+    if (run_dir / CHECKPOINT_FILE).exists():
+        raise SystemExit(f"--runs: {run_dir} already holds a run; name another --runs folder")
     config = run_config(args, neurons, rule)
     dt = config.model_options.dt
     if args.task == "cue":
@@ -127,8 +129,6 @@ def train_one(args: argparse.Namespace, neurons: str, rule: str, run_dir: Path) 
     else:
         sets = {f"{split}_set": open_dataset(config.dataset, split, config.data, config.data_root, seed=0)
                 for split in ("train", "test")}
-    if (run_dir / CHECKPOINT_FILE).exists():
-        raise SystemExit(f"--runs: {run_dir} already holds a run; name another --runs folder")
     curves = Curves(dt)
     summary = train(config, run_dir, callbacks=[curves], **sets)
     last = curves.error[-20:]

@@ -39,7 +39,8 @@ from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
 from spikes.models.rsnn import RSNN, RSNNConfig
 from spikes.models.stereospike.loss import depth_loss
 from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, one_pixel_count
-from spikes.models.stereospike.train import StereoConfig, build_model as build_stereo
+from spikes.models.stereospike.ann import ACTIVATIONS, StereoUNetANN
+from spikes.models.stereospike.model import StereoSpike
 
 
 # ----------------------------------------------------------------------------------------------- objectives
@@ -232,29 +233,32 @@ class StereoOptions:
     grad_weight: float = option(0.5, "weight of the gradient-matching term", min=0.0)
     lam: float = option(0.5, "scale-invariance weight of the regression term (paper 1)", min=0.0)
     init_depth: float = option(0.0, "readout bias in metres (0 = the training set's mean depth)", min=0.0)
+    activation: str = option("sigmoid", "unit activation of the ANN twin (snn = false)", choices=tuple(ACTIVATIONS))
+    fb: float = option(0.0, "focal length x baseline (px m) of the one-pixel accuracy (0 = the data set's, else "
+                            f"MVSEC's {MVSEC_FB})", min=0.0)
 
 
 def _stereo_resolve(options: StereoOptions, train_set) -> dict[str, Any]:
     kw = asdict(options)
     kw["init_depth"] = options.init_depth or train_set.mean_depth()
+    kw["fb"] = float(options.fb or getattr(train_set, "fb", None) or MVSEC_FB)
     return {"input_size": list(train_set.input_size), "in_channels": int(train_set.in_channels), **kw}
 
 
-def _stereo_config(kw: dict[str, Any]) -> StereoConfig:
-    return StereoConfig(model="snn" if kw["snn"] else "ann", base=kw["base"], levels=kw["levels"], n_res=kw["n_res"],
-                        neuron=kw["neuron"], input_size=tuple(kw["input_size"]), in_channels=kw["in_channels"],
-                        init_depth=kw["init_depth"], seed=kw.get("seed", 0))
-
-
 def _stereo_construct(kw: dict[str, Any]) -> nn.Module:
+    """StereoSpike (``snn``) or its ANN twin; checkpoints written before ``activation`` existed get the sigmoid."""
     torch.manual_seed(kw.get("seed", 0))
-    return build_stereo(_stereo_config(kw))
+    common = {"base": kw["base"], "levels": kw["levels"], "n_res": kw["n_res"], "in_channels": int(kw["in_channels"]),
+              "input_size": tuple(kw["input_size"]), "init_depth": float(kw["init_depth"] or 0.0)}
+    if kw["snn"]:
+        return StereoSpike(neuron=kw["neuron"], **common)
+    return StereoUNetANN(activation=kw.get("activation", "sigmoid"), **common)
 
 
 STEREO_KIND = ModelKind(
     "stereospike", "StereoSpike spiking U-Net (or its ANN twin): dense depth from stereo event counts",
     StereoOptions, "bptt", "stereo", _stereo_resolve, _stereo_construct,
-    lambda kw, penalty: DepthObjective(kw["grad_weight"], kw["lam"], penalty, kw["snn"]))
+    lambda kw, penalty: DepthObjective(kw["grad_weight"], kw["lam"], penalty, kw["snn"], kw.get("fb") or MVSEC_FB))
 
 
 @dataclass(frozen=True)

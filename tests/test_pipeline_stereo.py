@@ -91,30 +91,37 @@ def test_lava_fixed_rows_and_mde_equal_sim_on_the_same_frame():
 
 
 @pytest.mark.slow
-def test_stereo_stage_deploys_and_rows_line_up_with_torch(tmp_path, monkeypatch):
-    from torch.utils.data import Subset
+def test_stereo_stage_deploys_and_rows_line_up_with_torch(tmp_path, monkeypatch, capsys):
+    import json
 
-    from spikes.models.stereospike import data as stereo_data
-    from spikes.models.stereospike.train import StereoData
+    from spikes.cli import main
     from spikes.pipeline import stereo
     from spikes.pipeline.backends import deploy_hook
     from spikes.reports import load_summary
+    from spikes.training.checkpoint import load_model
 
-    real = stereo_data.open_split
-
-    def tiny_split(name, split, **kw):
-        full = real(name, split, **kw)
-        return StereoData(Subset(full.dataset, range(8 if split == "train" else 3)), name=f"tiny {split}")
-
-    monkeypatch.setattr(stereo_data, "open_split", tiny_split)
+    monkeypatch.setattr(stereo, "DATA_OPTIONS", {"train_limit": 8, "test_limit": 3})
     res = stereo.run_stereo_stage(tmp_path, quick=True, progress=False,
                                   backends=deploy_hook(backends=("sim",), progress=False))
     assert res.status == "ok"
-    s = load_summary(tmp_path / "stereospike_quick_beta0")
+    run = tmp_path / "stereospike_quick_beta0"
+    s = load_summary(run)
     sim = s.backends["sim"]
     units = [r["layer"] for r in s.per_layer if r["firing_rate"] is not None]
     assert sim.samples == 3 and [r["layer"] for r in sim.per_layer if r["firing_rate"] is not None] == units
     assert sim.metric == pytest.approx(s.metric, rel=0.05)
-    report = (tmp_path / "stereospike_quick_beta0" / "deploy.md").read_text()
+    report = (run / "deploy.md").read_text()
     assert "Quantisation" in report and "bottom_sn" in report
     assert any("deployed in" in n and "sim" in n for n in res.notes)
+    # the trainer's run directory: its summary keeps the trainer's keys, its checkpoint the one format
+    raw = json.loads((run / "summary.json").read_text())
+    assert raw["config"]["model"]["kind"] == "stereospike" and raw["n_train"] == 8 and raw["epochs_done"] == 1
+    model, _, ckpt = load_model(run / "checkpoint.pt")
+    assert units == model.unit_names and ckpt["config"]["data"]["dataset"] == "stereo-embedded"
+    assert main(["export", str(run / "checkpoint.pt"), "--to", "lava", "--out", str(tmp_path / "net.npz")]) == 0
+    assert main(["run", str(run / "checkpoint.pt"), "--backend", "sim", "--samples", "2"]) == 0
+    assert "mde" in capsys.readouterr().out.lower()
+    # a second stage run reuses the finished run
+    mtime = (run / "checkpoint.pt").stat().st_mtime_ns
+    again = stereo.run_stereo_stage(tmp_path, quick=True, progress=False)
+    assert again.summaries[0].metric == s.metric and (run / "checkpoint.pt").stat().st_mtime_ns == mtime

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import torch
 
+from spikes.graph import Conv2d, Graph, Input, Integrator, Neurons, Output, Scale, Upsample
 from spikes.models.stereospike.neurons import OneStepIF
+from spikes.neurons.dynamics import NeuronParameters
 
 
 def stereo_graph(model, input_shape: tuple[int, ...]):
     """The :class:`spikes.graph.Graph` of a spiking ``StereoUNet`` for per-frame ``input_shape``."""
-    from spikes.graph import Conv2d, Graph, Input, Integrator, Neurons, Output, Scale, Upsample
-    from spikes.neurons.dynamics import NeuronParameters
-
     name = type(model).__name__
     if model.unit_op != "neuron":
         raise ValueError(f"{name}: the ANN twin (BatchNorm + activation units) has no spiking equivalent and "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from spikes.models.stereospike.export import stereo_graph
 from spikes.models.stereospike.neurons import OneStepIF, make_neuron
 from spikes.surrogates import Surrogate
 
@@ -154,8 +155,6 @@ class StereoUNet(nn.Module):
     def to_graph(self, input_shape: tuple[int, ...]):
         """The deploy graph (``spikes.graph.Graph``) of the spiking model; the ANN twin is refused
         with a ValueError. Mapping in :mod:`spikes.models.stereospike.export`."""
-        from spikes.models.stereospike.export import stereo_graph
-
         return stereo_graph(self, input_shape)
 
     @property

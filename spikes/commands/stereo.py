@@ -1,16 +1,33 @@
-"""``spikes stereo train|eval|report``: StereoSpike depth from stereo events (embedded set or MVSEC)."""
+"""``spikes stereo train|eval|report``: StereoSpike depth from stereo events (embedded set or MVSEC), a front-end of
+the one trainer (:mod:`spikes.pipeline.stereo_report` builds the run configs: model ``stereospike``, data
+``stereo-embedded`` or ``stereo:PATH``, the step schedule at the paper's milestones)."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import replace
 from pathlib import Path
+
+import torch
+
+from spikes.io import atomic_write_json
+from spikes.models.stereospike.metrics import evaluate, mean_depth_baseline
+from spikes.options import ConfigError
+from spikes.pipeline.stereo_report import (dataset_name, markdown, open_splits, run_report, stereo_config,
+                                           train_and_evaluate)
+from spikes.training.checkpoint import CheckpointError, load_model
+from spikes.training.config import RunConfig, config_from_dict
+from spikes.training.data import open_dataset
 
 HELP = "StereoSpike: train/evaluate the spiking U-Net for stereo depth and write the SNN-vs-ANN / penalty report"
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="embedded",
-                   help="'embedded' (synthetic stereo scene, no download) or an MVSEC-layout hdf5 file (split 1)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="where the embedded data file is written")
+                   help="'embedded' (synthetic stereo scene, no download), an MVSEC-layout hdf5 file, or a folder of "
+                        "MVSEC indoor_flying files (split 1)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="where the embedded data file is written (data.cache_dir)")
     p.add_argument("--base", type=int, default=8, help="channels of the first layer (paper 32)")
     p.add_argument("--levels", type=int, default=3, help="encoder levels (paper 4)")
     p.add_argument("--n-res", type=int, default=2, help="SEW residual blocks in the bottleneck (paper 2)")
@@ -33,17 +50,21 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    t = sub.add_parser("train", help="train one model into --run-dir (checkpoint.pt, metrics.json)")
+    t = sub.add_parser("train", help="train one model into --run-dir (config.toml, checkpoint.pt, metrics.jsonl, "
+                                     "summary.json)")
     _model_args(t)
     t.add_argument("--model", choices=("snn", "ann"), default="snn")
-    t.add_argument("--beta", type=float, default=0.0, help="spike-penalty weight")
+    t.add_argument("--beta", type=float, default=0.0, help="spike-penalty weight (train.spike_penalty)")
     t.add_argument("--run-dir", type=Path, default=Path("runs/stereo/train"))
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --run-dir (a finished run of the same config is only reported)")
     e = sub.add_parser("eval", help="evaluate a checkpoint on a split (MDE, one-pixel accuracy, firing rates)")
     e.add_argument("checkpoint", type=Path)
-    e.add_argument("--data", default="embedded")
+    e.add_argument("--data", default=None, help="data to evaluate on (default: the checkpoint's own data set)")
     e.add_argument("--cache-dir", type=Path, default=None)
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
-    e.add_argument("--fb", type=float, default=None)
+    e.add_argument("--fb", type=float, default=None,
+                   help="focal length x baseline (px m) (default: the data's, else the checkpoint's)")
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     r = sub.add_parser("report", help="penalty sweep (SNN) + ANN twin + mean-depth baseline: report.json/.md/.png")
@@ -54,63 +75,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="also fine-tune each penalised SNN from the beta-0 network for this many epochs")
 
 
-def _fb(args, data) -> float:
-    from spikes.models.stereospike.data import data_fb, data_path
-    from spikes.models.stereospike.metrics import MVSEC_FB
-    if args.fb is not None:
-        return args.fb
-    return data_fb(data, data_path(args.data, args.cache_dir)) or MVSEC_FB
-
-
-def _config(args, **kw):
-    from spikes.models.stereospike.train import StereoConfig
+def _config(args: argparse.Namespace, **model) -> RunConfig:
+    """The run config of the flags (``model``: more [model] keys)."""
     base, levels, n_res = (32, 4, 2) if args.paper else (args.base, args.levels, args.n_res)
-    return StereoConfig(base=base, levels=levels, n_res=n_res, neuron=args.neuron, activation=args.activation,
-                        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, lam=args.lam,
-                        grad_weight=args.grad_weight, seed=args.seed, **kw)
+    return stereo_config(
+        model={"base": base, "levels": levels, "n_res": n_res, "neuron": args.neuron, "activation": args.activation,
+               "lam": args.lam, "grad_weight": args.grad_weight, "fb": args.fb or 0.0, **model},
+        train={"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
+               "threads": args.threads, "progress": not args.no_progress,
+               "spike_penalty": getattr(args, "beta", 0.0)},
+        data=args.data, data_options={"cache_dir": str(args.cache_dir)} if args.cache_dir else None, source="flags")
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
+def _eval(args: argparse.Namespace) -> int:
+    model, _, ckpt = load_model(args.checkpoint)
+    if ckpt["model"]["kind"] != "stereospike":
+        raise ConfigError(f"{args.checkpoint}: a {ckpt['model']['kind']!r} checkpoint, not a StereoSpike one")
+    tables = ckpt.get("config", {})
+    if args.data is None and not tables.get("data", {}).get("dataset"):
+        raise ConfigError(f"{args.checkpoint} names no data set (converted from the first release): pass --data")
+    config = config_from_dict(tables)
+    options = replace(config.data, cache_dir=str(args.cache_dir)) if args.cache_dir else config.data
+    dataset = dataset_name(args.data) if args.data is not None else config.dataset
+    data = open_dataset(dataset, args.split, options, "" if args.data is not None else config.data_root,
+                        config.train.seed)
+    torch.set_num_threads(max(1, args.threads))
+    fb = args.fb or data.fb or ckpt["model"]["kwargs"].get("fb")
+    result = evaluate(model, data.data, fb, progress=True)
+    result.update(checkpoint=str(args.checkpoint), split=args.split, data=dataset)
+    if args.json:
+        atomic_write_json(args.json, result, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
+    return 0
 
-    import torch
 
-    from spikes.models.stereospike.data import data_path, open_split
+def _train(args: argparse.Namespace) -> int:
+    config = _config(args, snn=args.model == "snn")
+    train_set, test_set = open_splits(config)
+    summary = train_and_evaluate(config, args.run_dir, train_set, test_set, reuse=args.resume,
+                                 log=lambda m: print(m, file=sys.stderr))
+    t = summary["test"]
+    baseline = mean_depth_baseline(train_set.data, test_set.data)
+    print(f"{args.model} beta={args.beta:g} on {config.dataset}: test MDE {t['mde']:.4f} m "
+          f"(mean-depth baseline {baseline:.4f} m), one-pixel accuracy {t['one_pixel_accuracy']:.3f}"
+          + (f", mean firing rate {t['mean_firing_rate']:.3f}" if "mean_firing_rate" in t else "")
+          + f"; checkpoint {args.run_dir / 'checkpoint.pt'}")
+    return 0
 
-    torch.set_num_threads(max(1, min(2, args.threads)))
-    if args.action == "eval":
-        from spikes.models.stereospike.train import evaluate, load_checkpoint, write_json
-        model, cfg, _ = load_checkpoint(args.checkpoint)
-        data = open_split(args.data, args.split, args.cache_dir)
-        result = evaluate(model, data, _fb(args, data), progress=True)
-        result.update(checkpoint=str(args.checkpoint), split=args.split, data=str(args.data))
-        if args.json:
-            write_json(args.json, result)
-        print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
-        return 0
 
-    train_data = open_split(args.data, "train", args.cache_dir, args.seed)
-    val_data = open_split(args.data, "val", args.cache_dir, args.seed)
-    test_data = open_split(args.data, "test", args.cache_dir, args.seed)
-    fb = _fb(args, train_data)
-    name = str(data_path(args.data, args.cache_dir, args.seed))
-    if args.action == "train":
-        from spikes.models.stereospike.report import train_and_evaluate
-        from spikes.models.stereospike.train import mean_depth_baseline
-        cfg = _config(args, model=args.model, beta=args.beta, fb=fb)
-        result = train_and_evaluate(cfg, train_data, test_data, args.run_dir, val_data,
-                                    progress=not args.no_progress, reuse=False)
-        t = result["test"]
-        baseline = mean_depth_baseline(train_data, test_data)
-        print(f"{args.model} beta={args.beta:g} on {name}: test MDE {t['mde']:.4f} m "
-              f"(mean-depth baseline {baseline:.4f} m), one-pixel accuracy {t['one_pixel_accuracy']:.3f}"
-              + (f", mean firing rate {t['mean_firing_rate']:.3f}" if "mean_firing_rate" in t else "")
-              + f"; checkpoint {args.run_dir / 'checkpoint.pt'}")
-        return 0
-    from spikes.models.stereospike.report import markdown, run_report
-    report = run_report(args.run_dir, train_data, test_data, _config(args, fb=fb), tuple(args.betas),
-                        args.activation, val_data, progress=not args.no_progress, data_name=name,
-                        finetune_epochs=args.finetune_epochs)
+def _report(args: argparse.Namespace) -> int:
+    report = run_report(args.run_dir, _config(args), tuple(args.betas), args.finetune_epochs,
+                        log=lambda m: print(m, file=sys.stderr))
     print(markdown(report))
     print(f"wrote {args.run_dir / 'report.json'}, report.md, report.png")
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return {"eval": _eval, "train": _train, "report": _report}[args.action](args)
+    except (ConfigError, CheckpointError, FileExistsError, FileNotFoundError) as exc:
+        print(f"spikes stereo {args.action}: {exc}", file=sys.stderr)
+        return 2

@@ -49,7 +49,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("eprop_alif", "ALIF recurrent SNN trained with e-prop on digits events", "spikes.pipeline.eprop:run_eprop_stage",
           ("spikes.learning.eprop_rule:Eprop", "spikes.models.rsnn:RSNN", "spikes.datasets.digits:digits_frames")),
     Stage("stereospike", "StereoSpike on the embedded stereo depth set", "spikes.pipeline.stereo:run_stereo_stage",
-          ("spikes.models.stereospike.report:train_and_evaluate", "spikes.datasets:MVSECStereo",
+          ("spikes.pipeline.stereo_report:train_and_evaluate", "spikes.datasets:MVSECStereo",
            "spikes.datasets:stereo_depth_file")),
     Stage("gt", "growth-transform network on scikit-learn wine", "spikes.pipeline.gt:run_gt_stage",
           ("spikes.models.gt_network:fit",)),

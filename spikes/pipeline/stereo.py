@@ -1,9 +1,13 @@
 """Stage (c): a small StereoSpike (spiking U-Net, one-step IF units) on the embedded stereo depth set.
 
-One model per spike-penalty weight ``beta`` (``spikes.models.stereospike`` trains and evaluates); task
-metric: mean depth error in metres (lower is better). Activity: every spiking unit's output density
-(binary spikes, one step per sample: firing rate = density, neurons = C*H*W) and the conv layers'
-synaptic operations per sample from :class:`spikes.metrics.SpikeProbe`.
+One model per spike-penalty weight ``beta``, trained by the one trainer in its own run directory
+(:func:`spikes.pipeline.stereo_report.train_and_evaluate`: model ``stereospike``, data ``stereo-embedded``, the
+step schedule; a finished run of the same config is reused); task metric: mean depth error in metres (lower is
+better). The run directory's ``summary.json`` keeps the trainer's keys and adds those of the comparison schema
+(:mod:`spikes.reports.summary`); ``spikes export`` / ``spikes run`` read its ``checkpoint.pt``. Activity
+(:func:`spikes.pipeline.stereo_report.measure_stereo`): every spiking unit's output density (binary spikes, one
+step per sample: firing rate = density, neurons = C*H*W) and the conv layers' synaptic operations per sample from
+:class:`spikes.metrics.SpikeProbe`.
 
 Deployment (:func:`deploy_stereo`, the stage's deployer for ``spikes.pipeline.backends.deploy_hook``): the
 trained model is captured (``StereoSpike.to_graph``), lowered and quantised once (``input_max`` = the
@@ -23,49 +27,34 @@ stored synapses per frame), so the demo caps the frames by default to keep its r
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from spikes.pipeline.backends import BACKENDS
+from spikes.deploy.backends import TRACES, run as run_backend
+from spikes.deploy.network import lower
+from spikes.deploy.populations import kind_of as population_kind
+from spikes.deploy.quantize import format_report, quantize
+from spikes.graph import capture
+from spikes.io import atomic_write_json, atomic_write_text
+from spikes.models.stereospike.metrics import abs_error_sum
+from spikes.pipeline.backends import BACKENDS, fan_out
 from spikes.pipeline.record import StageResult
+from spikes.pipeline.stereo_report import open_splits, stereo_config, train_and_evaluate, variant
+from spikes.reports import mean_rate
+from spikes.reports.summary import BackendResult, RunSummary
+from spikes.training.checkpoint import load_model
+from spikes.training.loop import CHECKPOINT_FILE, SUMMARY_FILE
 
-FULL = {"base": 8, "levels": 3, "n_res": 1, "epochs": 6, "batch_size": 4, "lr": 2e-3}
-QUICK = {**FULL, "base": 4, "levels": 2, "epochs": 1}
+# [model] and [train] keys of the stage's runs (data: the embedded stereo set)
+FULL = {"model": {"base": 8, "levels": 3, "n_res": 1}, "train": {"epochs": 6, "batch_size": 4, "lr": 2e-3, "threads": 2}}
+QUICK = {"model": {**FULL["model"], "base": 4, "levels": 2}, "train": {**FULL["train"], "epochs": 1}}
+DATA_OPTIONS: dict = {}          # more [data] keys (train_limit, test_limit, cache_dir); the demo uses whole splits
 BETAS_FULL, BETAS_QUICK = (0.0, 1.0), (0.0,)
 LAVA_FRAMES = 10                 # lava-fixed frames per model (about 4 s of Lava each, packed)
-
-
-def measure_stereo(model, data, batch_size: int = 8) -> dict:
-    """Per-layer rows (synapses from SpikeProbe, spiking units from the model's activations) on ``data``."""
-    import torch
-
-    from spikes.metrics import SpikeProbe
-    from spikes.pipeline.activity import raster_dict
-
-    model.eval()
-    spikes: dict[str, float] = {}
-    numel: dict[str, int] = {}
-    first = None
-    n = 0
-    with torch.no_grad(), SpikeProbe(model, batch_dim=0) as probe:
-        for x, _ in data.batches(batch_size):
-            out = model(x)
-            n += x.shape[0]
-            for name, s in out.activations.items():
-                spikes[name] = spikes.get(name, 0.0) + float((s != 0).sum())
-                numel[name] = numel.get(name, 0) + s.numel()
-            if first is None and out.activations:
-                name = next(iter(out.activations))
-                first = (name, out.activations[name][0].reshape(1, -1).numpy())
-    rows = [{"layer": r["layer"], "firing_rate": None, "density": r["density"], "synops": r["synops_per_sample"]}
-            for r in probe.table() if r["role"] == "synapse"]
-    rows += [{"layer": k, "firing_rate": spikes[k] / numel[k], "density": spikes[k] / numel[k], "synops": None,
-              "neurons": numel[k] // n, "steps": 1} for k in spikes]
-    raster = raster_dict(first[0], first[1]) if first else None
-    return {"per_layer": rows, "raster": raster}
 
 
 def frame_outputs(model, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
@@ -75,28 +64,23 @@ def frame_outputs(model, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
     ``model``: the ``Graph`` for ``torch``, the lowered ``Network`` for the float backends, the ``QNetwork``
     for ``sim``/``lava-fixed``. Lava timing: the frame, then ``L`` zero steps; each population is read at its
     latency (``align=True``)."""
-    from spikes.deploy.backends import TRACES, run
-
     if x.ndim < 3 or x.shape[0] != 1:
         raise ValueError(f"frame_outputs: x must be one frame per sample (1, N, ...), got {x.shape}")
     if backend != "torch":
         lat = max(p.latency for p in model.populations.values())
         x = np.concatenate([x, np.zeros((lat, *x.shape[1:]), dtype=x.dtype)])
-    out = run(model, x, backend=backend, align=True, states=False)
+    out = run_backend(model, x, backend=backend, align=True, states=False)
     return {k: next(v[key][0] for key in TRACES if key in v) for k, v in out.items() if not k.startswith("_")}
 
 
 def stereo_rows(net, outputs: dict[str, np.ndarray], x: np.ndarray) -> list[dict]:
     """Per-population rows (see the module docstring) of one backend run on frames ``x (1, N, C, H, W)``."""
-    from spikes.deploy.populations import kind_of
-    from spikes.pipeline.backends import fan_out
-
     n = x.shape[1]
     events = {name: (x[0] != 0).reshape(n, -1).sum(0).astype(np.float64) for name in net.inputs}
     rows = []
     for pop in net.order():
         o = outputs[pop].reshape(n, -1)
-        graded = kind_of(net.populations[pop]).graded
+        graded = population_kind(net.populations[pop]).graded
         if not graded:
             events[pop] = o.sum(0).astype(np.float64)
         syn = sum(float(events[p.src] @ fan_out(p)) for p in net.incoming(pop)) / n
@@ -125,15 +109,6 @@ def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS,
     ``report`` (a dict) receives the quantisation report, per-frame absolute-error sums and pixel counts
     (``frame_errors``: backend -> (N, 2), torch included), the fraction of spikes equal to torch's per
     population (``agreement``) and timings (``seconds``)."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from spikes.graph import capture
-    from spikes.deploy.network import lower
-    from spikes.deploy.quantize import quantize
-    from spikes.models.stereospike.metrics import abs_error_sum
-    from spikes.reports.summary import BackendResult
-
     t0 = time.perf_counter()
     x = np.asarray(x, dtype=np.float64)
     if y is None or np.shape(y)[0] != x.shape[1]:
@@ -180,8 +155,6 @@ def deploy_stereo(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS,
 
 def _same_frames_rates(result) -> str:
     """' Mean firing rate on those frames: torch X, lava-fixed Y.' from a backend's ``reference_rates``."""
-    from spikes.reports import mean_rate
-
     ref = result.reference_rates or {}
     rows = [r for r in result.per_layer if r.get("firing_rate") is not None and r["layer"] in ref]
     if not rows:
@@ -200,9 +173,6 @@ def mde(errors: np.ndarray, n: int | None = None) -> float:
 def write_deploy_report(path: Path, summary, info: dict, seconds: float) -> str:
     """Write (atomically) and return the deploy note of one model: MDE per backend on all frames and on the
     Lava frames, spike agreement with torch, timings and the per-layer quantisation report."""
-    from spikes.deploy.quantize import format_report
-    from spikes.io import atomic_write_text
-
     errs = info["frame_errors"]
     k = min(len(e) for e in errs.values())
     lines = [f"# Deploy of {summary.label}", "",
@@ -220,50 +190,28 @@ def write_deploy_report(path: Path, summary, info: dict, seconds: float) -> str:
     return text
 
 
-def stage_checkpoint(path: Path, dataset: str):
-    """The model of a StereoSpike run's ``checkpoint.pt``, which is left in the current checkpoint format (the
-    StereoSpike trainer writes the first-release one: it is converted in place, with its data set named, so that
-    ``spikes export``/``spikes run`` read it)."""
-    import torch
-
-    from spikes.io import atomic_torch_save
-    from spikes.training.checkpoint import load_model, old_format, upgrade
-
-    raw = torch.load(path, map_location="cpu", weights_only=False)
-    if old_format(raw) == "stereo":
-        new = upgrade(raw, str(path))
-        new["config"]["data"] = {"dataset": dataset}
-        atomic_torch_save(path, new)
-    return load_model(path)[0]
-
-
 def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, backends=None) -> StageResult:
-    """Train one StereoSpike per beta in ``out_dir/stereospike_beta*``, measure each; deploy if possible."""
-    import torch
-
-    from spikes.models.stereospike.data import open_split
-    from spikes.models.stereospike.report import train_and_evaluate
-    from spikes.models.stereospike.train import StereoConfig
-    from spikes.reports.summary import RunSummary, write_summary
-
+    """Train (or reuse) one StereoSpike per beta in ``out_dir/stereospike[_quick]_beta*``, measure each; deploy if
+    possible."""
     t0 = time.perf_counter()
     res = StageResult("stereospike", "StereoSpike (spiking U-Net) on the embedded stereo depth set")
-    torch.set_num_threads(2)
-    train_data, test_data = open_split("embedded", "train"), open_split("embedded", "test")
-    input_max = max(float(d.batch(list(range(len(d))))[0].max()) for d in (train_data, test_data))
-    base = StereoConfig(model="snn", **(QUICK if quick else FULL))
+    spec = QUICK if quick else FULL
+    base = stereo_config(spec["model"], {**spec["train"], "progress": progress}, "embedded", DATA_OPTIONS,
+                         source="demo stage")
+    train_set, test_set = open_splits(base)
+    x_test, d_test = test_set.batch(torch.arange(len(test_set)))
+    input_max = max(float(train_set.batch(torch.arange(len(train_set)))[0].max()), float(x_test.max()))
     for beta in (BETAS_QUICK if quick else BETAS_FULL):
-        cfg = replace(base, beta=float(beta))
+        config = variant(base, train={"spike_penalty": float(beta)})
         run_dir = Path(out_dir) / f"stereospike{'_quick' if quick else ''}_beta{beta:g}"
-        result = train_and_evaluate(cfg, train_data, test_data, run_dir, progress=progress)
-        model = stage_checkpoint(run_dir / "checkpoint.pt", "stereo-embedded")
-        m = measure_stereo(model, test_data)
+        summary = train_and_evaluate(config, run_dir, train_set, test_set, log=lambda m: None)
+        model = load_model(run_dir / CHECKPOINT_FILE)[0]
+        torch.set_num_threads(config.train.threads)
         s = RunSummary(model="stereospike", task="stereo-depth (embedded)", metric_name="mean_depth_error_m",
-                       metric=float(result["test"]["mde"]), higher_is_better=False, per_layer=m["per_layer"],
-                       label=f"StereoSpike beta={beta:g}", spike_penalty=float(beta), raster=m["raster"],
-                       source=str(run_dir / "summary.json"))
+                       metric=float(summary["test"]["mde"]), higher_is_better=False, per_layer=summary["per_layer"],
+                       label=summary["label"], spike_penalty=float(beta), raster=summary.get("raster"),
+                       source=str(run_dir / SUMMARY_FILE))
         if backends is not None:   # one frame = one time step, then zeros until the readout answers
-            x_test, d_test = test_data.batch(list(range(len(test_data))))
             info: dict = {}
             t_deploy = time.perf_counter()
             backends(res, s, model, x_test[None], d_test,
@@ -286,7 +234,7 @@ def run_stereo_stage(out_dir: Path, quick: bool = False, progress: bool = True, 
                                      "runs scipy per channel pair at every step and the decoder stores ~35M "
                                      "synapses per frame, so the whole test set would add minutes to the demo."
                                      + _same_frames_rates(lava))
-        write_summary(run_dir, s)
+        atomic_write_json(run_dir / SUMMARY_FILE, {**summary, **s.to_dict()}, indent=1)
         res.summaries.append(s)
     res.seconds = time.perf_counter() - t0
     return res

@@ -54,8 +54,7 @@ from spikes.datasets.labelled import (
 )
 from spikes.datasets.tabular import load_split as load_tabular_split
 from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
-from spikes.models.stereospike.data import open_split as open_stereo_split
-from spikes.models.stereospike.train import StereoData
+from spikes.models.stereospike.data import StereoData, open_split as open_stereo_split
 from spikes.options import ConfigError, check_value, option
 
 TABULAR = ("wine", "breast_cancer")
@@ -148,6 +147,7 @@ class StereoSet:
         self.in_channels = int(data.in_channels)
         self.input_size = tuple(int(s) for s in data.input_size)
         self.input_shape = (self.in_channels, *self.input_size)
+        self.fb = data.fb                     # focal length x baseline (px m) if the data know it, else None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -230,7 +230,7 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         source = "embedded" if name == "stereo-embedded" else _under(name[len("stereo:"):], data_root)
         data = open_stereo_split(source, split, options.cache_dir or None, seed)
         if limit and limit < len(data):
-            data = StereoData(Subset(data.dataset, range(limit)), name=data.name)
+            data = StereoData(Subset(data.dataset, range(limit)), name=data.name, fb=data.fb)
         return StereoSet(data, {**meta, "root": str(source)})
     if split == "val":
         raise ConfigError(no_val)

@@ -17,23 +17,59 @@ of the label units use ``label_density`` (default 1: every label unit can couple
 
 ``x`` are the features min-max scaled to [0, 1] (plus a constant 1 when ``bias_feature``), ``y`` in
 {-g, +g}^M the label code (+g at the class). The paper uses g = 1; we default to ``label_gain`` 0.5, which
-gave 4-8 points more on breast cancer in our runs (1 saturates the label units' residuals). Each sample runs ``iterations`` GT iterations from
-``v = v0``; during training the local rule updates every learning layer's Q0 at every iteration.
+gave 4-8 points more on breast cancer in our runs (1 saturates the label units' residuals). Each sample runs
+``iterations`` GT iterations from ``v = v0``; during training the local rule updates every learning layer's Q0 at
+every iteration.
 Inference runs the network once per candidate label (all in one batch) and predicts the label with the
 fewest spikes over all layers. Energy = spikes per neuron per iteration of the predicting run.
+
+Training: the one trainer (``spikes.training``) with rule ``gt`` (:class:`spikes.learning.gt_local.GTLocal`):
+``run(x, codes, update=rule.update_layer)`` hands every learning layer to the rule at every iteration, the
+rule owns the update equation. Deployment: :meth:`GTNetwork.to_graph` (graph below) and
+:meth:`GTNetwork.graph_inputs` (its inputs per sample and candidate label).
+
+``to_graph()`` (network2; network1 and network3 alike)::
+
+    features (D,) -- b1: Affine(W1, c1) --> gt1: GTPotential (2 N1)      b1 = [u1; -u1],  u1 = [x; 1]
+    gt1 (2 N1)    -- d2: Affine(Wd)     --> gt2: GT (2 N2)               b2 = [u2; -u2],  u2 = [d1; y]
+    labels (M,)   -- y2: Affine(Wy)     --> gt2                          gt2 -> out: Output
+
+``Q`` of each layer stays inside its population. Layer 1 outputs its potential ``v1[n]`` (its spikes are
+``v1[n] > 0``) and ``Wd = [[I, -I], [0, 0], [-I, I], [0, 0]]`` forms ``[d1; 0; -d1; 0]`` with ``d1 = v1+ - v1-``;
+the last layer outputs spikes. Both inputs are held constant over the iterations: ``features`` carries the
+integer codes ``round(2**k x)`` (``input_bits`` k, default ``INPUT_BITS`` = 12: the fixed-point backends need
+integer inputs, the exact power of two keeps the weights exact, and a GT input with 18 fraction bits resolves
+``2**-12`` anyway, its ``a_in << 6``), ``W1`` the factor ``2**-k`` and ``c1`` the constant feature;
+``labels`` the sign code ``2 onehot - 1`` and ``Wy`` the label gain.
+
+Timing: in Lava every connection adds one step, so a naive deployment would feed layer 2 with ``d1[n-1]``.
+Instead each GT population starts at its latency (1 for layer 1, 2 for layer 2; it holds ``v0`` and sends
+zeros before) and lowering delays the label input by one more step, so with ``align=True`` every backend
+reproduces this model's timing ``d1[n]`` exactly (``spikes.deploy.populations.gt``); a run needs
+``iterations + latency`` steps. ``GTNetwork.run(..., lag=1)`` measures what the naive timing would cost.
+
+scikit-learn is imported on use only (``logistic_baseline``: a heavy optional dependency).
 """
 from __future__ import annotations
 
-import copy
+import multiprocessing
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
 
-from spikes.learning.gt_rule import differential_input, differential_q, gt_rule_update, random_coupling, split_pair
-from spikes.neurons.growth_transform import GTParameters, GTState, Modulation, gt_initial_state, gt_step
+from spikes.datasets.tabular import DATASETS, Split, load_split
+from spikes.graph import GT, Affine, Graph, GTPotential, Input, Output
+from spikes.learning.gt_rule import differential_input, differential_q, random_coupling, split_pair
+from spikes.neurons.growth_transform import GTParameters, Modulation, gt_initial_state, gt_step
+
+__all__ = ["ARCHITECTURES", "DATASETS", "INPUT_BITS", "DifferentialGTLayer", "GTNetwork", "GTNetworkConfig",
+           "LayerUpdate", "RunResult", "Split", "evaluate", "load_split", "logistic_baseline"]
 
 ARCHITECTURES = ("network1", "network2", "network3")
+INPUT_BITS = 12   # the deploy graph's feature codes round(2**12 x) (module docstring); 8 bits flipped one
+                  # borderline wine test sample in floating point
 
 
 @dataclass(frozen=True)
@@ -62,9 +98,11 @@ class GTNetworkConfig:
             raise ValueError(f"GTNetworkConfig.iterations must be >= 1, got {self.iterations}")
         n_layers = 1 if self.architecture == "network1" else 2
         if not (0.0 <= self.density <= 1.0 and 0.0 <= self.label_density <= 1.0):
-            raise ValueError(f"GTNetworkConfig: density and label_density must be in [0, 1], got {self.density}, {self.label_density}")
+            raise ValueError(f"GTNetworkConfig: density and label_density must be in [0, 1], got {self.density}, "
+                             f"{self.label_density}")
         if len(self.eta) != n_layers:
-            raise ValueError(f"GTNetworkConfig.eta needs {n_layers} learning rate(s) for {self.architecture}, got {self.eta}")
+            raise ValueError(f"GTNetworkConfig.eta needs {n_layers} learning rate(s) for {self.architecture}, "
+                             f"got {self.eta}")
 
     @property
     def gt_parameters(self) -> GTParameters:
@@ -96,9 +134,18 @@ class DifferentialGTLayer:
     def n_units(self) -> int:
         return self.q0.shape[0]
 
-    def learn(self, s: torch.Tensor, v: torch.Tensor, eta: float) -> None:
-        self.q0 = gt_rule_update(self.q0, s, v, eta, self.mask, self.theta)
+    def set_q0(self, q0: torch.Tensor, name: str = "layer") -> None:
+        """Replace the couplings ``Q0`` (``Q`` of the parameters follows: ``[[Q0 + I, -Q0], [-Q0, Q0 + I]]``)."""
+        if not isinstance(q0, torch.Tensor) or q0.shape != self.q0.shape:
+            shape = tuple(q0.shape) if isinstance(q0, torch.Tensor) else type(q0).__name__
+            raise ValueError(f"{name}: Q0 must be a {tuple(self.q0.shape)} tensor, got {shape}")
+        self.q0 = q0.to(self.q0.dtype)
         self.params.q.copy_(differential_q(self.q0))  # in place: the parameters object is frozen
+
+
+LayerUpdate = Callable[[DifferentialGTLayer, torch.Tensor, torch.Tensor, float], None]
+"""``update(layer, s, v, eta)``: a learning rule's change of ``layer`` after one iteration, given its spikes ``s``
+and the potentials ``v`` they were read from (both ``(B, 2N)``) and its learning rate ``eta``."""
 
 
 @dataclass
@@ -157,24 +204,30 @@ class GTNetwork:
             return [0.0, cfg.eta[1]]
         return list(cfg.eta)
 
-    def run(self, x: torch.Tensor, y: torch.Tensor, learn: bool = False, lag: int = 0) -> RunResult:
+    def run(self, x: torch.Tensor, y: torch.Tensor, update: LayerUpdate | None = None, lag: int = 0) -> RunResult:
         """Run ``iterations`` GT iterations on features ``x`` ``(B, D)`` and label codes ``y`` ``(B, M)``.
 
-        With ``learn`` the local rule updates the learning layers at every iteration (summed over the batch).
+        ``update``: learn while running: at every iteration each layer whose learning rate (``learning_rates()``)
+        is not 0 is handed to ``update(layer, s, v, eta)`` right after its step (the rule ``gt``,
+        ``spikes.learning.gt_local``, sums its change over the batch). None: no learning.
         ``lag``: layer k+1 sees layer k's differential potential of ``lag`` iterations earlier (zero before),
-        what a deployment without aligned timing would compute (``spikes.deploy.gt_network``); 0 = the model.
+        what a deployment without aligned timing would compute (module docstring); 0 = the model.
         """
         cfg = self.cfg
         if int(lag) != lag or lag < 0:
             raise ValueError(f"GTNetwork.run: lag must be an int >= 0, got {lag}")
+        if update is not None and not callable(update):
+            raise ValueError(f"GTNetwork.run: update must be a callable (layer, s, v, eta), got "
+                             f"{type(update).__name__}")
         x = self._features(x)
         y = y.to(torch.float64)
         arch = cfg.architecture
         u1 = x if arch == "network2" else torch.cat([x, y], 1)
         b1 = differential_input(u1)
-        states = [gt_initial_state((x.shape[0], 2 * layer.n_units), v0=cfg.v0, dtype=torch.float64) for layer in self.layers]
+        states = [gt_initial_state((x.shape[0], 2 * layer.n_units), v0=cfg.v0, dtype=torch.float64)
+                  for layer in self.layers]
         counts = [torch.zeros(x.shape[0], dtype=torch.float64) for _ in self.layers]
-        etas = self.learning_rates() if learn else [0.0] * len(self.layers)
+        etas = self.learning_rates() if update is not None else [0.0] * len(self.layers)
         past: list[list[torch.Tensor]] = [[] for _ in self.layers]   # differential potentials, for lag > 0
         for _ in range(cfg.iterations):
             b = b1
@@ -183,7 +236,7 @@ class GTNetwork:
                 s, states[k] = gt_step(b, states[k], layer.params)
                 counts[k] += s.sum(1)
                 if etas[k]:
-                    layer.learn(s, v, etas[k])
+                    update(layer, s, v, etas[k])
                 if k + 1 < len(self.layers):
                     v_p, v_m = split_pair(v)
                     d = v_p - v_m
@@ -192,19 +245,6 @@ class GTNetwork:
                         d = past[k].pop(0) if len(past[k]) > lag else torch.zeros_like(d)
                     b = differential_input(torch.cat([d, y], 1))
         return RunResult(counts)
-
-    def train_epoch(self, x: torch.Tensor, labels: torch.Tensor, batch_size: int = 8,
-                    generator: torch.Generator | None = None, progress=None) -> float:
-        """One epoch of local learning (shuffled batches, true labels); returns the total spike count."""
-        order = torch.randperm(x.shape[0], generator=generator)
-        total = 0.0
-        for start in range(0, x.shape[0], batch_size):
-            idx = order[start:start + batch_size]
-            total += float(self.run(x[idx], self.label_codes(labels[idx]), learn=True).total.sum())
-            if progress is not None:
-                progress.update(len(idx))
-        self.epochs_trained += 1
-        return total
 
     def spike_counts(self, x: torch.Tensor, batch_size: int = 64, lag: int = 0) -> torch.Tensor:
         """Total spikes ``(B, M)`` for every sample and candidate label (no learning; ``lag`` as in ``run``)."""
@@ -229,54 +269,97 @@ class GTNetwork:
         return {"q0": [layer.q0.clone() for layer in self.layers], "epochs_trained": self.epochs_trained}
 
     def load_state_dict(self, state: dict) -> None:
-        for layer, q0 in zip(self.layers, state["q0"]):
-            layer.q0 = q0.clone()
-            layer.params.q.copy_(differential_q(layer.q0))
-        self.epochs_trained = state["epochs_trained"]
+        for key in ("q0", "epochs_trained"):
+            if key not in state:
+                raise KeyError(f"GTNetwork.load_state_dict: the state has no {key!r} (keys: {sorted(state)})")
+        if len(state["q0"]) != len(self.layers):
+            raise ValueError(f"GTNetwork.load_state_dict: {len(state['q0'])} Q0 matrices for {len(self.layers)} "
+                             f"layers ({self.cfg.architecture})")
+        for k, (layer, q0) in enumerate(zip(self.layers, state["q0"]), start=1):
+            layer.set_q0(q0.clone(), f"GTNetwork.load_state_dict: layer gt{k}")
+        self.epochs_trained = int(state["epochs_trained"])
+
+    # ------------------------------------------------------------------------------------------- deployment
+    def _layer_inputs(self) -> list[tuple[bool, bool]]:
+        """Per layer: (features enter, labels enter); layers after the first also get the previous layer's d."""
+        arch = self.cfg.architecture
+        if arch == "network1":
+            return [(True, True)]
+        return [(True, arch == "network3"), (False, True)]
+
+    def to_graph(self, input_shape: tuple[int, ...] | None = None, input_bits: int | None = INPUT_BITS) -> Graph:
+        """The deploy graph of this network (module docstring): inputs ``features`` ``(D,)`` (the codes
+        ``round(2**input_bits x)``; ``input_bits`` None: the features as floats, for float backends only) and
+        ``labels`` ``(M,)``. ``input_shape`` (what ``spikes.graph.capture`` passes): None or ``(D,)``."""
+        d, m = self.n_features, self.n_classes
+        if input_shape is not None and tuple(input_shape) != (d,):
+            raise ValueError(f"GTNetwork.to_graph: input_shape must be ({d},) (the features), got {tuple(input_shape)}")
+        if input_bits is not None and (int(input_bits) != input_bits or not 1 <= input_bits <= 16):
+            raise ValueError(f"GTNetwork.to_graph: input_bits must be an int in 1..16 or None, got {input_bits}")
+        cfg = self.cfg
+        x_gain = 1.0 if input_bits is None else 2.0**-input_bits
+        nodes: dict = {"features": Input((d,)), "labels": Input((m,))}
+        edges: list[tuple[str, str]] = []
+        prev = None
+        for k, (layer, (feat, lab)) in enumerate(zip(self.layers, self._layer_inputs()), start=1):
+            n = layer.n_units
+            offset = 0                                       # where the next group of units starts in u
+            pop = f"gt{k}"
+            if prev is not None:                              # u = [d_prev; ...]
+                n_prev = self.layers[k - 2].n_units
+                w = np.zeros((2 * n, 2 * n_prev))
+                i = np.arange(n_prev)
+                w[i, i], w[i, n_prev + i], w[n + i, i], w[n + i, n_prev + i] = 1.0, -1.0, -1.0, 1.0
+                nodes[f"d{k}"] = Affine(w)
+                edges += [(prev, f"d{k}"), (f"d{k}", pop)]
+                offset = n_prev
+            if feat:                                          # u = [x; 1; ...]
+                w = np.zeros((2 * n, d))
+                i = np.arange(d)
+                w[offset + i, i], w[n + offset + i, i] = x_gain, -x_gain
+                c = np.zeros(2 * n)
+                if cfg.bias_feature:
+                    c[offset + d], c[n + offset + d] = 1.0, -1.0
+                nodes[f"b{k}"] = Affine(w, c)
+                edges += [("features", f"b{k}"), (f"b{k}", pop)]
+                offset += d + int(cfg.bias_feature)
+            if lab:                                           # u = [...; y]
+                w = np.zeros((2 * n, m))
+                i = np.arange(m)
+                w[offset + i, i], w[n + offset + i, i] = cfg.label_gain, -cfg.label_gain
+                nodes[f"y{k}"] = Affine(w)
+                edges += [("labels", f"y{k}"), (f"y{k}", pop)]
+                offset += m
+            if offset != n:
+                raise ValueError(f"GTNetwork.to_graph: layer {k} has {n} units but its inputs fill {offset}")
+            node_type = GT if k == len(self.layers) else GTPotential
+            nodes[pop] = node_type.from_params(layer.params, 2 * n, v0=cfg.v0,
+                                               name=f"GTNetwork.to_graph: layer {pop!r}")
+            prev = pop
+        nodes["out"] = Output(nodes[prev].shape)
+        edges.append((prev, "out"))
+        return Graph(nodes, edges)
+
+    def graph_inputs(self, x: np.ndarray, steps: int, input_bits: int | None = INPUT_BITS) -> dict[str, np.ndarray]:
+        """The inputs of :meth:`to_graph`: ``{"features", "labels"}`` ``(steps, B * M, ·)``, every sample once per
+        candidate label (row ``b M + c``), held constant; features as the codes ``round(2**input_bits x)``,
+        labels as the sign code ``2 onehot(c) - 1``."""
+        x = np.asarray(x, dtype=np.float64)
+        m = self.n_classes
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"GTNetwork.graph_inputs: x must be (B, {self.n_features}) features, got shape {x.shape}")
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"GTNetwork.graph_inputs: steps must be an int >= 1, got {steps}")
+        feats = x if input_bits is None else np.round(x * 2.0**input_bits)
+        feats = np.repeat(feats, m, axis=0)
+        codes = np.tile(2.0 * np.eye(m) - 1.0, (x.shape[0], 1))
+        return {"features": np.broadcast_to(feats, (steps, *feats.shape)).copy(),
+                "labels": np.broadcast_to(codes, (steps, *codes.shape)).copy()}
 
 
 # --------------------------------------------------------------------------- evaluation on scikit-learn data
-
-DATASETS = ("wine", "breast_cancer", "digits")
-
-
-@dataclass
-class Split:
-    """Min-max scaled (on the training part, clipped to [0, 1]) train / validation / test arrays."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-    @property
-    def n_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_val.max(), self.y_test.max())) + 1
-
-
-def load_split(dataset: str, seed: int = 0, test_size: float = 0.25, val_size: float = 0.15) -> Split:
-    """A stratified split of a dataset that ships with scikit-learn (no download)."""
-    from sklearn import datasets
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import MinMaxScaler
-
-    loaders = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}
-    if dataset not in loaders:
-        raise ValueError(f"unknown dataset {dataset!r}: choose one of {DATASETS}")
-    x, y = loaders[dataset](return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
-    x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_size, stratify=y_tr, random_state=seed)
-    scaler = MinMaxScaler().fit(x_tr)
-    scale = lambda a: np.clip(scaler.transform(a), 0.0, 1.0)  # noqa: E731
-    return Split(scale(x_tr), y_tr, scale(x_va), y_va, scale(x_te), y_te)
-
-
 def logistic_baseline(split: Split, seed: int = 0) -> float:
     """Test accuracy of scikit-learn's logistic regression trained on the same training part."""
-    import multiprocessing
-
     from sklearn.linear_model import LogisticRegression
 
     unset = multiprocessing.get_start_method(allow_none=True) is None
@@ -288,56 +371,6 @@ def logistic_baseline(split: Split, seed: int = 0) -> float:
         if unset:
             multiprocessing.set_start_method(None, force=True)
     return float(model.score(split.x_test, split.y_test))
-
-
-@dataclass
-class FitReport:
-    """What ``fit`` measured: per-epoch training spikes (per sample) and validation accuracy, best epoch."""
-
-    train_spikes: list[float]
-    val_accuracy: list[float]
-    best_epoch: int
-
-
-def fit(net: GTNetwork, split: Split, epochs: int, seed: int = 0, batch_size: int = 8, patience: int = 6,
-        progress: bool = True) -> FitReport:
-    """Train with the local rule; keep the Q0 of the best validation epoch (early stopping after ``patience``).
-
-    Ties in validation accuracy go to the later epoch (fewer spikes).
-    """
-    import multiprocessing
-    import threading
-
-    from tqdm.auto import tqdm
-
-    if multiprocessing.get_start_method(allow_none=True) is None and not hasattr(tqdm, "_lock"):
-        # tqdm's default lock creates a multiprocessing lock, which fixes the start method; a later
-        # `import lava` in the same process then fails ("context has already been set").
-        tqdm.set_lock(threading.RLock())
-    gen = torch.Generator().manual_seed(seed)
-    x, y = torch.from_numpy(split.x_train), torch.from_numpy(split.y_train)
-    xv, yv = torch.from_numpy(split.x_val), torch.from_numpy(split.y_val)
-    spikes, val = [], []
-    best, best_epoch, since = -1.0, 0, 0
-    best_state = net.state_dict()
-    bar = tqdm(total=epochs * len(x), desc=f"GT {net.cfg.architecture}", unit="sample", disable=not progress, leave=False)
-    try:
-        for epoch in range(epochs):
-            spikes.append(net.train_epoch(x, y, batch_size, gen, bar) / len(x))
-            acc = float((net.predict(xv)[0] == yv).double().mean())
-            val.append(acc)
-            bar.set_postfix(spikes=f"{spikes[-1]:.1f}", val=f"{acc:.3f}")
-            if acc >= best:
-                since = 0 if acc > best else since + 1
-                best, best_epoch, best_state = acc, epoch, copy.deepcopy(net.state_dict())
-            else:
-                since += 1
-            if since >= patience:
-                break
-    finally:
-        bar.close()
-    net.load_state_dict(best_state)
-    return FitReport(spikes, val, best_epoch)
 
 
 def evaluate(net: GTNetwork, x: np.ndarray, y: np.ndarray) -> dict:

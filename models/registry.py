@@ -269,12 +269,14 @@ class GTOptions:
     eta2: float = option(1e-3, "learning rate of layer 2 (network2/3)", min=0.0)
     layer1_epochs: int = option(5, "network2: epochs layer 1 learns before it is frozen", min=0)
     i_psi: float = option(3.0, "penalty current of the GT neurons", min=0.0)
+    label_gain: float = option(0.5, "label code magnitude g: y in {-g, +g} (paper: 1)", min=0.0, min_exclusive=True)
 
 
 def _gt_config(kw: dict[str, Any]) -> GTNetworkConfig:
     eta = (kw["eta1"],) if kw["architecture"] == "network1" else (kw["eta1"], kw["eta2"])
     return GTNetworkConfig(architecture=kw["architecture"], iterations=kw["iterations"], eta=eta,
-                           layer1_epochs=kw["layer1_epochs"], i_psi=kw["i_psi"])
+                           layer1_epochs=kw["layer1_epochs"], i_psi=kw["i_psi"],
+                           label_gain=kw.get("label_gain", GTNetworkConfig.label_gain))   # absent: older checkpoints
 
 
 GT_KIND = ModelKind(

@@ -1,5 +1,5 @@
 """The GT population kinds (``gt``, ``gt_potential``): hand-computed fixed-point steps, the graph node against
-``gt_step``, ``to_graph`` against ``GTNetwork`` itself, ``sim-float`` against the torch graph with the same
+``gt_step``, ``GTNetwork.to_graph`` against ``GTNetwork`` itself, ``sim-float`` against the torch graph with the same
 timing, ``sim`` against ``lava-fixed`` bit for bit and ``sim-float`` against ``lava-float`` on small random GT
 graphs, serialisation and bad input."""
 from __future__ import annotations
@@ -12,7 +12,6 @@ import torch
 
 from spikes.deploy.backends import run
 from spikes.graph import GT, Affine, Graph, GTPotential, Input, Output
-from spikes.deploy.gt_network import gt_inputs, spike_counts, to_graph
 from spikes.deploy.network import lower
 from spikes.deploy.populations import kind_of
 from spikes.deploy.gt_kernels import gt_fixed_run
@@ -20,6 +19,7 @@ from spikes.deploy.quantize import quantize
 from spikes.deploy.serialize import load_qnetwork, save_qnetwork
 from spikes.models.gt_network import GTNetwork, GTNetworkConfig
 from spikes.neurons.growth_transform import GTParameters, Modulation, gt_initial_state, gt_step, run_gt
+from spikes.pipeline.gt import spike_counts
 
 T = 30
 
@@ -132,7 +132,7 @@ def test_to_graph_equals_the_gt_network(arch):
     eta = (1e-4,) if arch == "network1" else (1e-4, 1e-3)
     net = GTNetwork(6, 3, GTNetworkConfig(architecture=arch, iterations=25, eta=eta), seed=2)
     x = np.round(np.random.default_rng(3).random((5, 6)) * 256) / 256
-    g = to_graph(net)
+    g = net.to_graph()
     counts = spike_counts(net, g, g, x, "torch")
     ref = net.spike_counts(torch.as_tensor(x)).numpy()
     assert np.array_equal(counts.sum(2), ref) and ref.min() > 0
@@ -242,9 +242,13 @@ def test_bad_input_is_refused_naming_the_parameter():
         GT.from_params(GTParameters(modulation=Modulation("adaptive")), 3, name="layer 'gt2'")
     net = GTNetwork(4, 2, GTNetworkConfig(iterations=5), seed=0)
     with pytest.raises(ValueError, match="input_bits"):
-        to_graph(net, input_bits=0)
+        net.to_graph(input_bits=0)
+    with pytest.raises(ValueError, match=r"input_shape must be \(4,\)"):
+        net.to_graph((5,))
     with pytest.raises(ValueError, match=r"x must be \(B, 4\) features"):
-        gt_inputs(net, np.zeros((2, 5)), 5)
+        net.graph_inputs(np.zeros((2, 5)), 5)
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        net.graph_inputs(np.zeros((2, 4)), 0)
     with pytest.raises(ValueError, match="lag must be an int >= 0"):
         net.run(torch.zeros(1, 4), net.label_codes(torch.tensor([0])), lag=-1)
     big = Graph({"x": Input((2,)), "fc": Affine(np.full((3, 2), 1e5)), "gt": GT((3,), q)}, [("x", "fc"), ("fc", "gt")])

@@ -73,12 +73,11 @@ def stereo_graph(seed: int) -> Graph:
 def gt_parts(seed: int):
     """A differential GT network (network2) as a graph, and its inputs: one sample x 3 candidate labels = B rows
     (12-bit feature codes, which both precisions take)."""
-    from spikes.deploy.gt_network import gt_inputs, to_graph
     from spikes.models.gt_network import GTNetwork, GTNetworkConfig
 
     net = GTNetwork(5, 3, GTNetworkConfig(architecture="network2", iterations=T - 2), seed=seed)
     x = np.random.default_rng(seed).random((1, 5))
-    return to_graph(net), gt_inputs(net, x, T)                            # rows: 1 sample x 3 labels = B
+    return net.to_graph(), net.graph_inputs(x, T)                         # rows: 1 sample x 3 labels = B
 
 
 def case(name: str, seed: int = 0):

@@ -26,7 +26,7 @@ def test_gt_rows_agree_with_the_models_own_energy():
 
 def test_demo_runs_skips_and_reports_failures(tmp_path, monkeypatch, capsys):
     stages = (
-        Stage("gt", "GT", "spikes.pipeline.gt:run_gt_stage", ("spikes.models.gt_network:fit",)),
+        Stage("gt", "GT", "spikes.pipeline.gt:run_gt_stage", ("spikes.models.gt_network:GTNetwork",)),
         Stage("needs_missing", "missing piece", "spikes.pipeline.gt:run_gt_stage", ("spikes.deploy:no_such_api",)),
         Stage("broken", "raises", "spikes.energy:estimate_energy", ()),      # wrong signature -> TypeError
     )

@@ -1,5 +1,6 @@
-"""The GT stage's deployer: same decision and per-layer rows as the torch model on the float backends, and the
-demo's network (wine, network2, 100 iterations) keeps its test accuracy on ``sim`` and ``lava-fixed``."""
+"""The GT stage's deployer: same decision and per-layer rows as the torch model on the float backends; a GT
+checkpoint's graph (``graph_of``: the model's own ``to_graph``) spikes as the network; and the demo's network (wine,
+network2, 100 iterations) keeps its test accuracy on ``sim`` and ``lava-fixed``."""
 from __future__ import annotations
 
 import warnings
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from spikes.models.gt_network import GTNetwork, GTNetworkConfig, evaluate
-from spikes.pipeline.gt import FULL, deploy_gt, gt_layer_rows, train_stage_network
+from spikes.models.gt_network import INPUT_BITS, GTNetwork, GTNetworkConfig, evaluate
+from spikes.pipeline import checkpoints
+from spikes.pipeline.gt import FULL, QUICK, deploy_gt, gt_layer_rows, spike_counts, train_stage_network
+from spikes.training import CHECKPOINT_FILE
 
 
 def test_float_backends_reproduce_the_torch_decision_and_rows():
@@ -28,6 +31,21 @@ def test_float_backends_reproduce_the_torch_decision_and_rows():
     assert all(0 < r["firing_rate"] < 1 for r in res["sim"].per_layer)
     with pytest.raises(ValueError, match="unknown backend 'gpu'"):
         deploy_gt(net, x, y, ("gpu",), progress=False)
+
+
+def test_checkpoint_graph_is_the_models_own_and_spikes_as_the_network(tmp_path):
+    """Trained by the stage's config (quick), the checkpoint's graph is ``to_graph`` with the 12-bit feature codes:
+    on the torch backend it spikes exactly as the network on features those codes represent exactly."""
+    net, _ = train_stage_network(QUICK, run_dir=tmp_path)
+    loaded = checkpoints.open_checkpoint(tmp_path / CHECKPOINT_FILE)
+    graph = checkpoints.graph_of(loaded)
+    assert loaded.input_shape == (13,) and list(graph.populations) == ["gt1", "gt2"]
+    assert graph.nodes["b1"].weight.max() == 2.0**-INPUT_BITS
+    x, _ = checkpoints.test_samples(loaded, 6)          # the checkpoint's own test split
+    x = np.round(x * 2**INPUT_BITS) / 2**INPUT_BITS
+    counts = spike_counts(loaded.model, graph, graph, x, "torch")
+    assert np.array_equal(counts.sum(2), net.spike_counts(torch.as_tensor(x)).numpy())
+    assert np.array_equal(counts.sum(2), loaded.model.spike_counts(torch.as_tensor(x)).numpy())
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,45 @@
 """``spikes gt``: train differential growth-transform networks on a scikit-learn dataset, compare with
-logistic regression (accuracy) and report the energy (spikes per neuron per iteration)."""
+logistic regression (accuracy) and report the energy (spikes per neuron per iteration).
+
+Each (seed, architecture) pair is one run of the trainer (:func:`spikes.training.loop.train`) on the model kind
+``gt_network`` with the local rule ``gt`` (:func:`spikes.pipeline.gt.gt_run_config`): batches of ``--batch-size``,
+the weights of the best validation epoch kept, an early stop after ``--patience`` epochs without a gain. Seed k
+fixes the data split, the couplings and the batch order. Logistic regression is fitted on the same training part.
+
+Prints the table (mean and standard deviation over the seeds); ``--report`` writes it as JSON (atomically):
+dataset, seeds, epochs, iterations, logistic_regression_mean, summary per architecture (accuracy_mean,
+accuracy_std, energy_mean, train_spikes_first_epoch, train_spikes_last_epoch, gap_to_logistic_regression) and one
+row per run (seed, architecture, logistic_regression, accuracy, energy, neurons, train_spikes_per_sample and
+val_accuracy per epoch, best_epoch, seconds). Run directories (config.toml, checkpoint.pt, metrics.jsonl,
+summary.json) go under ``--out`` (``OUT/<dataset>_<architecture>_seed<k>/``, kept), or a temporary folder that is
+removed.
+"""
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
+import numpy as np
+import torch
+
+from spikes.datasets.tabular import load_split
 from spikes.io import atomic_write_json
+from spikes.models.gt_network import ARCHITECTURES, evaluate, logistic_baseline
+from spikes.pipeline.gt import gt_run_config, train_gt
+from spikes.training.loop import CHECKPOINT_FILE
 
-HELP = "train growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer / digits"
-ARCHITECTURES = ("network1", "network2", "network3")
+HELP = "train growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer"
+DATASETS = ("wine", "breast_cancer")
 DEFAULT_ETA = {"network1": (1e-3,), "network2": (1e-4, 1e-3), "network3": (5e-4, 5e-4)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=("wine", "breast_cancer", "digits"), default="wine")
-    parser.add_argument("--epochs", type=int, default=20, help="maximum epochs (early stopping: 6 without validation gain)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (split, couplings, shuffling)")
+    parser.add_argument("--dataset", choices=DATASETS, default="wine")
+    parser.add_argument("--epochs", type=int, default=20, help="maximum epochs (early stopping: --patience)")
+    parser.add_argument("--patience", type=int, default=6,
+                        help="stop after this many epochs without validation gain (0 = never); the best epoch is kept")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (split, couplings, batch order)")
     parser.add_argument("--repeats", type=int, default=1, help="average over seeds seed .. seed+repeats-1")
     parser.add_argument("--architecture", choices=ARCHITECTURES + ("all",), default="all")
     parser.add_argument("--iterations", type=int, default=100, help="GT iterations per sample")
@@ -23,45 +48,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="learning rate per layer (default: network1 1e-3; network2 1e-4 1e-3; network3 5e-4 5e-4)")
     parser.add_argument("--label-gain", type=float, default=None, help="label code magnitude (default 0.5)")
     parser.add_argument("--report", default=None, help="write a JSON report to this path (atomically)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the run directories here (OUT/<dataset>_<architecture>_seed<k>/); default: a "
+                             "temporary folder, removed at the end")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is fastest on a loaded machine: the GT tensors are tiny)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def train_one(args: argparse.Namespace, arch: str, seed: int, run_dir: Path) -> dict:
+    """One trainer run; returns its row of the report (test accuracy and energy of the kept network)."""
+    eta = tuple(args.eta) if args.eta else DEFAULT_ETA[arch]
+    n_layers = len(DEFAULT_ETA[arch])
+    if len(eta) != n_layers:
+        raise SystemExit(f"spikes gt: --eta needs {n_layers} learning rate(s) for {arch}, got {len(eta)}")
+    if (run_dir / CHECKPOINT_FILE).exists():
+        raise SystemExit(f"spikes gt: {run_dir} already holds a run; name another --out folder")
+    config = gt_run_config(args.dataset, arch, eta, args.iterations, args.epochs, seed, args.batch_size,
+                           args.patience, args.label_gain, progress=not args.quiet, threads=args.threads)
+    result = train_gt(config, run_dir)
+    split = load_split(args.dataset, seed)
+    test = evaluate(result.net, split.x_test, split.y_test)
+    return {"seed": seed, "architecture": arch, **test, "neurons": result.net.n_neurons,
+            "train_spikes_per_sample": result.train_spikes, "val_accuracy": result.val_accuracy,
+            "best_epoch": result.best_epoch, "seconds": result.summary["wall_time_s"]}
+
+
 def run(args: argparse.Namespace) -> int:
-    import time
-
-    import numpy as np
-    import torch
-
-    from spikes.models.gt_network import GTNetwork, GTNetworkConfig, evaluate, fit, load_split, logistic_baseline
-
-    if args.epochs < 1 or args.repeats < 1 or args.iterations < 1:
-        raise SystemExit("spikes gt: --epochs, --repeats and --iterations must be >= 1")
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    if min(args.epochs, args.repeats, args.iterations, args.batch_size, args.threads) < 1 or args.patience < 0:
+        raise SystemExit("spikes gt: --epochs, --repeats, --iterations, --batch-size and --threads must be >= 1, "
+                         "--patience >= 0")
+    if args.label_gain is not None and not args.label_gain > 0:
+        raise SystemExit(f"spikes gt: --label-gain must be > 0, got {args.label_gain}")
+    torch.set_num_threads(args.threads)      # the evaluation after each run (the trainer sets its own)
     archs = ARCHITECTURES if args.architecture == "all" else (args.architecture,)
     seeds = list(range(args.seed, args.seed + args.repeats))
     runs = []
-    for seed in seeds:
-        split = load_split(args.dataset, seed)
-        lr = logistic_baseline(split, seed)
-        for arch in archs:
-            torch.manual_seed(seed)
-            extra = {} if args.label_gain is None else {"label_gain": args.label_gain}
-            eta = tuple(args.eta) if args.eta else DEFAULT_ETA[arch]
-            cfg = GTNetworkConfig(architecture=arch, eta=eta, iterations=args.iterations, **extra)
-            net = GTNetwork(split.x_train.shape[1], split.n_classes, cfg, seed=seed)
-            start = time.perf_counter()
-            report = fit(net, split, args.epochs, seed, args.batch_size, progress=not args.quiet)
-            test = evaluate(net, split.x_test, split.y_test)
-            runs.append({"seed": seed, "architecture": arch, "logistic_regression": lr, **test,
-                         "neurons": net.n_neurons, "train_spikes_per_sample": report.train_spikes,
-                         "val_accuracy": report.val_accuracy, "best_epoch": report.best_epoch,
-                         "seconds": time.perf_counter() - start})
+    lr_acc = []
+    with tempfile.TemporaryDirectory(prefix="spikes-gt-") as tmp:
+        root = args.out if args.out is not None else Path(tmp)
+        for seed in seeds:
+            lr = logistic_baseline(load_split(args.dataset, seed), seed)
+            lr_acc.append(lr)
+            for arch in archs:
+                run_dir = root / f"{args.dataset}_{arch}_seed{seed}"
+                row = {"logistic_regression": lr, **train_one(args, arch, seed, run_dir)}
+                if args.out is not None:
+                    row["run_dir"] = str(run_dir)
+                runs.append(row)
 
     print(f"dataset {args.dataset}, seeds {seeds}, {args.iterations} GT iterations per sample")
     header = f"{'model':<20}{'accuracy':>10}{'+-':>7}{'energy':>10}{'spikes/sample ep1 -> last':>28}{'epochs':>8}"
     print(header)
     print("-" * len(header))
-    lr_acc = [r["logistic_regression"] for r in runs if r["architecture"] == archs[0]]
     print(f"{'logistic regression':<20}{np.mean(lr_acc):>10.4f}{np.std(lr_acc):>7.3f}{'-':>10}{'-':>28}{'-':>8}")
     summary = {}
     for arch in archs:
@@ -78,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
               f"{f'{first:.1f} -> {last:.1f}':>28}{epochs:>8.1f}")
     if args.report:
         atomic_write_json(args.report, {"dataset": args.dataset, "seeds": seeds, "epochs": args.epochs,
-                                  "iterations": args.iterations, "logistic_regression_mean": float(np.mean(lr_acc)),
-                                  "summary": summary, "runs": runs})
+                                        "iterations": args.iterations,
+                                        "logistic_regression_mean": float(np.mean(lr_acc)), "summary": summary,
+                                        "runs": runs})
         print(f"report written to {args.report}")
     return 0

@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikes.deploy.gt_network import to_graph as gt_graph
 from spikes.graph import Graph, capture
 from spikes.models.registry import ModelKind, kind_of
 from spikes.pipeline.backends import deploy_classifier
 from spikes.pipeline.eprop import deploy_rsnn
-from spikes.pipeline.gt import INPUT_BITS, deploy_gt
+from spikes.pipeline.gt import deploy_gt
 from spikes.pipeline.stereo import deploy_stereo
 from spikes.training.checkpoint import load_model
 from spikes.training.config import config_from_dict
@@ -49,9 +48,8 @@ def open_checkpoint(path: str | os.PathLike) -> Loaded:
 
 
 def graph_of(loaded: Loaded) -> Graph:
-    """The deploy graph of a checkpoint's model."""
-    if loaded.name == "gt_network":
-        return gt_graph(loaded.model, INPUT_BITS)
+    """The deploy graph of a checkpoint's model (``capture``: its own ``to_graph(input_shape)`` where it has one;
+    the GT network's takes its features as integer codes of ``INPUT_BITS`` bits, its default)."""
     return capture(loaded.model, loaded.input_shape)
 
 

@@ -52,7 +52,7 @@ STAGES: tuple[Stage, ...] = (
           ("spikes.pipeline.stereo_report:train_and_evaluate", "spikes.datasets:MVSECStereo",
            "spikes.datasets:stereo_depth_file")),
     Stage("gt", "growth-transform network on scikit-learn wine", "spikes.pipeline.gt:run_gt_stage",
-          ("spikes.models.gt_network:fit",)),
+          ("spikes.models.gt_network:GTNetwork", "spikes.learning.gt_local:GTLocal")),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 

@@ -37,6 +37,10 @@ class OneStepIF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.surrogate(x * self.gain() - self.v_th)
 
+    def spike_output(self, output: torch.Tensor) -> torch.Tensor:
+        """Its spikes as one time step ``(1, B, C, H, W)`` (for ``spikes.metrics.SpikeProbe``)."""
+        return output[None]
+
     def extra_repr(self) -> str:
         return f"v_th={self.v_th}, surrogate={self.surrogate.kind}({self.surrogate.slope})"
 

@@ -189,6 +189,10 @@ class EpropRecurrent(nn.Module):
         return rsnn_step(x, state, self.w_in, self.recurrent_weight(), self.w_out, self.b_out, self.cfg,
                          self.betas, stop_gradient)
 
+    def spike_output(self, output: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The spikes ``z (T, B, N)`` of ``forward``'s ``(y, z)`` (for ``spikes.metrics.SpikeProbe``)."""
+        return output[1]
+
     def forward(self, x: torch.Tensor, state: RSNNState | None = None,
                 stop_gradient: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 3 or x.shape[-1] != self.cfg.n_in:

@@ -40,6 +40,13 @@ from spikes.neurons import SpikingNeuron
 
 SPIKING = (SpikingNeuron, RecurrentLIF)
 
+
+def is_spiking(module: nn.Module) -> bool:
+    """A spiking layer: one of :data:`SPIKING`, or any module with a ``spike_output(output)`` method that returns
+    its spikes time first ``(T, B, ...)`` (how layers of other shapes declare themselves: a one-step neuron,
+    a recurrent layer that returns its readout beside its spikes)."""
+    return isinstance(module, SPIKING) or callable(getattr(module, "spike_output", None))
+
 # Leaves that only reshape or pass data on: not worth a row by default.
 _SKIPPED = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
 
@@ -67,7 +74,7 @@ class LayerStats:
 def is_synaptic(module: nn.Module) -> bool:
     """A layer with a ``weight`` parameter that maps inputs through synapses (Linear, ConvNd, ConvTransposeNd)."""
     return isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) or (
-        isinstance(getattr(module, "weight", None), nn.Parameter) and not isinstance(module, SPIKING)
+        isinstance(getattr(module, "weight", None), nn.Parameter) and not is_spiking(module)
         and not isinstance(module, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)))
 
 
@@ -109,7 +116,7 @@ class SpikeProbe:
         for name, m in self.model.named_modules():
             if layers is None:
                 leaf = next(m.children(), None) is None
-                if isinstance(m, SPIKING) or (leaf and not isinstance(m, _SKIPPED)):
+                if is_spiking(m) or (leaf and not isinstance(m, _SKIPPED)):
                     yield _display_name(name, m, self.model), m
             elif any((isinstance(l, str) and l == name) or (isinstance(l, type) and isinstance(m, l)) for l in layers):
                 yield _display_name(name, m, self.model), m
@@ -128,7 +135,7 @@ class SpikeProbe:
             return
         self._handles.append(self.model.register_forward_pre_hook(self._count_samples))
         for name, m in self._selected:
-            role = "neuron" if isinstance(m, SPIKING) else "synapse" if is_synaptic(m) else "other"
+            role = "neuron" if is_spiking(m) else "synapse" if is_synaptic(m) else "other"
             st = self.stats.setdefault(name, LayerStats(name, type(m).__name__, role))
             self._handles.append(m.register_forward_hook(self._make_hook(st)))
 
@@ -157,6 +164,8 @@ class SpikeProbe:
 
     def _make_hook(self, st: LayerStats):
         def hook(module: nn.Module, inputs, output) -> None:
+            if st.role == "neuron" and not isinstance(module, SPIKING) and not self._busy:
+                output = module.spike_output(output)
             if self._busy or not isinstance(output, torch.Tensor):
                 return
             with torch.no_grad():

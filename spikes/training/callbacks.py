@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from spikes.io import atomic_write_text
 from spikes.learning.rule import StepOutput
-from spikes.metrics.probe import SPIKING, SpikeProbe
+from spikes.metrics.probe import SpikeProbe, is_spiking
 
 
 class Callback:
@@ -39,8 +39,10 @@ class FiringRateProbe(Callback):
         self.probe: SpikeProbe | None = None
 
     def on_train_start(self, state) -> None:
-        if hasattr(state.model, "modules") and any(isinstance(m, SPIKING) for m in state.model.modules()):
-            self.probe = SpikeProbe(state.model, layers=list(SPIKING)).__enter__()
+        if hasattr(state.model, "modules"):
+            spiking = [name for name, m in state.model.named_modules() if is_spiking(m)]
+            if spiking:
+                self.probe = SpikeProbe(state.model, layers=spiking).__enter__()
 
     def on_step_end(self, state, out: StepOutput) -> None:
         if self.probe is not None:

@@ -15,6 +15,8 @@ import json
 import subprocess
 import sys
 
+from spikes.io import atomic_write_json
+
 
 def measure(method: str, T: int, batch: int, n_rec: int, n_in: int) -> dict:
     """Runs in the subprocess: one sequence of length T, returns peak RSS increase (MB) and seconds."""
@@ -102,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{method}: peak at T={mine[-1]['T']} / peak at T={mine[0]['T']} = "
                   f"{mine[-1]['peak_mb'] / mine[0]['peak_mb']:.2f}")
     if args.json:
-        import os
-        import tempfile
-
-        with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(os.path.abspath(args.json)), delete=False) as f:
-            json.dump(rows, f, indent=1)
-        os.replace(f.name, args.json)
+        atomic_write_json(args.json, rows)
     return 0
 
 

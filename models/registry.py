@@ -292,11 +292,6 @@ KINDS: dict[str, ModelKind] = {k.name: k for k in (_classifier("conv_snn"), _cla
 
 
 # ------------------------------------------------------------------------------------- bring your own model
-@dataclass(frozen=True)
-class NoOptions:
-    pass
-
-
 def _factory(ref: str) -> Callable[..., nn.Module]:
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
@@ -316,8 +311,15 @@ def user_kind(ref: str) -> ModelKind:
     factory = _factory(ref)
     params = inspect.signature(factory).parameters
 
+    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
     def resolve(options: dict[str, Any], train_set) -> dict[str, Any]:
         kw = dict(options)
+        unknown = [k for k in kw if k not in params or k in ("input_shape", "n_classes")]
+        if unknown and not open_kwargs:
+            names = [n for n in params if n not in ("input_shape", "n_classes")]
+            raise ValueError(f"model.{unknown[0]}: {ref} takes no such argument (its [model] keys: "
+                             f"{', '.join(names) or 'none'})")
         if "input_shape" in params:
             kw["input_shape"] = list(train_set.input_shape)
         if "n_classes" in params:
@@ -329,7 +331,10 @@ def user_kind(ref: str) -> ModelKind:
         torch.manual_seed(kw.pop("seed", 0))
         if "input_shape" in kw:
             kw["input_shape"] = tuple(kw["input_shape"])
-        model = factory(**kw)
+        try:
+            model = factory(**kw)
+        except TypeError as exc:
+            raise ValueError(f"model {ref!r}: {exc} (the [model] table's keys are passed to it)") from exc
         if not isinstance(model, nn.Module):
             raise ValueError(f"model {ref!r} returned {type(model).__name__}, not a torch nn.Module")
         return model

@@ -96,3 +96,13 @@ def test_train_checkpoint_exports_and_runs(tmp_path, capsys, model):
     assert (tmp_path / "m.nir").stat().st_size > 0
     assert main(["run", str(ckpt), "--backend", "sim", "--samples", "4"]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_user_model_with_an_unknown_key_is_refused_naming_it(tmp_path, capsys):
+    assert main(["train", "--model", "user_models:flat_lif_mlp", "--set", "model.hiden=8", "--dataset", "synthetic",
+                 "--no-progress", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "model.hiden" in err and "hidden" in err and "gain" in err
+    assert main(["train", "--model", "user_models:no_such", "--dataset", "synthetic", "--run-dir",
+                 str(tmp_path / "run2")]) == 2
+    assert "no_such" in capsys.readouterr().err

@@ -252,9 +252,9 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
                           f"{train_set.kind} data")
     try:
         kwargs = {**kind.resolve(config.model_options, train_set), "seed": t.seed}
+        model = kind.construct(kwargs)
     except ValueError as exc:
         raise ConfigError(f"[model] {exc}") from exc
-    model = kind.construct(kwargs)
     if t.init_from and ckpt is None:
         start = load_checkpoint(t.init_from)
         if start["model"]["kind"] != config.model:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spikes.deploy.chipfit import chip_fit
+from spikes.deploy.chipfit import LoihiLimits, chip_fit
 from spikes.deploy.network import lower
 from spikes.deploy.nir_io import write_nir
 from spikes.deploy.quantize import format_report, quantize
@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", choices=("nir", "lava"), required=True, help="target format")
     parser.add_argument("--out", type=Path, default=None, help="output file (default: beside the checkpoint)")
     parser.add_argument("--dt", type=float, default=1e-3, help="NIR time step (s) for the tau mapping")
+    parser.add_argument("--chips", type=int, default=1,
+                        help="Loihi 2 chips the network may span (default 1; e.g. 8 for a Kapoho Point board)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,10 +32,15 @@ def run(args: argparse.Namespace) -> int:
             write_nir(graph, out, dt=args.dt)
             print(f"wrote {out} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
             return 0
+        if args.chips < 1:
+            raise ValueError(f"--chips must be >= 1, got {args.chips}")
         net = lower(graph)
-        fit = chip_fit(net)
+        fit = chip_fit(net, LoihiLimits(max_chips=args.chips))
         print(fit.format())
         if not fit.ok:
+            if fit.chips > args.chips and all("chips" in p for p in fit.problems):
+                print(f"it needs {fit.chips} chips: pass --chips {fit.chips} to export it for a multi-chip system",
+                      file=sys.stderr)
             return 1
         q = quantize(net)
         print(format_report(q.report))

@@ -118,3 +118,20 @@ def test_spike_penalty_lowers_firing_rate(tmp_path):
     _, sparse = _run(tmp_path, "sparse", gain=5.0, spike_penalty=5.0)
     assert dense["mean_firing_rate"] > 0.02
     assert sparse["mean_firing_rate"] < 0.75 * dense["mean_firing_rate"]
+
+
+def test_best_epoch_keeping_resumes_exactly(tmp_path):
+    """keep_best's best-so-far weights and patience count are saved in the checkpoint: a run stopped after two
+    epochs (max_steps) and resumed ends with the weights, validation history and early stop of an uninterrupted run."""
+    keys = dict(model="gt_network", dataset="wine", epochs=6, batch_size=32, keep_best=True, patience=2,
+                checkpoint_every=0, threads=1, progress=False)
+    tables = {"model": {"iterations": 8, "eta1": 5e-3, "eta2": 5e-2}, "rule": {}, "data": {}, "train": {}}
+    ref = train(resolve_config(None, tables, keys), tmp_path / "ref", log=lambda m: None)
+    steps_per_epoch = 4                                            # 101 training samples / 32
+    train(resolve_config(None, tables, {**keys, "max_steps": 2 * steps_per_epoch}), tmp_path / "cut", log=lambda m: None)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["callbacks"]["KeepBest"]["history"]
+    got = train(resolve_config(None, tables, keys), tmp_path / "cut", resume=True, log=lambda m: None)
+    assert got["val_history"] == ref["val_history"] and got["epochs_done"] == ref["epochs_done"]
+    assert got["stopped_early"] == ref["stopped_early"]
+    a, b = _weights(tmp_path / "ref"), _weights(tmp_path / "cut")
+    assert all(torch.equal(x, y) for x, y in zip(a["q0"], b["q0"]))

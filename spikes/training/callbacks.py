@@ -3,7 +3,9 @@
 The trainer (:mod:`spikes.training.loop`) calls, on every callback in order: ``on_train_start(state)`` (after a
 resume too), ``on_step_end(state, step_output)`` after each step, ``on_epoch_end(state)`` after each epoch, and
 ``on_train_end(state)`` (also when the run stops early or fails). ``state`` is the trainer's
-:class:`~spikes.training.loop.TrainState`; a callback may set ``state.stop = True`` to end the run.
+:class:`~spikes.training.loop.TrainState`; a callback may set ``state.stop = True`` to end the run. A callback
+whose ``state_dict()`` is not empty has it saved in every checkpoint (under its class name) and handed back to
+``load_state_dict`` on a resume, before ``on_train_start``.
 """
 from __future__ import annotations
 
@@ -30,6 +32,11 @@ class Callback:
     def on_epoch_end(self, state) -> None: ...
 
     def on_train_end(self, state) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class FiringRateProbe(Callback):
@@ -156,6 +163,14 @@ class KeepBest(Callback):
             self.since += 1
         if self.patience and self.since >= self.patience:
             state.stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_state": self.best_state, "since": self.since, "history": list(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.best, self.best_state = state["best"], state["best_state"]
+            self.since, self.history = state["since"], list(state["history"])
 
     def on_train_end(self, state) -> None:
         if self.best_state is not None:

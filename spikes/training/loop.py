@@ -163,6 +163,7 @@ class TrainState:
     last_metrics: dict[str, float] = field(default_factory=dict)
     extra_summary: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    callbacks: list[Callback] = field(default_factory=list)
     t_start: float = field(default_factory=time.perf_counter)
 
     @property
@@ -187,7 +188,9 @@ class TrainState:
             "rule": {"name": self.rule.name, "state": self.rule.state_dict()},
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "rng": rng_states(), "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
+            "rng": rng_states(),
+            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step, "stopped": self.stop},
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks if cb.state_dict()},
             "config": self.config.to_dict(), "data": self.train_set.describe(), "metrics": self.metrics})
 
 
@@ -280,6 +283,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         rule.load_state_dict(ckpt["rule"].get("state", {}))
         set_rng_states(ckpt["rng"])
         state.epoch, state.batch, state.step = (ckpt["position"][k] for k in ("epoch", "batch", "step"))
+        state.stop = bool(ckpt["position"].get("stopped", False))     # an early stop stays stopped
         state.resumed = True
         log(f"resumed {run_dir} at step {state.step} (epoch {state.epoch}, batch {state.batch})")
     write_config(config, run_dir / CONFIG_FILE)
@@ -289,6 +293,10 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         callbacks.append(KeepBest(open_split(config, "val"), t.patience))
     callbacks += [Checkpointer(t.checkpoint_every), *extra_callbacks,
                   ProgressBar(t.progress, f"train {config.model} ({config.rule})")]
+    state.callbacks = callbacks
+    if ckpt is not None:
+        for cb in callbacks:
+            cb.load_state_dict(ckpt.get("callbacks", {}).get(type(cb).__name__, {}))
     if isinstance(model, nn.Module):
         model.train()
     for cb in callbacks:
@@ -332,7 +340,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         "task": config.dataset, "metric": result.get(metric), "higher_is_better": objective.higher_is_better,
         "per_layer": result.get("per_layer", []), "label": f"{config.model} ({config.rule})",
         "spike_penalty": t.spike_penalty,
-        "completed": state.epoch >= t.epochs, "steps": state.step, "epochs_done": state.epoch, "model": config.model,
+        "completed": state.epoch >= t.epochs or state.stop, "stopped_early": state.stop and state.epoch < t.epochs,
+        "steps": state.step, "epochs_done": state.epoch, "model": config.model,
         "rule": config.rule, "dataset": config.dataset, "n_train": len(train_set), "n_test": len(test_set),
         "n_parameters": sum(p.numel() for p in parameters(model)) or _count_state(model),
         "metric_name": metric, "test_metric": result.get(metric), "test_loss": result.get("loss"),

@@ -52,7 +52,7 @@ def test_stop_mid_epoch_then_resume_matches_uninterrupted(tmp_path, reference):
     ref_dir, _ = reference
     run_dir, partial = _run(tmp_path, "run", max_steps=6)
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
-    assert ckpt["position"] == {"epoch": 1, "batch": 2, "step": 6}     # mid-epoch: 2 of 4 batches done
+    assert ckpt["position"] == {"epoch": 1, "batch": 2, "step": 6, "stopped": False}     # mid-epoch: 2 of 4 batches done
     assert not partial["completed"] and partial["steps"] == 6
     with open(run_dir / "metrics.jsonl", "a") as f:                     # a killed run may log past its checkpoint
         f.write(json.dumps({"step": 7, "loss": -1.0}) + "\n" + '{"step": 8, "lo')
@@ -69,7 +69,8 @@ def test_stop_mid_epoch_then_resume_matches_uninterrupted(tmp_path, reference):
 def test_periodic_checkpoints_resume_from_each(tmp_path, reference):
     ref_dir, _ = reference
     run_dir, _ = _run(tmp_path, "ck", checkpoint_every=5, max_steps=5)   # stops right on a periodic checkpoint
-    assert load_checkpoint(run_dir / "checkpoint.pt")["position"] == {"epoch": 1, "batch": 1, "step": 5}
+    assert load_checkpoint(run_dir / "checkpoint.pt")["position"] == {"epoch": 1, "batch": 1, "step": 5,
+                                                                  "stopped": False}
     _run(tmp_path, "ck", resume=True, checkpoint_every=5)
     assert _equal(_weights(run_dir), _weights(ref_dir))
 

@@ -34,12 +34,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
 from spikes.io import atomic_write_json
 from spikes.learning.rule import StepOutput
 from spikes.training.callbacks import Callback
 from spikes.training.config import RunConfig, resolve_config
-from spikes.training.data import open_dataset
 from spikes.training.loop import CHECKPOINT_FILE, train
 
 HELP = "Train LIF/ALIF recurrent SNNs with e-prop (symmetric/random/adaptive) or BPTT on the cue task or digits"
@@ -93,7 +91,11 @@ def run_config(args: argparse.Namespace, neurons: str, rule: str) -> RunConfig:
         rule_table: dict[str, Any] = {"name": "bptt"}
     else:
         rule_table = {"name": "eprop", "feedback": rule.split("-", 1)[1], "weight_decay": args.weight_decay}
-    data = {"dataset": "digits-events", "n_time_bins": DIGITS_BINS} if digits else {"dataset": "cue"}
+    if digits:   # the simulated sensor of seed 0, whatever the weights' seed (as the first release did)
+        data = {"dataset": "digits-events", "n_time_bins": DIGITS_BINS, "seed": 0}
+    else:        # block k of the training trials is batch k of the first release's loop; one test block
+        data = {"dataset": "cue", "step_ms": dt, "block": args.batch, "train_limit": args.iterations * args.batch,
+                "test_limit": args.test_batch}
     return resolve_config(None, {
         "model": model, "rule": rule_table, "data": data,
         "train": {"epochs": args.iterations if digits else 1, "batch_size": args.batch, "lr": args.lr,
@@ -122,15 +124,8 @@ def train_one(args: argparse.Namespace, neurons: str, rule: str, run_dir: Path) 
         raise SystemExit(f"--runs: {run_dir} already holds a run; name another --runs folder")
     config = run_config(args, neurons, rule)
     dt = config.model_options.dt
-    if args.task == "cue":
-        task = CueTaskConfig(dt=dt)
-        sets = {"train_set": CueSet(args.iterations, args.batch, task, args.seed, "train"),
-                "test_set": CueSet(1, args.test_batch, task, args.seed, "test")}
-    else:
-        sets = {f"{split}_set": open_dataset(config.dataset, split, config.data, config.data_root, seed=0)
-                for split in ("train", "test")}
     curves = Curves(dt)
-    summary = train(config, run_dir, callbacks=[curves], **sets)
+    summary = train(config, run_dir, callbacks=[curves])
     last = curves.error[-20:]
     return {"task": args.task, "neurons": neurons, "rule": rule, "dt_ms": dt, "iterations": args.iterations,
             "batch": args.batch, "test_error": 1.0 - summary["test_accuracy"],

@@ -211,18 +211,25 @@ class EProp:
             apply: bool = True) -> torch.Tensor:
         """Run a batch ``x (T, B, n_in)``; update every ``update_every`` steps and (if ``apply``) at the end.
 
-        Returns the readout ``y (T, B, K)``.
+        Returns the readout ``y (T, B, K)``; ``self.spikes`` keeps the run's spikes ``z (T, B, N)`` and
+        ``self.run_regularizer`` the firing-rate regulariser of every applied segment, summed.
         """
         if x.dim() != 3 or x.shape[-1] != self.layer.cfg.n_in:
             raise ValueError(f"e-prop input must be (T, B, n_in={self.layer.cfg.n_in}), got {tuple(x.shape)}")
         if update_every is not None and update_every < 1:
             raise ValueError(f"update_every must be >= 1 step, got {update_every}")
         self.begin(x.shape[1])
-        ys = []
+        ys, zs = [], []
+        self.run_regularizer = 0.0
         for t in range(x.shape[0]):
-            ys.append(self.step(x[t], loss).y)
+            out = self.step(x[t], loss)
+            ys.append(out.y)
+            zs.append(out.z)
             if update_every and (t + 1) % update_every == 0 and t + 1 < x.shape[0]:
+                self.run_regularizer += self.regularizer()
                 self.apply()
         if apply:
+            self.run_regularizer += self.regularizer()
             self.apply()
+        self.spikes = torch.stack(zs)
         return torch.stack(ys)

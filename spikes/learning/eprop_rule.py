@@ -56,29 +56,18 @@ class Eprop(LearningRule):
         rules report it: the task loss ``sum_t E_t`` plus the firing-rate regulariser of every update's segment
         (with ``update_every = 0``, the regulariser of the whole sequence, as ``SequenceObjective.loss``)."""
         learner = self._learner(model, objective)
-        x = batch.x
         n_in = learner.layer.cfg.n_in
-        if x.dim() != 3 or x.shape[-1] != n_in:
-            raise ValueError(f"rule 'eprop': the batch must be a sequence (T, B, n_in={n_in}), got {tuple(x.shape)}")
-        online = objective.online(batch)
-        learner.begin(x.shape[1])
-        ys, zs = [], []
-        regularizer = 0.0
-        every = self.options.update_every
-        for t in range(x.shape[0]):
-            out = learner.step(x[t], online)
-            ys.append(out.y)
-            zs.append(out.z)
-            if every and (t + 1) % every == 0 and t + 1 < x.shape[0]:
-                regularizer += learner.regularizer()
-                learner.apply()
-        regularizer += learner.regularizer()
-        learner.apply()
-        z = torch.stack(zs)
-        return StepOutput(learner.loss_sum + regularizer, (torch.stack(ys), z), {"rate_per_step": float(z.mean())})
+        if batch.x.dim() != 3 or batch.x.shape[-1] != n_in:
+            raise ValueError(f"rule 'eprop': the batch must be a sequence (T, B, n_in={n_in}), got "
+                             f"{tuple(batch.x.shape)}")
+        y = learner.run(batch.x, objective.online(batch), self.options.update_every or None)
+        z = learner.spikes
+        return StepOutput(learner.loss_sum + learner.run_regularizer, (y, z), {"rate_per_step": float(z.mean())})
 
     def state_dict(self) -> dict:
-        fb = None if self.learner is None else self.learner.feedback
+        if self.learner is None:   # not built yet (no step since a resume): what the checkpoint held
+            return dict(getattr(self, "_pending_state", None) or {})
+        fb = self.learner.feedback
         return {} if fb is None else {"feedback": fb.clone()}
 
     def _restore(self, state: dict) -> None:

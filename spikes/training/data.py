@@ -61,7 +61,7 @@ TABULAR = ("wine", "breast_cancer")
 DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "stereo-embedded", "cue")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
-CUE_BLOCK, CUE_TRIALS = 64, {"train": 64 * 200, "test": 512}    # the cue set's draw blocks and default sizes
+CUE_TRIALS = {"train": 64 * 200, "test": 512}    # the cue set's default sizes
 FRAMING_KEYS = ("n_time_bins", "time_window_us", "denoise_us", "downsample", "pool", "binary", "width", "height",
                 "sensor_width", "sensor_height")
 
@@ -93,6 +93,12 @@ class DataOptions:
                                  "class in turn, so a limit keeps the classes balanced)", min=0)
     test_limit: int = option(0, "use only the first N test samples (0 = all)", min=0)
     cache_dir: str = option("", "where decoded frames are cached (\"\" = $SPIKES_CACHE or ~/.cache/spikes)")
+    seed: int = option(-1, "seed of the data: generated sets (digits-events' simulated sensor, synthetic, the cue "
+                           "trials, the stereo scene) and seeded splits (tabular, events:DIR, N-Caltech101); -1: "
+                           "train.seed", min=-1)
+    step_ms: float = option(1.0, "cue: the task's time step in ms (the paper: 1)", min=0.0, min_exclusive=True)
+    block: int = option(64, "cue: training trials drawn from one seed (block k from seed * 100003 + k; the test set "
+                            "is one block of test_limit trials from seed * 100003 + 99991)", min=1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -203,7 +209,8 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
     """Split ``split`` ('train', 'test'; 'val' for the tabular and stereo sets) of data set ``name`` (module
     docstring) as a :class:`LabelledSet`, with ``options`` (``train_limit`` applies to 'train', ``test_limit`` to
     'test'). ``data_root``: where tonic's sets lie (their parent folder, tonic's ``save_to``), and the base of a
-    relative ``events:DIR``. ``seed``: the digits set's sensor, the synthetic set's draws, the seeded splits.
+    relative ``events:DIR``. ``seed``: the digits set's sensor, the synthetic set's draws, the seeded splits (the
+    run's ``train.seed``; ``options.seed >= 0`` takes its place).
 
     Nothing is ever downloaded: missing data raises one FileNotFoundError naming the folder looked for and where
     to get the data. An unknown name raises :class:`ConfigError` listing the names.
@@ -212,6 +219,10 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         raise TypeError(f"options must be DataOptions, got {type(options).__name__}")
     if split not in ("train", "val", "test"):
         raise ValueError(f"split {split!r} is unknown: expected 'train', 'val' or 'test'")
+    if options.seed >= 0:
+        seed = options.seed
+    if name != "cue":
+        _refuse(name, options, ("step_ms", "block"), "they set the generated cue task")
     limit = options.train_limit if split == "train" else options.test_limit if split == "test" else 0
     meta = {"name": name, "root": data_root, "split": split, "options": options.to_dict()}
     no_val = (f"data set {name!r} has no validation split ('val': the tabular and stereo sets have one; "
@@ -237,9 +248,10 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
     if name == "digits-events":
         return _digits(split, options, seed, limit, meta)
     if name == "cue":
-        _refuse(name, options, FRAMING_KEYS, "its trials are generated spike trains, 1 ms steps")
+        _refuse(name, options, FRAMING_KEYS, "its trials are generated spike trains")
         n = limit or CUE_TRIALS[split]
-        return CueSet(math.ceil(n / CUE_BLOCK), CUE_BLOCK, CueTaskConfig(), seed, split, limit=n)
+        block = options.block if split == "train" else n
+        return CueSet(math.ceil(n / block), block, CueTaskConfig(dt=options.step_ms), seed, split, limit=n)
     if name == "synthetic":
         _refuse(name, options, ("time_window_us", "denoise_us", "downsample", "binary", "width", "height",
                                 "sensor_width", "sensor_height"), "its frames are generated, not framed from events")

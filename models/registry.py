@@ -88,6 +88,8 @@ class SequenceObjective(Objective):
     the loss mask (:class:`SequenceCrossEntropy`), decision by the largest mean softmax, plus e-prop's firing-rate
     regulariser ``c_reg sum_j (f_j - f0)^2`` (``f_j`` spikes per step of neuron j, ``f0 = f_target dt / 1000``)."""
 
+    has_online = True
+
     def __init__(self, n_classes: int, c_reg: float, f_target: float, dt: float):
         self.n_classes, self.c_reg, self.f_target, self.dt = n_classes, c_reg, f_target, dt
 
@@ -139,6 +141,8 @@ class DepthObjective(Objective):
 class FewestSpikesObjective(Objective):
     """Growth-transform classification: the network runs once per candidate label and predicts the label whose
     run spikes least (no loss to differentiate: the GT rule is local). Training reports spikes per sample."""
+
+    differentiable = False
 
     def loss(self, output: Any, batch: Batch) -> torch.Tensor:
         raise NotImplementedError("a growth-transform network has no differentiable loss: train it with --rule gt")

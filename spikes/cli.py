@@ -1,8 +1,14 @@
-"""The ``spikes`` command line: the subcommands of ``spikes.commands.COMMANDS``, each module imported on use."""
+"""The ``spikes`` command line: the subcommands of ``spikes.commands.COMMANDS``, each module imported on use.
+
+Bad input (a config key, a data path, a checkpoint, a model factory) ends a command with its message on stderr and
+exit status 2; ``SPIKES_DEBUG=1`` shows the traceback instead. The current folder is importable, as with
+``python -m``, so ``--model mynets:mlp`` finds ``./mynets.py``.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 import spikes
@@ -32,7 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    return int(args._run(args) or 0)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:   # config, data, checkpoint, model errors
+        if os.environ.get("SPIKES_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"spikes {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def test_first_release_checkpoint_is_refused_with_the_upgrade_command_then_upgra
     kwargs = {"n_in": 16, "hidden": 12, "n_out": 4}
     model = lif_mlp(**kwargs)
     old = tmp_path / "old.pt"
-    torch.save({"deploy_version": 1, "builder": FACTORY, "builder_kwargs": kwargs, "input_shape": [16],
+    torch.save({"deploy_version": 1, "builder": "spikes.deploy.checkpoint:mlp", "builder_kwargs": kwargs, "input_shape": [16],
                 "state_dict": model.state_dict()}, old)
     assert main(["export", str(old), "--to", "nir"]) == 2
     err = capsys.readouterr().err

@@ -136,3 +136,29 @@ def test_best_epoch_keeping_resumes_exactly(tmp_path):
     assert got["stopped_early"] == ref["stopped_early"]
     a, b = _weights(tmp_path / "ref"), _weights(tmp_path / "cut")
     assert all(torch.equal(x, y) for x, y in zip(a["q0"], b["q0"]))
+
+
+def test_first_release_checkpoint_upgrades_and_resumes(tmp_path):
+    """A first-release ``spikes train`` checkpoint (version 1: flat config, ``model`` state dict) is refused by the
+    trainer with the upgrade command; upgraded, it resumes and ends as an uninterrupted run of the new format."""
+    from spikes.cli import main
+
+    keys = {**TINY, "scheduler": "constant", "epochs": 1}
+    first, _ = _run(tmp_path, "first", **keys)
+    new = load_checkpoint(first / "checkpoint.pt")
+    flat = {"model": "mlp_snn", "neuron": "lif", "width": 8, "readout": "count", "gain": 2.0, "dataset": "synthetic",
+            "n_time_bins": 3, "train_limit": 56, "test_limit": 32, "spike_penalty": 0.0, "epochs": 1, "max_steps": 0,
+            "batch_size": 16, "lr": 2e-3, "weight_decay": 0.0, "optimizer": "adam", "scheduler": "constant", "seed": 0,
+            "checkpoint_every": 0, "threads": 1, "deterministic": True, "progress": False}
+    old_dir = tmp_path / "old"
+    old_dir.mkdir()
+    torch.save({"version": 1, "config": flat, "model": new["weights"], "optimizer": new["optimizer"],
+                "scheduler": new["scheduler"], "rng": new["rng"], "position": {k: new["position"][k] for k in
+                                                                              ("epoch", "batch", "step")},
+                "input_shape": new["model"]["input_shape"]}, old_dir / "checkpoint.pt")
+    with pytest.raises(ValueError, match="spikes checkpoint upgrade"):
+        _run(tmp_path, "old", resume=True, **{**keys, "epochs": 2})
+    assert main(["checkpoint", "upgrade", str(old_dir / "checkpoint.pt"), "--in-place"]) == 0
+    _run(tmp_path, "old", resume=True, **{**keys, "epochs": 2})
+    straight, _ = _run(tmp_path, "straight", **{**keys, "epochs": 2})
+    assert _equal(_weights(old_dir), _weights(straight))

@@ -9,7 +9,6 @@ from pathlib import Path
 from spikes.training.checkpoint import CheckpointError, load_checkpoint, upgrade_file
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("show", help="print the model kind and arguments, rule, data and metrics")

@@ -13,7 +13,6 @@ from spikes.reports import SummaryError, comparison_rows, format_table, load_sum
 from spikes.reports.html import write_report
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (or summary.json files)")
     parser.add_argument("--html", metavar="OUT.html", help="also write the single-file HTML report here")

@@ -9,7 +9,6 @@ from spikes.datasets.digits import digits_events_file
 from spikes.datasets.stereo_synth import stereo_depth_file
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     g = sub.add_parser("generate", help="generate (or find) the cached embedded sets and print their paths and times")

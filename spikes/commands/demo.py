@@ -31,7 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     if args.lava_samples is not None and args.lava_samples < 1:
         print(f"spikes demo: --lava-samples must be >= 1, got {args.lava_samples}", file=sys.stderr)

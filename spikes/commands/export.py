@@ -13,7 +13,6 @@ from spikes.deploy.serialize import save_qnetwork
 from spikes.pipeline.checkpoints import graph_of, open_checkpoint
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by spikes train or spikes demo")
     parser.add_argument("--to", choices=("nir", "lava"), required=True, help="target format")

@@ -11,7 +11,6 @@ import numpy as np
 from spikes.pipeline.checkpoints import deploy, open_checkpoint, random_samples, test_samples
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by spikes train or spikes demo")
     parser.add_argument("--backend", choices=("sim", "lava-float", "lava-fixed", "sim-float"), default="sim")

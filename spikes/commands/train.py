@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help=f"model kind: one of {sorted(KINDS)}, or package.module:factory "
                                                       "for your own nn.Module (model.kind)")
     parser.add_argument("--rule", default=None, help=f"learning rule: one of {sorted(RULES)} (default: the model's)")
-    parser.add_argument("--dataset", default=None, help=f"one of {list(DATASETS)}, or events:DIR (a folder of your own "
+    parser.add_argument("--dataset", default=None, help=f"one of {list(DATASETS)}, stereo:PATH, or events:DIR (a folder of your own "
                                                         "recordings, one sub-folder per class) (data.dataset)")
     parser.add_argument("--data-root", default=None, help="where the dataset lies (data.root; nothing downloads)")
     parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",

@@ -26,6 +26,13 @@ class BPTT(LearningRule):
     class Options:
         grad_clip: float = option(0.0, "clip the global gradient norm to this value (0 = no clipping)", min=0.0)
 
+    def check(self, model, objective: Objective) -> None:
+        if not isinstance(model, nn.Module) or not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"rule 'bptt' trains parameters by their gradients; {type(model).__name__} has none "
+                             "(a growth-transform network learns with rule 'gt')")
+        if not objective.differentiable:
+            raise ValueError(f"rule 'bptt': the objective {type(objective).__name__} has no differentiable loss")
+
     def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:
         if self.optimizer is None:
             raise ValueError("rule 'bptt' needs an optimizer")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spikes.learning.eprop import FEEDBACKS, EProp, EPropConfig
+from spikes.learning.eprop import FEEDBACKS, EProp, EPropConfig, find_eprop_layer
 from spikes.learning.rule import Batch, LearningRule, Objective, StepOutput, register_rule
 from spikes.options import option
 
@@ -49,6 +49,12 @@ class Eprop(LearningRule):
             if getattr(self, "_pending_state", None):
                 self._restore(self._pending_state)
         return self.learner
+
+    def check(self, model, objective: Objective) -> None:
+        find_eprop_layer(model)                      # names the model when it has no (or several) e-prop layers
+        if not objective.has_online:
+            raise ValueError(f"rule 'eprop' learns forward in time and needs an online loss; the objective "
+                             f"{type(objective).__name__} has none (a sequence task's does)")
 
     @torch.no_grad()
     def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:

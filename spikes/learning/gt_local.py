@@ -41,10 +41,13 @@ class GTLocal(LearningRule):
         ``v`` ``(B, 2N)`` they were read from, summed over the batch."""
         layer.set_q0(gt_rule_update(layer.q0, s, v, eta, layer.mask, layer.theta))
 
-    def train_step(self, model, batch: Batch, objective: Objective) -> StepOutput:
+    def check(self, model, objective: Objective) -> None:
         for attr in ("run", "label_codes", "epochs_trained"):
             if not hasattr(model, attr):
                 raise ValueError(f"rule 'gt' trains growth-transform networks; {type(model).__name__} has no {attr}")
+
+    def train_step(self, model, batch: Batch, objective: Objective) -> StepOutput:
+        self.check(model, objective)
         spikes = model.run(batch.x, model.label_codes(batch.y), update=self.update_layer).total
         return StepOutput(float(spikes.sum()) / batch.size, None, {"spikes_per_sample": float(spikes.mean())})
 

@@ -16,7 +16,7 @@ rule is registered under a short name (``bptt``, ``eprop``, ``gt``) for ``spikes
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -39,8 +39,9 @@ class Batch:
 
 @dataclass
 class StepOutput:
-    """What one training step reports: the task ``loss`` (float, before any regulariser the rule adds),
-    the network's ``output`` (what the objective's ``metrics`` reads) and extra scalars for the log."""
+    """What one training step reports: the objective's ``loss`` (float, regularisers included), the network's
+    ``output`` (what the objective's ``metric_sums`` reads; None when the rule produces none) and extra scalars
+    for the log."""
 
     loss: float
     output: Any
@@ -52,13 +53,16 @@ class Objective(ABC):
 
     ``loss(output, batch)`` is differentiable (for rules that use autograd); ``online(batch)`` gives an online
     loss with ``step(t, y_t) -> (E_t, dE/dy_t)`` for rules that learn forward in time (only sequence tasks have
-    one); ``metrics(output, batch)`` returns sums over the batch (``{"correct": 7.0, ...}``) that the trainer
-    adds up and divides by the sample count; ``metric_name`` names the headline metric, ``higher_is_better``
-    its direction.
+    one: ``has_online``); ``metric_sums(output, batch)`` returns sums over the batch (``{"accuracy": 7.0, ...}``)
+    that the trainer adds up and divides by the sample count (or by ``"_weight"`` when given: pixels of a depth
+    map); ``metric_name`` names the headline metric, ``higher_is_better`` its direction; ``differentiable`` says
+    whether ``loss`` can be backpropagated.
     """
 
     metric_name: ClassVar[str] = "accuracy"
     higher_is_better: ClassVar[bool] = True
+    differentiable: ClassVar[bool] = True
+    has_online: ClassVar[bool] = False
 
     @abstractmethod
     def loss(self, output: Any, batch: Batch) -> torch.Tensor: ...
@@ -105,6 +109,9 @@ class LearningRule(ABC):
     def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:
         """Run ``batch`` through ``model`` and change its weights once (or several times, online)."""
 
+    def check(self, model, objective: Objective) -> None:
+        """Raise ValueError saying why this rule cannot train ``model`` on ``objective`` (called before training)."""
+
     def end_epoch(self, model: nn.Module, epoch: int) -> None:
         """Called after each epoch (``epoch`` = epochs completed)."""
 
@@ -126,11 +133,6 @@ def register_rule(cls: type[LearningRule]) -> type[LearningRule]:
         raise ValueError(f"rule name {cls.name!r} is empty or already registered")
     RULES[cls.name] = cls
     return cls
-
-
-def option_fields(cls: type[LearningRule]) -> dict[str, Any]:
-    """``{name: dataclasses.Field}`` of a rule's options."""
-    return {f.name: f for f in fields(cls.Options)}
 
 
 def constrain(model: nn.Module) -> None:

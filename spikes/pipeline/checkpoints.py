@@ -57,6 +57,9 @@ def test_samples(loaded: Loaded, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` samples of the checkpoint's own test split, as its deployer takes them: time-first inputs
     ``(T, N, *graph input)`` for sequence models, ``(1, N, C, H, W)`` frames for StereoSpike, ``(N, D)`` features for
     GT networks; and the targets."""
+    if not loaded.checkpoint.get("config", {}).get("data", {}).get("dataset"):
+        raise ValueError(f"this {loaded.name!r} checkpoint names no data set (a converted first-release one?): pass "
+                         "--input FILE.npy (with --labels) or --random")
     config = config_from_dict(loaded.checkpoint["config"])
     data = open_dataset(config.dataset, "test", config.data, config.data_root, config.train.seed)
     idx = torch.arange(min(n, len(data)))

@@ -22,10 +22,9 @@ synops = recurrent spikes x K). Their synops sum compares with the torch row's.
 """
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
-
-import tempfile
 
 import numpy as np
 import torch
@@ -86,8 +85,6 @@ def measure_rsnn(model, x, y, batch_size: int = 64) -> dict:
 
 def rsnn_decisions(values: np.ndarray, y: np.ndarray) -> float:
     """Accuracy of readout values ``(T, B, K)`` (float units) by the model's rule: largest mean softmax."""
-
-
     T, B, K = values.shape
     errors = SequenceCrossEntropy(torch.as_tensor(np.asarray(y)[:B]), K, T, dtype=torch.float64).errors(
         torch.as_tensor(values, dtype=torch.float64))
@@ -121,7 +118,6 @@ def deploy_rsnn(model, x: np.ndarray, y: np.ndarray, backends=BACKENDS, lava_sam
 
 def stage_config(p: dict = FULL, progress: bool = False):
     """The run config of the stage's e-prop training (settings ``p``: ``FULL``, ``QUICK`` or a variant)."""
-
     return resolve_config(None, {
         "model": {"kind": "rsnn", "n_rec": p["n_rec"], "n_adaptive": p["n_rec"] // 2, "c_reg": p["c_reg"],
                   "f_target": p["f_target"]},

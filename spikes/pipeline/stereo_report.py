@@ -14,8 +14,7 @@ After training, :func:`train_and_evaluate` measures the checkpoint on the test s
 baseline, per-unit firing rates = density of nonzero outputs, under a SpikeProbe for the synaptic operations)
 and adds it to ``summary.json``: ``test`` (the metrics), and the run-summary keys ``per_layer`` (conv rows with
 synops per sample, unit rows with firing rates), ``firing_rates``, ``mean_firing_rate``, ``raster`` and ``label``
-replace the trainer's (its probe counts time-first spiking layers only: StereoSpike's one-step units are not
-among them). A finished run is reused when
+replace the trainer's (the depth report's own rows: per unit, with the encoder/decoder split). A finished run is reused when
 its ``summary.json`` holds the same config (``train.progress`` and ``train.checkpoint_every`` aside); a run
 directory holding a checkpoint without it is resumed (the trainer refuses a config that differs in a key that
 cannot change on resume).

@@ -52,11 +52,13 @@ class FiringRateProbe(Callback):
                 self.probe = SpikeProbe(state.model, layers=spiking).__enter__()
 
     def on_step_end(self, state, out: StepOutput) -> None:
-        if self.probe is not None:
+        seen = self.probe is not None and any(st.calls for st in self.probe.stats.values())
+        if seen:
             state.rate = self.probe.mean_firing_rate()
-            self.probe.reset()
-        else:
+        else:   # rules that step the layers themselves (e-prop) report the rate of the batch
             state.rate = out.extra.get("rate_per_step")
+        if self.probe is not None:
+            self.probe.reset()
 
     def on_train_end(self, state) -> None:
         if self.probe is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, is_dataclass
+from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,9 @@ import torch
 
 from spikes.io import atomic_torch_save
 from spikes.models.registry import kind_of
+from spikes.training.config import config_from_dict
 
 FORMAT, VERSION = "spikes-checkpoint", 2
-CHECKPOINT_VERSION = VERSION
 
 
 class CheckpointError(ValueError):
@@ -106,8 +106,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def build_model(ckpt: dict[str, Any]):
     """The model a checkpoint describes, with its weights, in eval mode (GT networks have no eval mode)."""
     spec = ckpt["model"]
-    kind = kind_of(spec["kind"])
-    model = kind.construct(dict(spec["kwargs"]))
+    try:
+        model = kind_of(spec["kind"]).construct(dict(spec["kwargs"]))
+    except ValueError as exc:   # a user factory that cannot be imported, arguments it does not take
+        raise CheckpointError(f"checkpoint of model {spec['kind']!r}: {exc}") from exc
     try:
         model.load_state_dict(ckpt["weights"])
     except (RuntimeError, KeyError, TypeError) as exc:
@@ -136,6 +138,10 @@ def model_entry(kind_name: str, kwargs: dict[str, Any], input_shape) -> dict[str
             "graph_input_shape": list(kind.graph_input_shape(shape))}
 
 
+# builders of first-release deploy checkpoints that moved: the first release's spikes.deploy.checkpoint is gone
+MOVED_BUILDERS = {"spikes.deploy.checkpoint:mlp": "spikes.models.classifiers:lif_mlp"}
+
+
 def upgrade(old: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:
     """Convert a first-release checkpoint dict to the current format (weights and settings kept; the optimizer
     state of a ``spikes train`` v1 checkpoint too, so it can still be resumed)."""
@@ -159,7 +165,7 @@ def upgrade(old: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "model": model_entry(c["model"], kwargs, shape),
                 "weights": old["model"], "rule": {"name": "bptt", "state": {}}, "optimizer": old.get("optimizer"),
                 "scheduler": old.get("scheduler"), "rng": old.get("rng"), "position": old.get("position"),
-                "config": tables, "data": {"name": c["dataset"]}, "metrics": {}}
+                "config": config_from_dict(tables, source).to_dict(), "data": {"name": c["dataset"]}, "metrics": {}}
     if fmt == "stereo":
         c = old["config"]
         kwargs = {"snn": c["model"] == "snn", "base": c["base"], "levels": c["levels"], "n_res": c["n_res"],
@@ -181,9 +187,10 @@ def upgrade(old: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:
                 "config": {"model": {"kind": "rsnn"}}, "data": {}, "metrics": {}}
     if fmt == "deploy":
         kwargs = dict(old.get("builder_kwargs", {}))
-        return {"format": FORMAT, "version": VERSION, "model": model_entry(old["builder"], kwargs, old["input_shape"]),
+        builder = MOVED_BUILDERS.get(old["builder"], old["builder"])
+        return {"format": FORMAT, "version": VERSION, "model": model_entry(builder, kwargs, old["input_shape"]),
                 "weights": old["state_dict"], "rule": {"name": "bptt", "state": {}},
-                "config": {"model": {"kind": old["builder"]}}, "data": {}, "metrics": {}}
+                "config": {"model": {"kind": builder}}, "data": {}, "metrics": {}}
     raise CheckpointError(f"{source}: not a first-release spikes checkpoint: nothing to upgrade")
 
 
@@ -195,8 +202,3 @@ def upgrade_file(path: str | os.PathLike, out: str | os.PathLike | None = None) 
     target = Path(out) if out is not None else path.with_name(f"{path.stem}.v2{path.suffix}")
     atomic_torch_save(target, new)
     return target
-
-
-def to_plain(options: Any) -> Any:
-    """Options dataclasses as dicts (what checkpoints and summaries store)."""
-    return asdict(options) if is_dataclass(options) else options

@@ -25,6 +25,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from spikes.io import atomic_write_text
 from spikes.learning import bptt, eprop_rule, gt_local  # noqa: F401  (registers the built-in rules)
 from spikes.learning.rule import RULES, LearningRule
@@ -80,13 +87,19 @@ class RunConfig:
     options, the loop's options. ``to_dict()`` gives the four tables (what ``config.toml`` and checkpoints hold)."""
 
     model: str = "conv_snn"
-    model_options: Any = None
+    model_options: Any = None             # the kind's Options (None: its defaults)
     rule: str = "bptt"
-    rule_options: Any = None
+    rule_options: Any = None              # the rule's Options (None: its defaults)
     dataset: str = "digits-events"
     data_root: str = ""
     data: DataOptions = field(default_factory=DataOptions)
     train: TrainOptions = field(default_factory=TrainOptions)
+
+    def __post_init__(self) -> None:
+        if self.model_options is None:
+            object.__setattr__(self, "model_options", {} if self.kind.options is dict else self.kind.options())
+        if self.rule_options is None:
+            object.__setattr__(self, "rule_options", RULES[self.rule].Options())
 
     @property
     def kind(self) -> ModelKind:
@@ -114,13 +127,8 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
             data = tomllib.loads(path.read_text())
         elif suffix in (".yaml", ".yml"):
-            import yaml
             data = yaml.safe_load(path.read_text()) or {}
         else:
             raise ConfigError(f"{path}: config must be .toml, .yaml or .yml, got {suffix or 'no suffix'!r}")
@@ -154,10 +162,6 @@ def _merge(into: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]]) -> 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     """``["model.n_rec=128", "rule.feedback=random"]`` (``--set``) -> tables; values parsed as TOML scalars."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     tables: dict[str, dict[str, Any]] = {t: {} for t in TABLES}
     for item in items:
         key, eq, raw = item.partition("=")

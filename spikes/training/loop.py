@@ -268,6 +268,10 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
             raise ConfigError(f"train.init_from {t.init_from}: its weights do not fit this model ({exc})") from exc
     objective = kind.objective(kwargs, t.spike_penalty)
     rule = config.make_rule()
+    try:
+        rule.check(model, objective)
+    except ValueError as exc:
+        raise ConfigError(f"rule.name {config.rule!r} cannot train model.kind {config.model!r}: {exc}") from exc
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
     total = steps_per_epoch * t.epochs
     optimizer, scheduler = build_optimizer(config, model, steps_per_epoch, total)

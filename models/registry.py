@@ -33,7 +33,7 @@ from torch import nn
 from spikes.options import option
 from spikes.learning.eprop_losses import SequenceCrossEntropy
 from spikes.learning.rule import Batch, Objective
-from spikes.metrics.probe import SPIKING
+from spikes.metrics.probe import SPIKING, is_spiking
 from spikes.models.classifiers import CLASSIFIERS, NEURON_KINDS, READOUTS
 from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
 from spikes.models.rsnn import RSNN, RSNNConfig
@@ -56,8 +56,9 @@ class SpikeCountObjective(Objective):
         if not self.spike_penalty or not model.training:
             return model(batch.x), None
         outs: list[torch.Tensor] = []
-        hooks = [m.register_forward_hook(lambda mod, inp, out: outs.append(out))
-                 for m in model.modules() if isinstance(m, SPIKING)]
+        hooks = [m.register_forward_hook(lambda mod, inp, out: outs.append(out if isinstance(mod, SPIKING)
+                                                                              else mod.spike_output(out)))
+                 for m in model.modules() if is_spiking(m)]
         try:
             scores = model(batch.x)
         finally:

@@ -64,17 +64,6 @@ def test_pattern_task_target_is_sum_of_four_sines():
     assert np.all((amps > 0.5 - 1e-4) & (amps < 2 + 1e-4))
 
 
-def test_digits_sequences_flatten_the_frames():
-    digits = pytest.importorskip("spikes.datasets.digits")
-    from spikes.datasets.tasks.digits import digits_sequences
-
-    x, y = digits_sequences("test", n_time_bins=8)
-    frames, labels = digits.digits_frames("test", n_time_bins=8)
-    assert x.shape == (8, frames.shape[0], 2 * frames.shape[3] * frames.shape[4])
-    assert torch.equal(y, labels)
-    assert torch.equal(x[3, 7].view(frames.shape[2:]), frames[7, 3])
-
-
 def test_cue_set_blocks_are_the_cue_task_draws_of_the_old_seeds():
     """Block k of the training set is cue_task(batch_size, cfg, seed * 100003 + k), the test set's block 0 uses
     seed * 100003 + 99991; any indices read the same trials; the trainer makes them time first."""

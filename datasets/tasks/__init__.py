@@ -3,8 +3,8 @@
 - :func:`cue_task <spikes.datasets.tasks.cue.cue_task>`: evidence accumulation (left/right cues, delay, recall);
   :class:`CueSet <spikes.datasets.tasks.cue.CueSet>` the same task as a data set of the trainer.
 - :func:`pattern_task <spikes.datasets.tasks.pattern.pattern_task>`: frozen Poisson input -> sum of 4 sines.
-- :func:`digits_sequences <spikes.datasets.tasks.digits.digits_sequences>`: the embedded digits event set
-  as (T, N, 2*H*W) spike sequences for classification.
+(The embedded digits event set reaches recurrent SNNs as a data set of the trainer: ``digits-events``, flattened
+per step by the ``rsnn`` model kind.)
 """
 from __future__ import annotations
 

@@ -21,6 +21,6 @@ COMMANDS: dict[str, tuple[str, str]] = {   # name -> (module in spikes.commands,
                          "penalty report (front-end of spikes train)"),
     "eprop": ("eprop", "LIF/ALIF recurrent SNNs with e-prop (symmetric/random/adaptive) or BPTT on the cue task or digits "
                        "(front-end of spikes train)"),
-    "gt": ("gt", "growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer "
+    "gt": ("gt", "growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer / digits "
                  "(front-end of spikes train)"),
 }

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikes.datasets.tabular import load_split
+from spikes.datasets.tabular import DATASETS as TABULAR_SETS, load_split
 from spikes.io import atomic_write_json
 from spikes.models.gt_network import ARCHITECTURES, evaluate, logistic_baseline
 from spikes.pipeline.gt import gt_run_config, train_gt
 from spikes.training.loop import CHECKPOINT_FILE
 
 HELP = "train growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer"
-DATASETS = ("wine", "breast_cancer")
+DATASETS = TABULAR_SETS
 DEFAULT_ETA = {"network1": (1e-3,), "network2": (1e-4, 1e-3), "network3": (5e-4, 5e-4)}
 
 

@@ -1,7 +1,7 @@
 """Training callbacks: the metrics log, the progress bar, checkpoints, firing-rate probes, best-epoch keeping.
 
 The trainer (:mod:`spikes.training.loop`) calls, on every callback in order: ``on_train_start(state)`` (after a
-resume too), ``on_step_end(state, step_output)`` after each step, ``on_epoch_end(state)`` after each epoch, and
+resume too), ``on_step_start(state)`` before and ``on_step_end(state, step_output)`` after each step, ``on_epoch_end(state)`` after each epoch, and
 ``on_train_end(state)`` (also when the run stops early or fails). ``state`` is the trainer's
 :class:`~spikes.training.loop.TrainState`; a callback may set ``state.stop = True`` to end the run. A callback
 whose ``state_dict()`` is not empty has it saved in every checkpoint (under its class name) and handed back to
@@ -27,6 +27,8 @@ class Callback:
 
     def on_train_start(self, state) -> None: ...
 
+    def on_step_start(self, state) -> None: ...
+
     def on_step_end(self, state, out: StepOutput) -> None: ...
 
     def on_epoch_end(self, state) -> None: ...
@@ -51,14 +53,16 @@ class FiringRateProbe(Callback):
             if spiking:
                 self.probe = SpikeProbe(state.model, layers=spiking).__enter__()
 
+    def on_step_start(self, state) -> None:
+        if self.probe is not None:   # counts of this step only (not a validation pass between steps)
+            self.probe.reset()
+
     def on_step_end(self, state, out: StepOutput) -> None:
         seen = self.probe is not None and any(st.calls for st in self.probe.stats.values())
         if seen:
             state.rate = self.probe.mean_firing_rate()
         else:   # rules that step the layers themselves (e-prop) report the rate of the batch
             state.rate = out.extra.get("rate_per_step")
-        if self.probe is not None:
-            self.probe.reset()
 
     def on_train_end(self, state) -> None:
         if self.probe is not None:

@@ -52,12 +52,12 @@ from spikes.datasets.labelled import (
     TONIC_SETS, FrameTransform, TensorSet, cached_frame_set, downsampled, open_event_folder, open_tonic_set,
     pool_frames,
 )
-from spikes.datasets.tabular import load_split as load_tabular_split
+from spikes.datasets.tabular import DATASETS as TABULAR_SETS, load_split as load_tabular_split
 from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
 from spikes.models.stereospike.data import StereoData, open_split as open_stereo_split
 from spikes.options import ConfigError, check_value, option
 
-TABULAR = ("wine", "breast_cancer")
+TABULAR = TABULAR_SETS
 DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "stereo-embedded", "cue")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]

@@ -311,6 +311,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
             state.epoch_loss, state.epoch_seen, state.epoch_sums, state.epoch_weight = 0.0, 0, {}, 0.0
             while state.batch < len(batches) and state.step < limit:
                 batch = make_batch(kind, *train_set.batch(batches[state.batch]), getattr(train_set, "loss_mask", None))
+                for cb in callbacks:
+                    cb.on_step_start(state)
                 out: StepOutput = rule.train_step(model, batch, objective)
                 if scheduler is not None:
                     scheduler.step()

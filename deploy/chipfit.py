@@ -52,6 +52,7 @@ class ChipFit:
     limits: LoihiLimits
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    capacity: list[str] = field(default_factory=list)      # the problems that are only size: more chips would do
 
     @property
     def neurons(self) -> int:
@@ -129,9 +130,10 @@ def chip_fit(net: Network | QNetwork, limits: LoihiLimits = LoihiLimits()) -> Ch
     fit = ChipFit(layers, limits, problems, notes)
     budget = limits.max_chips
     if fit.chips > budget:
-        problems.append(f"needs {fit.cores} cores = {fit.chips} chips, more than max_chips={budget}")
+        fit.capacity.append(f"needs {fit.cores} cores = {fit.chips} chips, more than max_chips={budget}")
     if fit.neurons > limits.neurons_per_chip * budget:
-        problems.append(f"{fit.neurons:,} neurons exceed {limits.neurons_per_chip:,} per chip x {budget}")
+        fit.capacity.append(f"{fit.neurons:,} neurons exceed {limits.neurons_per_chip:,} per chip x {budget}")
     if fit.synapses > limits.synapses_per_chip * budget:
-        problems.append(f"{fit.synapses:,} synapses exceed {limits.synapses_per_chip:,} per chip x {budget}")
+        fit.capacity.append(f"{fit.synapses:,} synapses exceed {limits.synapses_per_chip:,} per chip x {budget}")
+    problems.extend(fit.capacity)
     return fit

@@ -34,3 +34,15 @@ def test_problems_name_the_layer():
     text = fit.format()
     assert not fit.ok
     assert "'hidden'" in text and "subtract" in text and "chips" in text
+
+
+def test_capacity_problems_are_told_apart():
+    """A network that is only too big (more chips would do) lists that under ``capacity``; a problem of another kind
+    (an unsupported reset) is not among them, so export can tell "write it, warn" from "refuse"."""
+    big = chip_fit(lower(_graph()), LoihiLimits(neurons_per_core=100, memory_per_core=1024, cores_per_chip=4))
+    assert not big.ok and big.chips == 2 and big.capacity == big.problems == [
+        "needs 8 cores = 2 chips, more than max_chips=1"]
+    assert chip_fit(lower(_graph()), LoihiLimits(neurons_per_core=100, memory_per_core=1024, cores_per_chip=4,
+                                                 max_chips=2)).ok
+    bad = chip_fit(lower(_graph("subtract")), LoihiLimits(cores_per_chip=1, max_chips=1))
+    assert bad.capacity and set(bad.problems) - set(bad.capacity)

@@ -47,7 +47,7 @@ def run_classifier_stage(out_dir: Path, quick: bool = False, progress: bool = Tr
     res = StageResult("conv_snn", "conv SNN (surrogate gradients) on digits events")
     cfg = resolve_config(None, None, {**(QUICK if quick else FULL), "progress": progress})
     run_dir = Path(out_dir) / ("conv_snn_quick" if quick else "conv_snn")
-    loop_summary = train(cfg, run_dir, resume=(run_dir / CHECKPOINT_FILE).exists(), log=lambda m: None)
+    loop_summary = train(cfg, run_dir, resume=True, log=lambda m: None)   # a finished run is reused
     test = open_dataset(cfg.dataset, "test", cfg.data, cfg.data_root, cfg.train.seed)
     x, y = test.batch(torch.arange(len(test)))
     model, _, _ = load_model(run_dir / CHECKPOINT_FILE)

@@ -134,7 +134,7 @@ def train_stage_network(p: dict = FULL, progress: bool = False, run_dir: Path | 
     cfg = stage_config(p, progress)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(run_dir) if run_dir is not None else Path(tmp)
-        train(cfg, folder, resume=(folder / CHECKPOINT_FILE).exists(), log=lambda m: None)
+        train(cfg, folder, resume=True, log=lambda m: None)   # a finished run is reused
         model, _, _ = load_model(folder / CHECKPOINT_FILE)
     xt, yt = pooled_sequences("test", p["n_time_bins"], p["test_limit"])
     return model, xt, yt

@@ -117,7 +117,7 @@ def train_stage_network(p: dict = FULL, progress: bool = False, run_dir: Path | 
     temporary folder; one that holds a checkpoint is resumed), and the data split (``spikes.datasets.tabular``)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(run_dir) if run_dir is not None else Path(tmp)
-        net = train_gt(stage_config(p, progress), folder, resume=(folder / CHECKPOINT_FILE).exists()).net
+        net = train_gt(stage_config(p, progress), folder, resume=True).net
     return net, load_split(p["dataset"], seed=0)
 
 

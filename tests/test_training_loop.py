@@ -162,3 +162,27 @@ def test_first_release_checkpoint_upgrades_and_resumes(tmp_path):
     _run(tmp_path, "old", resume=True, **{**keys, "epochs": 2})
     straight, _ = _run(tmp_path, "straight", **{**keys, "epochs": 2})
     assert _equal(_weights(old_dir), _weights(straight))
+
+
+def test_log_synops_writes_the_probe_count_of_each_step(tmp_path):
+    """With train.log_synops every step's metrics line has the batch's synaptic operations per sample; they equal a
+    SpikeProbe run by hand on the same batch with the weights of that step (the last step: the final weights)."""
+    from spikes.metrics import SpikeProbe
+    from spikes.models.registry import kind_of
+    from spikes.training.data import time_first
+    from spikes.training.loop import open_split
+
+    run_dir, _ = _run(tmp_path, "syn", log_synops=True, epochs=1, max_steps=1)
+    (line,) = _log(run_dir)
+    assert line["synops_per_sample"] > 0
+    plain, _ = _run(tmp_path, "plain", epochs=1, max_steps=1)
+    assert "synops_per_sample" not in _log(plain)[0]
+    # by hand: the first batch through the initial weights (the logged forward ran before the step's update)
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    train_set = open_split(config, "train")
+    kwargs = {**kind_of("mlp_snn").resolve(config.model_options, train_set), "seed": 0}
+    model = kind_of("mlp_snn").construct(kwargs)
+    x, _ = train_set.batch(batch_order(len(train_set), 16, 0, 0)[0])
+    with torch.no_grad(), SpikeProbe(model) as probe:
+        model(time_first(x))
+    assert line["synops_per_sample"] == pytest.approx(probe.total_synops() / probe.samples, rel=1e-6)

@@ -42,16 +42,19 @@ class Callback:
 
 
 class FiringRateProbe(Callback):
-    """Spikes per neuron per step over the spiking layers, measured on every training batch (``state.rate``)."""
+    """Spikes per neuron per step over the spiking layers, measured on every training batch (``state.rate``); with
+    ``synops``, every layer is probed and the batch's synaptic operations per sample go to ``state.synops`` too
+    (the probe's definition: nonzero inputs times the synapses each reaches; it costs a little per step)."""
 
-    def __init__(self):
+    def __init__(self, synops: bool = False):
         self.probe: SpikeProbe | None = None
+        self.synops = synops
 
     def on_train_start(self, state) -> None:
         if hasattr(state.model, "modules"):
             spiking = [name for name, m in state.model.named_modules() if is_spiking(m)]
             if spiking:
-                self.probe = SpikeProbe(state.model, layers=spiking).__enter__()
+                self.probe = SpikeProbe(state.model, layers=None if self.synops else spiking).__enter__()
 
     def on_step_start(self, state) -> None:
         if self.probe is not None:   # counts of this step only (not a validation pass between steps)
@@ -61,6 +64,8 @@ class FiringRateProbe(Callback):
         seen = self.probe is not None and any(st.calls for st in self.probe.stats.values())
         if seen:
             state.rate = self.probe.mean_firing_rate()
+            if self.synops:
+                state.synops = self.probe.total_synops() / max(self.probe.samples, 1)
         else:   # rules that step the layers themselves (e-prop) report the rate of the batch
             state.rate = out.extra.get("rate_per_step")
 
@@ -97,6 +102,7 @@ class MetricsLog(Callback):
     def on_step_end(self, state, out: StepOutput) -> None:
         record = {"step": state.step, "epoch": state.epoch, "batch": state.batch, "loss": out.loss,
                   **{k: v for k, v in state.last_metrics.items()}, **out.extra, "firing_rate": state.rate,
+                  **({} if state.synops is None else {"synops_per_sample": state.synops}),
                   "lr": state.lr(), "time_s": round(time.perf_counter() - state.t_start, 3)}
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()

@@ -72,6 +72,8 @@ class TrainOptions:
     threads: int = option(2, "CPU threads of torch and of the numba neuron kernels", min=1, max=64)
     deterministic: bool = option(True, "torch.use_deterministic_algorithms(True)")
     progress: bool = option(True, "show a tqdm progress bar")
+    log_synops: bool = option(False, "log each step's synaptic operations per sample in metrics.jsonl (probes every "
+                                     "layer: a little slower)")
 
 
 # first-release flat keys -> (table, key)

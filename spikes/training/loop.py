@@ -156,6 +156,7 @@ class TrainState:
     resumed: bool = False
     stop: bool = False
     rate: float | None = None
+    synops: float | None = None
     epoch_loss: float = 0.0
     epoch_seen: int = 0
     epoch_sums: dict[str, float] = field(default_factory=dict)
@@ -292,7 +293,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         log(f"resumed {run_dir} at step {state.step} (epoch {state.epoch}, batch {state.batch})")
     write_config(config, run_dir / CONFIG_FILE)
 
-    callbacks: list[Callback] = [FiringRateProbe(), MetricsLog(run_dir / METRICS_FILE)]
+    callbacks: list[Callback] = [FiringRateProbe(t.log_synops), MetricsLog(run_dir / METRICS_FILE)]
     if t.keep_best:
         callbacks.append(KeepBest(open_split(config, "val"), t.patience))
     callbacks += [Checkpointer(t.checkpoint_every), *extra_callbacks,

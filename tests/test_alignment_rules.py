@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikes.layers import EventConv2d, EventLinear, TimeDistributed
+from spikes.layers import EventConv2d, EventLinear, RecurrentLIF, TimeDistributed
 from spikes.layers.feedback import FeedbackHooks, quiet_first_layer, synaptic_layers
 from spikes.learning.rule import RULES, Batch, Objective
 from spikes.training import load_checkpoint, train
@@ -115,6 +115,25 @@ def test_event_layers_feed_back_through_B():
     dy = torch.randn_like(y)
     y.backward(dy)
     torch.testing.assert_close(x.grad, dy @ b)
+
+
+def test_recurrent_lif_input_projection_feeds_back_through_B():
+    """RecurrentLIF behind another layer (input needs a gradient: dense projection): dx = dI . B."""
+    pre, rec = TimeDistributed(nn.Linear(3, 6)), RecurrentLIF(6, 5)
+    h = pre(torch.rand(4, 2, 3))
+    h.retain_grad()
+    b = torch.randn_like(rec.input.weight)
+    hooks = FeedbackHooks([("input", rec.input)], {"input": b})
+    hooks.enabled = True
+    current = {}
+
+    def keep(module, args, out):
+        out.retain_grad()
+        current["I"] = out
+
+    rec.input.register_forward_hook(keep)
+    rec(h).sum().backward()
+    torch.testing.assert_close(h.grad, current["I"].grad @ b)
 
 
 def _batch(n=8):

@@ -100,9 +100,6 @@ class SequenceObjective(Objective):
     def online(self, batch: Batch) -> SequenceCrossEntropy:
         return self.sequence_loss(batch)
 
-    def forward(self, model: nn.Module, batch: Batch) -> Any:
-        return model(batch.x)
-
     def loss(self, output: Any, batch: Batch) -> torch.Tensor:
         y, z = output
         task = self.sequence_loss(batch).total(y)

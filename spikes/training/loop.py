@@ -66,11 +66,11 @@ def parameters(model) -> list[torch.Tensor]:
     return list(model.parameters()) if isinstance(model, nn.Module) else []
 
 
-def build_optimizer(config: RunConfig, model, steps_per_epoch: int, total_steps: int):
+def build_optimizer(config: RunConfig, rule: LearningRule, model, steps_per_epoch: int, total_steps: int):
     """``(optimizer, scheduler)`` of the ``[train]`` table; ``(None, None)`` for rules that need no optimizer."""
     t = config.train
     params = parameters(model)
-    if not type(config.make_rule()).uses_optimizer or not params:
+    if not rule.uses_optimizer or not params:
         return None, None
     if t.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
@@ -275,7 +275,7 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         raise ConfigError(f"rule.name {config.rule!r} cannot train model.kind {config.model!r}: {exc}") from exc
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
     total = steps_per_epoch * t.epochs
-    optimizer, scheduler = build_optimizer(config, model, steps_per_epoch, total)
+    optimizer, scheduler = build_optimizer(config, rule, model, steps_per_epoch, total)
     rule.setup(model, optimizer, t.seed)
     limit = min(total, t.max_steps) if t.max_steps else total
     state = TrainState(config, run_dir, model, kind, rule, objective, optimizer, scheduler, train_set, kwargs, limit,

@@ -158,10 +158,8 @@ class AlignmentRule(BPTT):
                 loss.backward()
             finally:
                 self.hooks.enabled = False
-        if self.options.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.options.grad_clip)
         before = [w.detach().clone() for w in weights]
-        self.optimizer.step()
+        self.optimizer.step()                 # clips first when grad_clip is set (BPTT.setup)
         constrain(model)
         self.after_step(before)
         if isinstance(self.hooks, FeedbackHooks):
@@ -223,6 +221,7 @@ class RegularisedAlignment(AlignmentRule):
     ``B <- B - lr_b dR/dB`` (dR/dB by autograd). A layer whose forward did not run this step keeps its B."""
 
     record_inputs = True
+    data_parallel = False    # B's step reads this process's inputs of the batch, not the global batch's
 
     @dataclass(frozen=True)
     class Options(AlignmentRule.Options):

@@ -33,6 +33,15 @@ class BPTT(LearningRule):
         if not objective.differentiable:
             raise ValueError(f"rule 'bptt': the objective {type(objective).__name__} has no differentiable loss")
 
+    def setup(self, model: nn.Module, optimizer, seed: int = 0) -> None:
+        """Gradient clipping runs as the optimizer's step pre-hook, on the gradients the step uses (after they are
+        averaged across processes in data-parallel training, whose hook is registered first)."""
+        super().setup(model, optimizer, seed)
+        if self.options.grad_clip and optimizer is not None:
+            def clip(opt, args, kwargs) -> None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.options.grad_clip)
+            optimizer.register_step_pre_hook(clip)
+
     def train_step(self, model: nn.Module, batch: Batch, objective: Objective) -> StepOutput:
         if self.optimizer is None:
             raise ValueError("rule 'bptt' needs an optimizer")
@@ -42,8 +51,6 @@ class BPTT(LearningRule):
             raise FloatingPointError(f"rule 'bptt': the loss became {float(loss)}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.options.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.options.grad_clip)
-        self.optimizer.step()
+        self.optimizer.step()                 # clips first when grad_clip is set (setup)
         constrain(model)
         return StepOutput(float(loss.detach()), output)

@@ -24,6 +24,7 @@ class Eprop(LearningRule):
     """Online e-prop (Bellec et al. 2020) for networks with an e-prop recurrent layer."""
 
     name = "eprop"
+    data_parallel = False    # online updates inside a sequence and the learning signal's feedback are per process
 
     @dataclass(frozen=True)
     class Options:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from spikes.io import atomic_write_text
 from spikes.learning.rule import StepOutput
 from spikes.metrics.probe import SpikeProbe, is_spiking
+from spikes.training.distributed import reduce_sums
 
 
 class Callback:
@@ -62,7 +63,18 @@ class FiringRateProbe(Callback):
 
     def on_step_end(self, state, out: StepOutput) -> None:
         seen = self.probe is not None and any(st.calls for st in self.probe.stats.values())
-        if seen:
+        world = getattr(state, "world", None)
+        if seen and world is not None and world.distributed:    # the global batch's counts
+            neurons = [st for st in self.probe.stats.values() if st.role == "neuron"]
+            counts = float(state.share > 0)
+            total = reduce_sums({"spikes": counts * sum(st.spikes for st in neurons),
+                                 "numel": counts * sum(st.out_numel for st in neurons),
+                                 "synops": counts * self.probe.total_synops(),
+                                 "samples": counts * self.probe.samples}, world)
+            state.rate = total["spikes"] / total["numel"] if total["numel"] else 0.0
+            if self.synops:
+                state.synops = total["synops"] / max(total["samples"], 1)
+        elif seen:
             state.rate = self.probe.mean_firing_rate()
             if self.synops:
                 state.synops = self.probe.total_synops() / max(self.probe.samples, 1)

@@ -20,6 +20,11 @@ Run directory (``spikes train --run-dir DIR``)::
 
 Resuming (``resume=True``) restores weights, optimizer, scheduler, rule state and RNG states, so a run killed at any
 point and resumed ends with the same weights as an uninterrupted one.
+
+Several processes (``spikes train --nproc N``, ``torchrun --nproc_per_node N -m spikes train``): each rank trains on
+its stride shard of every global batch and the gradients are averaged before each optimizer step
+(:mod:`spikes.training.distributed`), so N processes train the weights one process trains; rank 0 alone writes the
+run directory; step metrics and evaluations are reduced across the ranks.
 """
 from __future__ import annotations
 
@@ -41,8 +46,10 @@ from spikes.learning.rule import Batch, LearningRule, Objective, StepOutput
 from spikes.metrics.probe import SpikeProbe
 from spikes.models.registry import ModelKind
 from spikes.options import ConfigError
+from spikes.training import distributed
 from spikes.training.callbacks import Callback, Checkpointer, FiringRateProbe, KeepBest, MetricsLog, ProgressBar
-from spikes.training.checkpoint import load_checkpoint, model_entry, rng_states, save_checkpoint, set_rng_states
+from spikes.training.checkpoint import (CheckpointError, load_checkpoint, model_entry, rng_states, save_checkpoint,
+                                        set_rng_states)
 from spikes.training.config import RunConfig, write_config
 from spikes.training.data import batch_order, open_dataset, time_first
 
@@ -104,9 +111,12 @@ def epoch_batches(dataset, batch_size: int, seed: int, epoch: int) -> list[torch
 
 
 @torch.no_grad()
-def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: int) -> dict[str, Any]:
+def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: int,
+             world: distributed.World | None = None) -> dict[str, Any]:
     """The objective's metrics on ``dataset`` (in order), with the per-layer activity table where the model has
-    spiking layers (:class:`SpikeProbe`)."""
+    spiking layers (:class:`SpikeProbe`). With several processes (``world``), rank r evaluates batches
+    r, r + N, ... and the sums and activity counts of all ranks are added (every rank returns the same result)."""
+    world = world or distributed.World()
     module = isinstance(model, nn.Module)
     was_training = module and model.training
     if module:
@@ -117,7 +127,9 @@ def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: 
     try:
         if probe is not None:
             probe.__enter__()
-        for i in range(0, n, batch_size):
+        for j, i in enumerate(range(0, n, batch_size)):
+            if j % world.size != world.rank:
+                continue
             idx = torch.arange(i, min(i + batch_size, n))
             batch = make_batch(kind, *dataset.batch(idx), getattr(dataset, "loss_mask", None))
             for k, v in objective.metric_sums(objective.forward(model, batch), batch).items():
@@ -127,6 +139,11 @@ def evaluate(model, kind: ModelKind, objective: Objective, dataset, batch_size: 
             probe.__exit__(None, None, None)
         if module:
             model.train(was_training)
+    if world.distributed:
+        every = distributed.gather_objects(sums, world)
+        sums = {k: sum(s.get(k, 0.0) for s in every) for k in sorted({k for s in every for k in s})}
+        if probe is not None:
+            distributed.merge_probe(probe, world)
     weight = sums.pop("_weight", float(max(n, 1)))
     result: dict[str, Any] = {k: v / max(weight, 1.0) for k, v in sums.items()}
     if probe is not None:
@@ -166,6 +183,8 @@ class TrainState:
     metrics: dict[str, Any] = field(default_factory=dict)
     callbacks: list[Callback] = field(default_factory=list)
     t_start: float = field(default_factory=time.perf_counter)
+    world: distributed.World = field(default_factory=distributed.World)
+    share: float = 1.0                  # this rank's part of the current global batch (n_r / n)
 
     @property
     def metric_name(self) -> str:
@@ -179,10 +198,12 @@ class TrainState:
         return self.scheduler.get_last_lr()[0] if self.scheduler is not None else None
 
     def evaluate(self, dataset) -> dict[str, Any]:
-        return evaluate(self.model, self.kind, self.objective, dataset, self.config.train.batch_size * 2)
+        return evaluate(self.model, self.kind, self.objective, dataset, self.config.train.batch_size * 2, self.world)
 
     def save(self) -> None:
-        """Write the checkpoint of this moment (atomically)."""
+        """Write the checkpoint of this moment (atomically; rank 0 only: every rank holds the same state)."""
+        if not self.world.main:
+            return
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, {
             "model": model_entry(self.config.model, self.model_kwargs, self.train_set.input_shape),
             "weights": self.model.state_dict(),
@@ -228,23 +249,40 @@ def train(config: RunConfig, run_dir: str | os.PathLike, resume: bool = False, l
         numba.set_num_threads(saved[2])
 
 
-def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks: list[Callback],
-           train_set, test_set) -> dict[str, Any]:
-    t_start = time.perf_counter()
+def _open_run_dir(run_dir: Path, resume: bool, log) -> dict[str, Any] | None:
+    """Clear temp files of a killed write; the checkpoint to resume from (None: start from the beginning)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE):   # temp files of a killed write
         for stale in stale_temporaries(run_dir, name):
             stale.unlink(missing_ok=True)
     ckpt_path = run_dir / CHECKPOINT_FILE
-    ckpt = None
     if ckpt_path.exists():
         if not resume:
             raise FileExistsError(f"{run_dir} already holds {CHECKPOINT_FILE}: pass --resume to continue it, or use a "
                                   "new run directory")
-        ckpt = load_checkpoint(ckpt_path)
-        _check_resume(ckpt, config, run_dir)
-    elif resume:
+        return load_checkpoint(ckpt_path)
+    if resume:
         log(f"no {CHECKPOINT_FILE} in {run_dir} yet: starting from the beginning")
+    return None
+
+
+def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks: list[Callback],
+           train_set, test_set) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    world = distributed.current()
+    ckpt, error = None, None
+    if world.main:       # rank 0 reads the run directory; the others get its checkpoint (no shared disk needed)
+        try:
+            ckpt = _open_run_dir(run_dir, resume, log)
+        except (FileExistsError, CheckpointError) as exc:
+            error = exc
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt, error = distributed.broadcast_object((ckpt, error), world)
+    if error is not None:
+        raise error
+    if ckpt is not None:
+        _check_resume(ckpt, config, run_dir)
 
     t = config.train
     seed_everything(t.seed, t.threads, t.deterministic)
@@ -273,13 +311,22 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         rule.check(model, objective)
     except ValueError as exc:
         raise ConfigError(f"rule.name {config.rule!r} cannot train model.kind {config.model!r}: {exc}") from exc
+    if world.distributed and not rule.data_parallel:
+        raise ConfigError(f"rule.name {config.rule!r} cannot train on {world.size} processes: its updates are not "
+                          "gradients that averaging across processes reproduces (run it in one process, --nproc 1)")
     steps_per_epoch = math.ceil(len(train_set) / t.batch_size)
     total = steps_per_epoch * t.epochs
     optimizer, scheduler = build_optimizer(config, rule, model, steps_per_epoch, total)
+    averager = None
+    if world.distributed:
+        if optimizer is None:
+            raise ConfigError(f"rule.name {config.rule!r} with model.kind {config.model!r} has no optimizer whose "
+                              f"gradients {world.size} processes could average: run it in one process")
+        averager = distributed.GradientAverager(optimizer, world)   # before the rule's own step hooks (clipping)
     rule.setup(model, optimizer, t.seed)
     limit = min(total, t.max_steps) if t.max_steps else total
     state = TrainState(config, run_dir, model, kind, rule, objective, optimizer, scheduler, train_set, kwargs, limit,
-                       t_start=t_start)
+                       t_start=t_start, world=world)
     if ckpt is not None:
         model.load_state_dict(ckpt["weights"])
         if optimizer is not None:
@@ -290,14 +337,21 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         state.epoch, state.batch, state.step = (ckpt["position"][k] for k in ("epoch", "batch", "step"))
         state.stop = bool(ckpt["position"].get("stopped", False))     # an early stop stays stopped
         state.resumed = True
-        log(f"resumed {run_dir} at step {state.step} (epoch {state.epoch}, batch {state.batch})")
-    write_config(config, run_dir / CONFIG_FILE)
+        if world.main:
+            log(f"resumed {run_dir} at step {state.step} (epoch {state.epoch}, batch {state.batch})")
+    distributed.broadcast_module(model, world)          # the same weights on every rank, whatever built them
+    if world.main:
+        write_config(config, run_dir / CONFIG_FILE)
 
-    callbacks: list[Callback] = [FiringRateProbe(t.log_synops), MetricsLog(run_dir / METRICS_FILE)]
+    callbacks: list[Callback] = [FiringRateProbe(t.log_synops)]
+    if world.main:
+        callbacks.append(MetricsLog(run_dir / METRICS_FILE))
     if t.keep_best:
         callbacks.append(KeepBest(open_split(config, "val"), t.patience))
-    callbacks += [Checkpointer(t.checkpoint_every), *extra_callbacks,
-                  ProgressBar(t.progress, f"train {config.model} ({config.rule})")]
+    callbacks += [Checkpointer(t.checkpoint_every), *extra_callbacks]
+    if world.main:
+        callbacks.append(ProgressBar(t.progress, f"train {config.model} ({config.rule})"
+                                     + (f" x{world.size} processes" if world.distributed else "")))
     state.callbacks = callbacks
     if ckpt is not None:
         for cb in callbacks:
@@ -311,7 +365,10 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
             batches = epoch_batches(train_set, t.batch_size, t.seed, state.epoch)
             state.epoch_loss, state.epoch_seen, state.epoch_sums, state.epoch_weight = 0.0, 0, {}, 0.0
             while state.batch < len(batches) and state.step < limit:
-                batch = make_batch(kind, *train_set.batch(batches[state.batch]), getattr(train_set, "loss_mask", None))
+                indices, state.share = world.shard(batches[state.batch])
+                if averager is not None:
+                    averager.weight = state.share
+                batch = make_batch(kind, *train_set.batch(indices), getattr(train_set, "loss_mask", None))
                 for cb in callbacks:
                     cb.on_step_start(state)
                 out: StepOutput = rule.train_step(model, batch, objective)
@@ -319,12 +376,21 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
                     scheduler.step()
                 state.batch += 1
                 state.step += 1
-                state.epoch_loss += out.loss * batch.size
-                state.epoch_seen += batch.size
+                counts = state.share > 0       # a rank that ran a stand-in sample (weight 0) adds nothing
+                sums = {"_loss": out.loss * batch.size * counts, "_seen": float(batch.size * counts)}
+                if out.output is not None:
+                    metric = objective.metric_sums(out.output, batch)
+                    metric.setdefault("_weight", float(batch.size))
+                    sums.update({k: v * counts for k, v in metric.items()})
+                sums = distributed.reduce_sums(sums, world)
+                loss_sum, seen = sums.pop("_loss"), int(sums.pop("_seen"))
+                state.epoch_loss += loss_sum
+                state.epoch_seen += seen
+                if world.distributed:      # the log reports the global batch's loss
+                    out = StepOutput(loss_sum / max(seen, 1), out.output, out.extra)
                 state.last_metrics = {}
                 if out.output is not None:
-                    sums = objective.metric_sums(out.output, batch)
-                    weight = sums.pop("_weight", float(batch.size))
+                    weight = sums.pop("_weight")
                     state.last_metrics = {k: v / max(weight, 1.0) for k, v in sums.items() if k != "loss"}
                     state.epoch_weight += weight
                     for k, v in sums.items():
@@ -339,6 +405,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
     finally:
         for cb in callbacks:
             cb.on_train_end(state)
+        if averager is not None:
+            averager.remove()
     result = state.evaluate(test_set)
     state.metrics = {"test": {k: v for k, v in result.items() if k not in ("layers", "per_layer")}}
     state.save()
@@ -358,7 +426,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
         "synops_per_sample": result.get("synops_per_sample"), "layers": result.get("layers", []),
         "wall_time_s": time.perf_counter() - t_start, "config": config.to_dict(), **state.extra_summary,
     }
-    atomic_write_json(run_dir / SUMMARY_FILE, summary)
+    if world.main:
+        atomic_write_json(run_dir / SUMMARY_FILE, summary)
     return summary
 
 

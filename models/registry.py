@@ -14,7 +14,8 @@ A :class:`ModelKind` is the one place where a model meets the generic machinery:
   ``prepare_input`` the same reshaping of a time-first batch.
 
 Built in: ``conv_snn``, ``mlp_snn`` (classifiers on event frames), ``rsnn`` (e-prop's LIF/ALIF network with a
-leaky readout), ``stereospike`` (depth from stereo events), ``gt_network`` (growth-transform classifier).
+leaky readout), ``stereospike`` (depth from stereo events), ``gt_network`` (growth-transform classifier),
+``mlp`` (a plain ANN on feature vectors, the learning-rule studies' baseline).
 Bring your own: ``package.module:factory`` names any function returning an ``nn.Module`` built from spikes
 layers and neurons (see :func:`kind_of`); it is trained on spike counts like the classifiers.
 """
@@ -36,6 +37,7 @@ from spikes.learning.rule import Batch, Objective
 from spikes.metrics.probe import SPIKING, is_spiking
 from spikes.models.classifiers import CLASSIFIERS, NEURON_KINDS, READOUTS
 from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
+from spikes.models.mlp import ACTIVATIONS as MLP_ACTIVATIONS, MLP
 from spikes.models.rsnn import RSNN, RSNNConfig
 from spikes.models.stereospike.loss import depth_loss
 from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, one_pixel_count
@@ -289,8 +291,27 @@ GT_KIND = ModelKind(
     lambda kw: GTNetwork(kw["n_features"], kw["n_classes"], _gt_config(kw), seed=kw.get("seed", 0)),
     lambda kw, penalty: FewestSpikesObjective())
 
+@dataclass(frozen=True)
+class MLPOptions:
+    width: int = option(128, "units per hidden layer", min=1)
+    depth: int = option(2, "hidden layers (Kunin et al.'s small-scale nets: 2 x 128 shallow, 6 x 64 deep)", min=0)
+    activation: str = option("relu", "hidden-unit activation", choices=tuple(MLP_ACTIVATIONS))
+
+
+def _mlp_construct(kw: dict[str, Any]) -> nn.Module:
+    torch.manual_seed(kw.get("seed", 0))
+    return MLP(kw["n_features"], kw["n_classes"], kw["width"], kw["depth"], kw["activation"])
+
+
+MLP_KIND = ModelKind(
+    "mlp", "plain ANN multilayer perceptron on feature vectors (cross-entropy on logits)", MLPOptions, "bptt",
+    "tabular",
+    lambda options, train_set: {"n_features": int(train_set.input_shape[0]), "n_classes": int(train_set.n_classes),
+                                **asdict(options)},
+    _mlp_construct, lambda kw, penalty: SpikeCountObjective(penalty))
+
 KINDS: dict[str, ModelKind] = {k.name: k for k in (_classifier("conv_snn"), _classifier("mlp_snn"), RSNN_KIND,
-                                                   STEREO_KIND, GT_KIND)}
+                                                   STEREO_KIND, GT_KIND, MLP_KIND)}
 
 
 # ------------------------------------------------------------------------------------- bring your own model

@@ -1,4 +1,10 @@
-"""``spikes train``: train any model with any learning rule on any data set, from a config file and/or flags."""
+"""``spikes train``: train any model with any learning rule on any data set, from a config file and/or flags.
+
+Several processes: ``spikes train --nproc N ...`` starts N local processes with torch.distributed's elastic launcher
+(what ``torchrun --standalone --nproc_per_node N`` does), or launch them yourself on one or more machines with
+``torchrun --nproc_per_node N [--nnodes M --node_rank K --rdzv_endpoint HOST:PORT] -m spikes train ...``; every
+process trains its share of each batch (:mod:`spikes.training.distributed`).
+"""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +17,7 @@ from spikes.options import ConfigError
 from spikes.learning.rule import RULES
 from spikes.training.config import TrainOptions, describe_options, parse_overrides, resolve_config
 from spikes.training.data import DATASETS
+from spikes.training.distributed import init_from_env, shutdown
 from spikes.training.loop import CONFIG_FILE, train
 
 # first-release flags, each a key of one table (see spikes.training.config.LEGACY)
@@ -33,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                         help="any config key, e.g. --set model.n_rec=128 --set rule.feedback=random (repeatable)")
     parser.add_argument("--list-options", action="store_true", help="print every table's keys and defaults, then exit")
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train data-parallel in N local processes (torch.distributed, gloo on CPU / nccl on GPU; "
+                             "under torchrun leave it at 1: torchrun starts the processes)")
     group = parser.add_argument_group("[train] keys and first-release shortcuts (override the file)")
     for f in fields(TrainOptions):
         _flag(group, f.name, f.default if f.default is not MISSING else None, f.metadata)
@@ -64,10 +74,49 @@ def flat_overrides(args: argparse.Namespace) -> dict:
     return flat
 
 
+def _rank_main(config, run_dir: Path, resume: bool) -> dict:
+    """One process of ``--nproc N`` (started by the elastic launcher, which sets RANK, WORLD_SIZE, ...)."""
+    init_from_env()
+    try:
+        return train(config, run_dir, resume=resume, log=lambda m: print(m, file=sys.stderr))
+    finally:
+        shutdown()
+
+
+class LaunchError(RuntimeError):
+    """A rank of ``--nproc N`` failed."""
+
+
+def launch(config, run_dir: Path, resume: bool, nproc: int) -> dict:
+    """Train ``config`` in ``nproc`` local processes; rank 0's summary. A failed rank stops the others (the
+    checkpoint of the last ``checkpoint_every`` step stays: continue with ``--resume``)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    launch_config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id="spikes-train",
+                                 rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0,
+                                 start_method="spawn", monitor_interval=0.5)
+    try:
+        results = elastic_launch(launch_config, _rank_main)(config, run_dir, resume)
+    except ChildFailedError as exc:
+        failed = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in sorted(exc.failures.items()))
+        raise LaunchError(f"{failed} failed; the others were stopped. Continue from the last checkpoint with "
+                           f"--resume --run-dir {run_dir}") from exc
+    return results[0]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.list_options:
         print(describe_options())
         return 0
+    if args.nproc < 1:
+        print(f"spikes train: --nproc must be at least 1, got {args.nproc}", file=sys.stderr)
+        return 2
+    world = init_from_env()                 # under torchrun: join its process group
+    if args.nproc > 1 and world.distributed:
+        print(f"spikes train: --nproc {args.nproc} under torchrun (WORLD_SIZE={world.size}): torchrun already "
+              "started the processes; leave --nproc out", file=sys.stderr)
+        return 2
     config_path = args.config
     if config_path is None and args.resume and (args.run_dir / CONFIG_FILE).is_file():
         config_path = args.run_dir / CONFIG_FILE
@@ -78,12 +127,23 @@ def run(args: argparse.Namespace) -> int:
         if args.data_root is not None:
             tables["data"]["root"] = args.data_root
         config = resolve_config(config_path, tables, flat_overrides(args))
-        summary = train(config, args.run_dir, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
-    except (ConfigError, FileExistsError, FileNotFoundError) as exc:
+        if args.nproc > 1:
+            if not RULES[config.rule].data_parallel:
+                raise ConfigError(f"rule.name {config.rule!r} cannot train on {args.nproc} processes: its updates "
+                                  "are not gradients that averaging across processes reproduces (leave --nproc out)")
+            summary = launch(config, args.run_dir, args.resume, args.nproc)
+        else:
+            summary = train(config, args.run_dir, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+    except (ConfigError, FileExistsError, FileNotFoundError, LaunchError) as exc:
         print(f"spikes train: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if world.distributed:
+            shutdown()
+    if world.distributed and not world.main:      # rank 0 reports
+        return 0
     metric = summary["metric_name"]
-    rate = summary.get("mean_firing_rate")
+    rate = summary.get("mean_firing_rate") if summary.get("firing_rates") else None   # None: no spiking layer
     print(f"test {metric} {summary['test_metric']:.4f}" + (f"  mean firing rate {rate:.4f}" if rate is not None else "")
           + f"  steps {summary['steps']}  wall {summary['wall_time_s']:.1f} s  -> {args.run_dir}")
     return 0

@@ -103,6 +103,7 @@ class AlignmentRule(BPTT):
         self.feedback: dict[str, torch.Tensor] = {}
         self.steps = 0
         self.hooks = None
+        self.last_grad_angles: dict[str, float] = {}
 
     # -- setup
     def check(self, model, objective: Objective) -> None:
@@ -173,7 +174,21 @@ class AlignmentRule(BPTT):
                           "angle_grad": None if g_true is None or module.weight.grad is None
                           else angle_degrees(module.weight.grad, g_true)}
                 extra.update({f"{key}/{name}": a for key, a in angles.items() if a is not None})   # no angle to 0
+                if angles["angle_grad"] is not None:
+                    self.last_grad_angles[name] = angles["angle_grad"]
         return StepOutput(float(loss.detach()), output, extra)
+
+    @torch.no_grad()
+    def measurements(self, model: nn.Module) -> dict[str, dict[str, float]]:
+        """``angle_wb``: the angle between W and B per layer now; ``angle_grad``: the last measured angle between the
+        rule's and the true gradient (every ``log_every`` steps)."""
+        out: dict[str, dict[str, float]] = {}
+        if self.measures_alignment:
+            out["angle_wb"] = {name: angle_degrees(m.weight, self.feedback[name]) for name, m in self.layers
+                               if name in self.feedback}
+        if self.last_grad_angles:
+            out["angle_grad"] = dict(self.last_grad_angles)
+        return out
 
     def after_step(self, before: list[torch.Tensor]) -> None:
         """Update B after the optimizer has stepped W (``before``: the weights before the step). Default: B fixed."""
@@ -188,7 +203,7 @@ class AlignmentRule(BPTT):
     # -- checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {"feedback": {k: v.detach().clone() for k, v in self.feedback.items()}, "steps": self.steps,
-                "noise": self.noise.get_state()}
+                "noise": self.noise.get_state(), "grad_angles": dict(self.last_grad_angles)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -211,6 +226,7 @@ class AlignmentRule(BPTT):
             else:
                 self.feedback[name] = b.clone()
         self.steps = int(state.get("steps", 0))
+        self.last_grad_angles = dict(state.get("grad_angles", {}))
         if "noise" in state:
             self.noise.set_state(state["noise"])
 

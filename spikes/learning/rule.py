@@ -115,6 +115,11 @@ class LearningRule(ABC):
     def end_epoch(self, model: nn.Module, epoch: int) -> None:
         """Called after each epoch (``epoch`` = epochs completed)."""
 
+    def measurements(self, model: nn.Module) -> dict[str, dict[str, float]]:
+        """What the rule measured of the trained model, ``{measure: {layer: value}}`` (e.g. the alignment rules'
+        ``angle_wb``), put in the run's ``summary.json`` under ``learning`` for ``spikes compare``. Default: none."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """The rule's own state (feedback matrices, traces that outlive a batch), saved in checkpoints."""
         return {}

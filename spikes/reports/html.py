@@ -14,8 +14,8 @@ from typing import Sequence
 
 from spikes.energy import LOIHI1, EnergyParameters
 from spikes.io import atomic_write_text
-from spikes.reports.plots import (metric_vs_rate_figure, png, raster_figure, rate_histogram_figure,
-                                   torch_vs_chip_figure)
+from spikes.reports.plots import (learning_figure, metric_vs_rate_figure, png, raster_figure,
+                                   rate_histogram_figure, torch_vs_chip_figure)
 from spikes.reports.summary import RunSummary
 from spikes.reports.table import activity_views, comparison_rows
 
@@ -59,8 +59,9 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
              f"{len(summaries)} run(s).</p>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
     parts.append("<h2>Comparison</h2>")
+    measures = list(dict.fromkeys(k for s in summaries for k in s.learning))
     parts.append(html_table(rows, ["run", "task", "backend", "metric_name", "metric", "samples", "mean_rate", "synops",
-                                   "energy_uj", "layer_rates"]))
+                                   "energy_uj", *measures, "layer_rates"]))
     parts.append(f"<p class='note'>mean_rate: spikes per neuron per time step over all spiking layers. synops: "
                  f"synaptic operations per sample (on a backend: counted on the lowered network it runs). "
                  f"samples: test samples a backend ran. energy_uj: estimated energy per sample in microjoules, "
@@ -68,6 +69,10 @@ def render_report(summaries: Sequence[RunSummary], title: str = "spikes: sparsit
     parts.append("<h2>Accuracy / task metric vs firing rate</h2>")
     parts.append(_img(metric_vs_rate_figure(summaries),
                       "task metric vs mean firing rate (filled: torch, hollow: deployed backends)"))
+    if any(s.learning for s in summaries):
+        parts.append("<h2>Learning rules</h2>")
+        parts.append(_img(learning_figure(summaries), "task metric per run; the angle between W and the feedback "
+                                                      "matrix B per layer at the end and during training"))
     if any(s.backends for s in summaries):
         parts.append("<h2>Torch vs chip activity</h2>")
         parts.append(_img(torch_vs_chip_figure(summaries), "per-layer firing rate, torch vs backends"))

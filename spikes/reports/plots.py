@@ -12,7 +12,7 @@ from typing import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from spikes.reports.summary import RunSummary
+from spikes.reports.summary import RunSummary, learning_history
 from spikes.reports.table import TORCH, mean_rate
 
 DPI = 90
@@ -128,4 +128,50 @@ def torch_vs_chip_figure(summaries: Sequence[RunSummary]) -> Figure:
     ax.set_title("per-layer firing rate: torch vs chip backends", fontsize=9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, loc="upper left")
+    return fig
+
+
+def learning_figure(summaries: Sequence[RunSummary], measure: str = "angle_wb") -> Figure:
+    """Runs by learning rule: the task metric of each run; the rule's ``measure`` per layer at the end of training
+    (the angle between W and the feedback matrix B, in degrees: 0 is backprop's symmetric feedback, 90 unrelated);
+    and its mean over layers during training (from the run's ``metrics.jsonl``, where there is one)."""
+    with_measure = [s for s in summaries if measure in s.learning]
+    histories = {s.label: learning_history(s).get(measure, []) for s in with_measure}
+    panels = 1 + bool(with_measure) + any(histories.values())
+    fig = Figure(figsize=(4.2 * panels, 3.4))
+    ax = fig.add_subplot(1, panels, 1)
+    labels = [s.label for s in summaries]
+    ax.bar(range(len(summaries)), [s.metric for s in summaries], color=[f"C{i % 10}" for i in range(len(summaries))])
+    ax.set_xticks(range(len(summaries)), labels, rotation=45, ha="right", fontsize=7)
+    names = sorted({s.metric_name for s in summaries})
+    ax.set_ylabel(", ".join(names), fontsize=8)
+    lo = min(s.metric for s in summaries)
+    ax.set_ylim(max(0.0, lo - 0.1 * abs(lo) - 0.02), None)
+    ax.set_title("task metric", fontsize=9)
+    ax.tick_params(labelsize=7)
+    k = 2
+    if with_measure:
+        ax = fig.add_subplot(1, panels, k)
+        k += 1
+        for i, s in enumerate(summaries):
+            per_layer = s.learning.get(measure)
+            if per_layer:
+                ax.plot(range(len(per_layer)), list(per_layer.values()), marker=MARKERS[i % len(MARKERS)],
+                        color=f"C{i % 10}", label=s.label)
+        ax.set_xlabel("synaptic layer (input to output)", fontsize=8)
+        ax.set_ylabel(f"{measure} at the end (degrees)" if measure.startswith("angle") else measure, fontsize=8)
+        ax.set_title(f"{measure} per layer", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+        ax.tick_params(labelsize=7)
+    if any(histories.values()):
+        ax = fig.add_subplot(1, panels, k)
+        for i, s in enumerate(summaries):
+            h = histories.get(s.label) or []
+            if h:
+                ax.plot([p[0] for p in h], [p[1] for p in h], color=f"C{i % 10}", label=s.label)
+        ax.set_xlabel("training step", fontsize=8)
+        ax.set_ylabel(f"{measure}, mean over layers", fontsize=8)
+        ax.set_title(f"{measure} during training", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+        ax.tick_params(labelsize=7)
     return fig

@@ -25,8 +25,9 @@
       },
       "raster": {"layer": "features.1", "steps": 8, "neurons": 512,   optional: spikes of one sample,
                  "t": [0, 0, 3], "i": [5, 17, 5]},                    (time step, neuron index) pairs
-      "neuron_rates": {"features.1": [0.0, 0.125, ...]}               optional: per-neuron firing rates
-    }
+      "neuron_rates": {"features.1": [0.0, 0.125, ...]},              optional: per-neuron firing rates
+      "learning": {"angle_wb": {"features.1": 12.5}, ...}             optional: the learning rule's measurements
+    }                                                                 of the trained model, {measure: {layer: value}}
 
 The trainer's ``summary.json`` (:mod:`spikes.training.loop`) carries these keys beside its own; a first-release
 training summary (``test_accuracy``, ``layers``, ``config``, no ``model``) is converted by
@@ -79,6 +80,7 @@ class RunSummary:
     raster: dict | None = None
     neuron_rates: dict[str, list[float]] = field(default_factory=dict)
     source: str = "<dict>"
+    learning: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.model
@@ -96,6 +98,8 @@ class RunSummary:
             d["raster"] = self.raster
         if self.neuron_rates:
             d["neuron_rates"] = self.neuron_rates
+        if self.learning:
+            d["learning"] = self.learning
         return d
 
 
@@ -194,6 +198,11 @@ def parse_summary(d: Any, source: str = "<dict>") -> RunSummary:
     rates = d.get("neuron_rates") or {}
     if not isinstance(rates, Mapping) or not all(isinstance(v, list) for v in rates.values()):
         raise SummaryError(f"{where}: 'neuron_rates' must be an object {{layer: [rate, ...]}}")
+    learning = d.get("learning") or {}
+    if not isinstance(learning, Mapping) or not all(isinstance(v, Mapping) for v in learning.values()):
+        raise SummaryError(f"{where}: 'learning' must be an object {{measure: {{layer: value}}}}")
+    learning = {str(k): {str(layer): _number(x, f"{where}: learning[{k!r}][{layer!r}]") for layer, x in v.items()}
+                for k, v in learning.items()}
     return RunSummary(
         model=_text(d, "model", where), task=_text(d, "task", where), metric_name=_text(d, "metric_name", where),
         metric=_number(d.get("metric"), f"{where}: key 'metric'"),
@@ -201,7 +210,7 @@ def parse_summary(d: Any, source: str = "<dict>") -> RunSummary:
         higher_is_better=bool(d.get("higher_is_better", True)), label=str(d.get("label") or ""),
         spike_penalty=_number(d.get("spike_penalty"), f"{where}: key 'spike_penalty'", optional=True),
         backends=backends, raster=raster, neuron_rates={k: [float(x) for x in v] for k, v in rates.items()},
-        source=source)
+        source=source, learning=learning)
 
 
 def load_summary(path: str | os.PathLike) -> RunSummary:
@@ -218,6 +227,25 @@ def load_summary(path: str | os.PathLike) -> RunSummary:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise SummaryError(f"{p}: not a readable JSON summary ({e})") from None
     return parse_summary(data, str(p))
+
+
+def learning_history(summary: RunSummary, metrics_file: str = "metrics.jsonl") -> dict[str, list[tuple[int, float]]]:
+    """The learning rule's measurements over training, ``{measure: [(step, mean over layers), ...]}``, from the
+    ``metrics.jsonl`` beside the summary (the trainer logs them as ``<measure>/<layer>``); empty without one."""
+    path = Path(summary.source).parent / metrics_file
+    if not summary.learning or not path.exists():
+        return {}
+    out: dict[str, list[tuple[int, float]]] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise SummaryError(f"{path}: line {n} is not JSON ({e})") from None
+        for measure in summary.learning:
+            values = [v for k, v in row.items() if k.startswith(measure + "/") and isinstance(v, (int, float))]
+            if values and "step" in row:
+                out.setdefault(measure, []).append((int(row["step"]), sum(values) / len(values)))
+    return out
 
 
 def write_summary(path: str | os.PathLike, summary: RunSummary) -> Path:

@@ -10,7 +10,10 @@ energy_uj``:
 - ``layer_rates``: ``"name=rate ..."`` for each spiking layer;
 - ``synops``: synaptic operations per sample (sum over layers; empty if the backend reports none);
 - ``energy_uj``: :func:`spikes.energy.energy_from_layers` in microjoules per sample (empty without synops or
-  neuron counts).
+  neuron counts);
+- one column per measurement of the learning rule (``learning`` in the summary; torch rows only): its mean over
+  layers (``angle_wb``: the angle between W and the feedback matrix B, degrees), and ``<measure>_layers``
+  ``"name=value ..."`` per layer.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from spikes.metrics.table import to_markdown
 from spikes.reports.summary import RunSummary
 
 TORCH = "torch"
+ROW_KEYS = ("run", "model", "task", "backend", "metric_name", "metric", "samples", "mean_rate", "layer_rates", "synops",
+            "energy_uj")     # every row's keys; the learning rule's measurements come beside them
 
 
 def mean_rate(per_layer: Sequence[dict]) -> float | None:
@@ -60,6 +65,14 @@ def _samples(s: RunSummary, backend: str) -> int | None:
     return s.backends[backend].samples if backend in s.backends else None
 
 
+def _learning(s: RunSummary) -> dict:
+    row = {}
+    for measure, per_layer in s.learning.items():
+        row[measure] = sum(per_layer.values()) / len(per_layer) if per_layer else None
+        row[f"{measure}_layers"] = " ".join(f"{layer}={v:.3g}" for layer, v in per_layer.items())
+    return row
+
+
 def comparison_rows(summaries: Sequence[RunSummary], params: EnergyParameters = LOIHI1) -> list[dict]:
     """The table rows (keys in the module docstring), runs in the given order, torch before backends."""
     rows = []
@@ -69,12 +82,13 @@ def comparison_rows(summaries: Sequence[RunSummary], params: EnergyParameters = 
                          "metric_name": s.metric_name, "metric": metric,
                          "samples": _samples(s, backend), "mean_rate": mean_rate(layers),
                          "layer_rates": _layer_rates(layers), "synops": _synops(layers),
-                         "energy_uj": _energy_uj(layers, params)})
+                         "energy_uj": _energy_uj(layers, params), **(_learning(s) if backend == TORCH else {})})
     return rows
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
     """Plain aligned text (Markdown table) of ``rows``; numbers with 4 significant digits."""
+    measures = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ROW_KEYS and not k.endswith("_layers")]
     cols = list(columns or ["run", "task", "backend", "metric_name", "metric", "samples", "mean_rate", "synops", "energy_uj",
-                            "layer_rates"])
+                            *measures, "layer_rates"])
     return to_markdown([{c: r.get(c) for c in cols} for r in rows], ".4g")

@@ -16,7 +16,8 @@ Run directory (``spikes train --run-dir DIR``)::
     DIR/summary.json    written at the end: completed, steps, epochs_done, model, rule, dataset, n_train, n_test,
                         n_parameters, metric_name, test_metric, test_<metric> (test_accuracy, test_mde, ...),
                         test_loss, mean_firing_rate, firing_rates {layer: rate}, synops_per_sample, layers (SpikeProbe
-                        rows on the test set), wall_time_s, config
+                        rows on the test set), wall_time_s, config, learning (the rule's measurements of the
+                        trained model, ``{measure: {layer: value}}``: the alignment rules' angles)
 
 Resuming (``resume=True``) restores weights, optimizer, scheduler, rule state and RNG states, so a run killed at any
 point and resumed ends with the same weights as an uninterrupted one.
@@ -424,7 +425,8 @@ def _train(config: RunConfig, run_dir: Path, resume: bool, log, extra_callbacks:
                                                                    "mean_firing_rate", "synops_per_sample", "loss")},
         "mean_firing_rate": result.get("mean_firing_rate"), "firing_rates": result.get("firing_rates", {}),
         "synops_per_sample": result.get("synops_per_sample"), "layers": result.get("layers", []),
-        "wall_time_s": time.perf_counter() - t_start, "config": config.to_dict(), **state.extra_summary,
+        "wall_time_s": time.perf_counter() - t_start, "config": config.to_dict(),
+        "learning": rule.measurements(model), **state.extra_summary,
     }
     if world.main:
         atomic_write_json(run_dir / SUMMARY_FILE, summary)

@@ -43,6 +43,7 @@ from spikes.models.stereospike.loss import depth_loss
 from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, one_pixel_count
 from spikes.models.stereospike.ann import ACTIVATIONS, StereoUNetANN
 from spikes.models.stereospike.model import StereoSpike
+from spikes.models.theta_network import CODINGS as THETA_CODINGS, ThetaNetwork, TTFSObjective
 
 
 # ----------------------------------------------------------------------------------------------- objectives
@@ -312,6 +313,50 @@ MLP_KIND = ModelKind(
 
 KINDS: dict[str, ModelKind] = {k.name: k for k in (_classifier("conv_snn"), _classifier("mlp_snn"), RSNN_KIND,
                                                    STEREO_KIND, GT_KIND, MLP_KIND)}
+
+
+@dataclass(frozen=True)
+class ThetaOptions:
+    hidden: tuple = option((64,), "hidden layer sizes (the paper's MNIST net: [100, 100])")
+    tau: float = option(6 / math.pi, "theta neuron time constant (the paper: 6/pi, so Theta = 6)", min=0.0,
+                        min_exclusive=True)
+    i0: float = option(1.25, "constant drive I0 (> 1/4: the neuron oscillates)", min=0.25, min_exclusive=True)
+    trial_time: float = option(2.0, "trial length T (below the period Theta)", min=0.0, min_exclusive=True)
+    coding: str = option("binary", "input coding: features >= threshold spike at input_start (binary) or at "
+                                   "input_start + (1 - x) input_span (latency)", choices=THETA_CODINGS)
+    threshold: float = option(0.5, "binary coding: the feature value that spikes", min=0.0)
+    input_start: float = option(0.02, "time of the earliest input spike", min=0.0)
+    input_span: float = option(1.0, "latency coding: the time range of the input spikes", min=0.0)
+    bias_input: bool = option(False, "one more input neuron that always spikes at input_start")
+    w_scale: float = option(0.5, "initial weights uniform in +-w_scale / sqrt(fan-in)", min=0.0)
+    phi0_fraction: float = option(0.5, "initial phases phi0 = phi0_fraction Theta (0.5: silent at the start)",
+                                  min=0.0, max=1.0)
+    pseudospikes: bool = option(True, "silent outputs get pseudospike times from the rate network (false: the free "
+                                      "continuation T + Theta - phi(T))")
+    input_flip: float = option(0.0, "binary coding: flip each input bit with this probability while training "
+                                    "(the paper: 0.02)", min=0.0, max=1.0)
+    gamma: float = option(1e-2, "weight of the timing term gamma (exp(t_label / T) - 1) of the loss", min=0.0)
+
+
+def _theta_resolve(options: ThetaOptions, train_set) -> dict[str, Any]:
+    hidden = options.hidden
+    if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+        raise ValueError(f"model.hidden must list layer sizes >= 1, got {list(hidden)!r}")
+    return {"n_in": int(math.prod(train_set.input_shape)), "n_classes": int(train_set.n_classes), **asdict(options)}
+
+
+def _theta_construct(kw: dict[str, Any]) -> nn.Module:
+    kw = {k: v for k, v in kw.items() if k != "gamma"}
+    return ThetaNetwork(**{**kw, "hidden": tuple(kw["hidden"])})
+
+
+THETA_KIND = ModelKind(
+    "theta_snn", "feed-forward theta (QIF) network, time-to-first-spike coding, exact spike-time gradients",
+    ThetaOptions, "bptt", "tabular", _theta_resolve, _theta_construct,
+    lambda kw, penalty: TTFSObjective(kw["gamma"], kw["trial_time"]),
+    graph_input_shape=lambda shape: (int(math.prod(shape)),),
+    prepare_input=lambda x: x.unsqueeze(0))        # a one-step time axis: the activity probe counts samples
+KINDS[THETA_KIND.name] = THETA_KIND
 
 
 # ------------------------------------------------------------------------------------- bring your own model

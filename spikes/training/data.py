@@ -24,6 +24,8 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
   a relative DIR is taken under ``data_root`` when one is given).
 - ``wine``, ``breast_cancer``: scikit-learn's tabular sets, :func:`spikes.datasets.tabular.load_split` (train /
   val / test, stratified, min-max scaled on train; ``seed`` is the split's random_state).
+- ``yinyang``: the Yin-Yang task (:mod:`spikes.datasets.tasks.yinyang`), generated from ``seed``: 4 features
+  ``(x, y, 1 - x, 1 - y)``, 3 balanced classes, 5000 train / 1000 val / 1000 test points (disjoint draws).
 - ``cue``: e-prop's evidence-accumulation task (:class:`spikes.datasets.tasks.cue.CueSet`, 40 input channels,
   2 classes, T = 2250 steps of 1 ms, loss on the recall window), generated in blocks of 64 trials, block k from
   seed ``seed * 100003 + k`` (test: ``+ 99991 + k``), in order; 200 blocks to train, 512 test trials
@@ -54,11 +56,12 @@ from spikes.datasets.labelled import (
 )
 from spikes.datasets.tabular import DATASETS as TABULAR_SETS, load_split as load_tabular_split
 from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
+from spikes.datasets.tasks.yinyang import CLASSES as YINYANG_CLASSES, yin_yang_split
 from spikes.models.stereospike.data import StereoData, open_split as open_stereo_split
 from spikes.options import ConfigError, check_value, option
 
 TABULAR = TABULAR_SETS
-DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "stereo-embedded", "cue")
+DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "yinyang", "stereo-embedded", "cue")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
 CUE_TRIALS = {"train": 64 * 200, "test": 512}    # the cue set's default sizes
@@ -236,6 +239,13 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         return TensorSet(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y, np.int64)),
                          s.classes, "tabular", {**meta, "split_rule": f"scikit-learn stratified split, "
                                                 f"random_state={seed}"}, n_classes=s.n_classes)
+    if name == "yinyang":
+        _refuse(name, options, FRAMING_KEYS, "its samples are generated points, not events")
+        x, y = yin_yang_split(split, seed)
+        if limit:
+            x, y = x[:limit], y[:limit]
+        return TensorSet(torch.from_numpy(x), torch.from_numpy(y), YINYANG_CLASSES, "tabular",
+                         {**meta, "split_rule": f"generated, streams [seed={seed}, split]"})
     if name == "stereo-embedded" or name.startswith("stereo:"):
         _refuse(name, options, FRAMING_KEYS, "stereo inputs are fixed 50 ms count windows")
         source = "embedded" if name == "stereo-embedded" else _under(name[len("stereo:"):], data_root)

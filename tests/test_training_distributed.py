@@ -113,7 +113,7 @@ def test_two_processes_train_the_one_process_weights_step_by_step(tmp_path, one_
 
 
 def test_a_killed_rank_resumes_to_the_uninterrupted_weights(tmp_path, one_process):
-    ref_steps, _, _ = one_process
+    ref_steps, _, one_dir = one_process
     run_dir = tmp_path / "killed"
     procs = _launch(tmp_path, "kill", {"config": TINY, "rule": RULE, "run_dir": str(run_dir),
                                        "kill_rank": 1, "kill_step": 7})
@@ -124,15 +124,17 @@ def test_a_killed_rank_resumes_to_the_uninterrupted_weights(tmp_path, one_proces
     procs[0].wait(timeout=30)
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     assert ckpt["position"]["step"] == 6                      # the last checkpoint before the kill
-    spec = {"config": TINY, "rule": RULE, "run_dir": str(run_dir), "resume": True,
-            "record": str(tmp_path / "resumed.pt")}
-    assert _wait(_launch(tmp_path, "resume", spec)) == [0, 0]
-    resumed = torch.load(tmp_path / "resumed.pt")
-    assert len(resumed) == 4                                  # steps 7..10
+    # resume with plain torchrun running the command line (the run's config.toml holds the tables)
+    done = _cli(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "spikes", "train",
+                 "--resume", "--run-dir", str(run_dir), "--no-progress"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed" in done.stderr and "at step 6" in done.stderr and done.stdout.count("test accuracy") == 1
     final = load_checkpoint(run_dir / "checkpoint.pt")["weights"]
     assert _max_rel(final, ref_steps[-1]) < 1e-5
-    for k, (mine, ref) in enumerate(zip(resumed, ref_steps[6:])):
-        assert _max_rel(mine, ref) < 1e-5, f"step {k + 7}"
+    log = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == list(range(1, 11))     # the killed run's lines up to step 6, then 7..10
+    ref_log = [json.loads(l) for l in (one_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in ref_log], rel=1e-5)
 
 
 def test_rules_that_are_not_data_parallel_are_refused_by_name(tmp_path, monkeypatch):
@@ -150,3 +152,32 @@ def test_shards_are_distributed_sampler_strides():
     assert [World(r, 3).shard(idx)[1] for r in range(3)] == [3 / 7, 2 / 7, 2 / 7]
     stand_in, weight = World(1, 2).shard(torch.tensor([5]))      # nothing left for rank 1: a weight-0 stand-in
     assert stand_in.tolist() == [5] and weight == 0.0
+
+
+CLI_FLAGS = ["--dataset", "synthetic", "--model", "mlp_snn", "--width", "8", "--n-time-bins", "3", "--batch-size",
+             "10", "--train-limit", "41", "--test-limit", "24", "--epochs", "1", "--threads", "1", "--no-progress"]
+
+
+def _cli_reference(tmp_path: Path) -> dict:
+    from spikes.cli import main
+    assert main(["train", *CLI_FLAGS, "--run-dir", str(tmp_path / "one")]) == 0
+    return load_checkpoint(tmp_path / "one" / "checkpoint.pt")["weights"]
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SPIKES_DIST_BACKEND": "gloo"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_spikes_train_nproc_2_trains_the_one_process_weights(tmp_path):
+    done = _cli(["-m", "spikes", "train", "--nproc", "2", *CLI_FLAGS, "--run-dir", str(tmp_path / "two")], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "steps 5" in done.stdout and done.stdout.count("test accuracy") == 1      # rank 0 reports
+    assert _max_rel(load_checkpoint(tmp_path / "two" / "checkpoint.pt")["weights"], _cli_reference(tmp_path)) < 1e-5
+
+
+def test_spikes_train_nproc_refuses_a_rule_that_is_not_data_parallel(tmp_path, capsys):
+    from spikes.cli import main
+    assert main(["train", "--nproc", "2", "--rule", "wm", *CLI_FLAGS, "--run-dir", str(tmp_path / "wm")]) == 2
+    assert "rule.name 'wm' cannot train on 2 processes" in capsys.readouterr().err
+    assert not (tmp_path / "wm").exists()                     # refused before any process starts

@@ -41,6 +41,7 @@ import numpy as np
 
 from spikes.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale, SumPool2d,
                           Upsample)
+from spikes.graph.theta import Theta
 from spikes.io import atomic_write
 from spikes.neurons.dynamics import NeuronParameters
 
@@ -91,6 +92,10 @@ def to_nir(graph: Graph, dt: float = 1e-3):
             nodes[name] = nir.Scale(scale=np.full(node.shape, node.gain))
         elif isinstance(node, Neurons):
             nodes[name] = _neuron_to_nir(name, node, dt)
+        elif isinstance(node, Theta):
+            raise ValueError(f"layer {name!r} is a theta (QIF phase) population: NIR has no theta neuron (no "
+                             "quadratic V(V - 1) + I0 dynamics, no phase threshold), so it cannot be exported to NIR; "
+                             "run it in Lava with spikes.deploy.processes.theta.run_theta_lava")
         else:
             raise ValueError(f"node {name!r} ({type(node).__name__}) has no NIR equivalent")
     return nir.NIRGraph(nodes=nodes, edges=edges)

@@ -124,3 +124,13 @@ def test_cli_train_theta_on_yinyang(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["model"] == "theta_snn" and summary["steps"] == 2 and 0 <= summary["test_accuracy"] <= 1
     assert math.isfinite(summary["test_loss"])
+
+
+def test_nir_export_refuses_theta_naming_the_layer(tmp_path):
+    from spikes.deploy.nir_io import write_nir
+
+    graph = ThetaNetwork(4, 3, hidden=(5,)).to_graph(dt=0.01)
+    assert [type(graph.nodes[n]).__name__ for n in ("w1", "theta1", "w2", "theta2")] == ["Affine", "Theta"] * 2
+    with pytest.raises(ValueError, match="layer 'theta1' is a theta .*cannot be exported to NIR"):
+        write_nir(graph, tmp_path / "theta.nir")
+    assert not (tmp_path / "theta.nir").exists()

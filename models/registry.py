@@ -36,6 +36,8 @@ from spikes.learning.eprop_losses import SequenceCrossEntropy
 from spikes.learning.rule import Batch, Objective
 from spikes.metrics.probe import SPIKING, is_spiking
 from spikes.models.classifiers import CLASSIFIERS, NEURON_KINDS, READOUTS
+from spikes.models.ctrnn import CTRNN, CTRNNOptions, LIFPopulation, LIFPopulationOptions, OscillationObjective
+from spikes.models.ei_network import EINetwork, EIOptions, RateTargetObjective
 from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
 from spikes.models.mlp import ACTIVATIONS as MLP_ACTIVATIONS, MLP
 from spikes.models.rsnn import RSNN, RSNNConfig
@@ -357,6 +359,39 @@ THETA_KIND = ModelKind(
     graph_input_shape=lambda shape: (int(math.prod(shape)),),
     prepare_input=lambda x: x.unsqueeze(0))        # a one-step time axis: the activity probe counts samples
 KINDS[THETA_KIND.name] = THETA_KIND
+
+
+# local-rule models (issue 18): E/I networks for BTSP, oscillators for reward-modulated fluctuations
+def _ei_kind(name: str, neuron: str) -> ModelKind:
+    def resolve(options: EIOptions, train_set) -> dict[str, Any]:
+        hidden = options.hidden
+        if not hidden or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(f"model.hidden must list layer sizes >= 1, got {list(hidden)!r}")
+        return {"n_in": int(math.prod(train_set.input_shape)), "n_out": int(train_set.n_classes), **asdict(options),
+                "neuron": neuron}
+
+    def construct(kw: dict[str, Any]) -> nn.Module:
+        return EINetwork(**{**kw, "hidden": tuple(kw["hidden"])})
+
+    what = "rate units" if neuron == "rate" else "LIF populations, rates from spike counts"
+    return ModelKind(name, f"E/I network with somatic and dendritic inhibition, Dale's law ({what})", EIOptions,
+                     "btsp", "tabular", resolve, construct, lambda kw, penalty: RateTargetObjective())
+
+
+def _oscillator_kind(name: str, cls, options: type, description: str) -> ModelKind:
+    return ModelKind(name, description, options, "fluctuation", "sequence",
+                     lambda o, train_set: {**asdict(o)},
+                     lambda kw: cls(**{k: v for k, v in kw.items() if k != "transient"}),
+                     lambda kw, penalty: OscillationObjective(kw["dt"], kw["transient"]),
+                     prepare_input=lambda x: x.transpose(0, 1).contiguous())
+
+
+for _kind in (_ei_kind("ei_network", "rate"), _ei_kind("ei_lif", "lif"),
+              _oscillator_kind("ctrnn", CTRNN, CTRNNOptions, "continuous-time recurrent network (Beer's CTRNN) that "
+                               "should oscillate: fitness = mean |d output| per time"),
+              _oscillator_kind("lif_population", LIFPopulation, LIFPopulationOptions, "recurrent LIF population with "
+                               "filtered-spike outputs on the oscillation task")):
+    KINDS[_kind.name] = _kind
 
 
 # ------------------------------------------------------------------------------------- bring your own model

@@ -34,6 +34,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from spikes.io import atomic_write_text
 from spikes.learning import bptt, eprop_rule, gt_local  # noqa: F401  (registers the built-in rules)
+from spikes.learning import btsp, reward_fluctuation  # noqa: F401
 from spikes.learning import (direct_feedback, feedback_alignment, information_alignment,  # noqa: F401
                              kolen_pollack, sign_symmetry, symmetric_alignment, weight_mirror)
 from spikes.learning.rule import RULES, LearningRule

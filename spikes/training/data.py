@@ -31,6 +31,11 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
   seed ``seed * 100003 + k`` (test: ``+ 99991 + k``), in order; 200 blocks to train, 512 test trials
   (``train_limit`` / ``test_limit`` change the counts). With ``train.batch_size = 64`` the batches are those of
   ``spikes eprop cue --dt 1`` (which also sets the paper's network and shorter steps).
+- ``spiral``: the generated four-arm spiral (:mod:`spikes.datasets.tasks.spiral`, 2 features in [0, 1], 4
+  classes; 2000 train, 500 val, 500 test points, each split from its own seed).
+- ``oscillator``: the CPG task of the fluctuation rule (:class:`spikes.datasets.tasks.oscillator.OscillatorSet`):
+  a lifetime of ``train_limit`` (default 20) segments of ``segment_steps`` zero-input steps, in order; the test
+  set is one segment of 3 ``segment_steps``.
 - ``stereo-embedded``, ``stereo:PATH``: StereoSpike's depth data (:func:`spikes.models.stereospike.data.open_split`:
   the embedded synthetic scene, an MVSEC-layout file or a folder of MVSEC indoor_flying files; train/val/test).
 
@@ -56,12 +61,15 @@ from spikes.datasets.labelled import (
 )
 from spikes.datasets.tabular import DATASETS as TABULAR_SETS, load_split as load_tabular_split
 from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
+from spikes.datasets.tasks.oscillator import OscillatorSet
+from spikes.datasets.tasks.spiral import spiral_split
 from spikes.datasets.tasks.yinyang import CLASSES as YINYANG_CLASSES, yin_yang_split
 from spikes.models.stereospike.data import StereoData, open_split as open_stereo_split
 from spikes.options import ConfigError, check_value, option
 
 TABULAR = TABULAR_SETS
-DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "yinyang", "stereo-embedded", "cue")
+DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "yinyang", "stereo-embedded", "cue",
+                              "spiral", "oscillator")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
 CUE_TRIALS = {"train": 64 * 200, "test": 512}    # the cue set's default sizes
@@ -102,6 +110,7 @@ class DataOptions:
     step_ms: float = option(1.0, "cue: the task's time step in ms (the paper: 1)", min=0.0, min_exclusive=True)
     block: int = option(64, "cue: training trials drawn from one seed (block k from seed * 100003 + k; the test set "
                             "is one block of test_limit trials from seed * 100003 + 99991)", min=1)
+    segment_steps: int = option(1000, "oscillator: steps per segment of the lifetime (one training step)", min=1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -226,6 +235,8 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         seed = options.seed
     if name != "cue":
         _refuse(name, options, ("step_ms", "block"), "they set the generated cue task")
+    if name != "oscillator":
+        _refuse(name, options, ("segment_steps",), "it sets the oscillator task")
     limit = options.train_limit if split == "train" else options.test_limit if split == "test" else 0
     meta = {"name": name, "root": data_root, "split": split, "options": options.to_dict()}
     no_val = (f"data set {name!r} has no validation split ('val': the tabular and stereo sets have one; "
@@ -253,6 +264,18 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         if limit and limit < len(data):
             data = StereoData(Subset(data.dataset, range(limit)), name=data.name, fb=data.fb)
         return StereoSet(data, {**meta, "root": str(source)})
+    if name == "spiral":
+        _refuse(name, options, FRAMING_KEYS, "its points are generated features")
+        x, y = spiral_split(split, seed)
+        if limit:
+            x, y = x[:limit], y[:limit]
+        return TensorSet(x, y, [f"arm {k}" for k in range(4)], "tabular",
+                         {**meta, "split_rule": "each split from its own seed"}, n_classes=4)
+    if name == "oscillator":
+        _refuse(name, options, FRAMING_KEYS, "a lifetime of zero-input segments")
+        if split == "train":
+            return OscillatorSet(limit or 20, options.segment_steps, split="train")
+        return OscillatorSet(1, 3 * options.segment_steps, split=split)
     if split == "val":
         raise ConfigError(no_val)
     if name == "digits-events":

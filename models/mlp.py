@@ -15,7 +15,8 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.T
 
 
 class MLP(nn.Sequential):
-    """``depth`` x [Linear - activation], then Linear(width -> n_classes); PyTorch's default (Kaiming-uniform) init."""
+    """``depth`` x [Linear - activation], then Linear(width -> n_classes). Weights start He-normal for ReLU
+    (std sqrt(2 / fan_in)) and Glorot-normal for tanh, so the signal keeps its scale through a deep stack; biases 0."""
 
     def __init__(self, n_features: int, n_classes: int, width: int = 128, depth: int = 2, activation: str = "relu"):
         if activation not in ACTIVATIONS:
@@ -29,6 +30,13 @@ class MLP(nn.Sequential):
             n = width
         layers.append(nn.Linear(n, n_classes))
         super().__init__(*layers)
+        for m in self:
+            if isinstance(m, nn.Linear):
+                if activation == "relu":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_normal_(m.weight, gain=nn.init.calculate_gain("tanh"))
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.to(self[0].weight.dtype))

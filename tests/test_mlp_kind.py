@@ -34,3 +34,11 @@ def test_spikes_train_mlp_on_digits(tmp_path, capsys, rule):
     accuracy = float(out.split("test accuracy ")[1].split()[0])
     assert accuracy > 0.85            # chance is 0.1
     assert "firing rate" not in out   # an ANN has no spiking layer
+
+
+def test_init_keeps_the_signal_scale():
+    torch.manual_seed(0)
+    relu, tanh = MLP(400, 10, width=400, depth=1), MLP(400, 10, width=400, depth=1, activation="tanh")
+    assert float(relu[0].weight.std()) == pytest.approx((2 / 400) ** 0.5, rel=0.02)            # He
+    assert float(tanh[0].weight.std()) == pytest.approx(5 / 3 * (2 / 800) ** 0.5, rel=0.02)    # Glorot, tanh gain
+    assert float(relu[0].bias.abs().max()) == 0.0

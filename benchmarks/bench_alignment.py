@@ -93,7 +93,9 @@ def run_config(task: Task, rule: str, seed: int, threads: int, quick: bool):
     return resolve_config(None, {"model": dict(task.model), "rule": rule_table, "data": data, "train": train})
 
 
-def one_run(out: Path, name: str, rule: str, seed: int, threads: int, quick: bool) -> dict:
+def one_run(out: Path, name: str, rule: str, seed: int, threads: int, quick: bool, train_missing: bool = True):
+    """The summary of run (task, rule, seed), trained unless it finished before (None: not finished and not
+    ``train_missing``)."""
     from spikes.training.loop import train
 
     run_dir = out / name / rule / f"seed{seed}"
@@ -102,6 +104,8 @@ def one_run(out: Path, name: str, rule: str, seed: int, threads: int, quick: boo
         summary = json.loads(done.read_text())
         if summary.get("completed"):
             return summary
+    if not train_missing:
+        return None
     return train(run_config(TASKS[name], rule, seed, threads, quick), run_dir, resume=True, log=lambda m: None)
 
 
@@ -217,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_alignment")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--quick", action="store_true", help="1 epoch on 256 training samples (a smoke run)")
+    p.add_argument("--report-only", action="store_true", help="train nothing: tabulate the runs that finished")
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
@@ -225,14 +230,21 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(t, r, s) for s in range(args.seeds) for t in args.tasks for r in args.rules]   # seed 0 of all first
     results: dict[str, dict[str, list[dict]]] = {t: {r: [] for r in args.rules} for t in args.tasks}
     t0 = time.perf_counter()
-    for name, rule, seed in tqdm(jobs, desc="bench_alignment", unit="run"):
-        results[name][rule].append(one_run(args.out, name, rule, seed, args.threads, args.quick))
+    for name, rule, seed in tqdm(jobs, desc="bench_alignment", unit="run", disable=args.report_only):
+        summary = one_run(args.out, name, rule, seed, args.threads, args.quick, not args.report_only)
+        if summary is not None:
+            results[name][rule].append(summary)
+    results = {t: {r: runs for r, runs in by_rule.items() if runs} for t, by_rule in results.items()}
+    results = {t: by_rule for t, by_rule in results.items() if by_rule}
+    if not results:
+        print(f"no finished runs under {args.out}", file=sys.stderr)
+        return 1
     table = aggregate(results)
     text = markdown(table)
     lines = checks(table)
     print(text)
     print("\n".join(lines))
-    print(f"{len(jobs)} runs in {time.perf_counter() - t0:.0f} s")
+    print(f"{sum(len(x) for b in results.values() for x in b.values())} runs, {time.perf_counter() - t0:.0f} s")
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "results.md", text + "\n" + "\n".join(lines) + "\n")
     atomic_write_json(args.out / "results.json", {"table": table, "checks": lines, "rule_options": RULE_OPTIONS,

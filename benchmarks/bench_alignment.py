@@ -217,12 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per (task, rule)")
-    p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_alignment")
+    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per (task, rule) (default 5; --quick: 1)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="runs and results (default runs/bench_alignment; --quick: runs/bench_alignment_quick)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--quick", action="store_true", help="1 epoch on 256 training samples (a smoke run)")
     p.add_argument("--report-only", action="store_true", help="train nothing: tabulate the runs that finished")
     args = p.parse_args(argv)
+    args.seeds = args.seeds if args.seeds is not None else 1 if args.quick else 5
+    args.out = args.out or ROOT / "runs" / ("bench_alignment_quick" if args.quick else "bench_alignment")
     if args.seeds < 1:
         p.error("--seeds must be at least 1")
     from tqdm import tqdm

@@ -15,8 +15,14 @@ dialect    discretisation (forward Euler with step ``dt``; alpha = 1 - dt/tau)
            (``mem = beta mem (1 - s_prev) + x``) equals our zero reset exactly for ``Leaky``; ``Synaptic``'s zero
            reset sets ``mem = 0`` for the whole step after a spike (its input dropped), which is our zero reset
            with ``refractory_steps = 1`` (exact in floating point; Lava's LIF has no refractory period, so
-           sim/Lava refuse it: use ``Leaky``). Pass ``reset="subtract"`` for
-           its default, which subtracts ``v_th`` at the next step (ours subtracts at once: close, not exact).
+           sim/Lava refuse it: use ``Leaky``). ``RLeaky`` (a LIF in a loop with one Affine/Linear) resets the
+           same way as ``Synaptic`` (one refractory step), and its recurrent ``nn.Linear``'s bias, a constant input
+           from the first step on, moves to the feed-forward synapse's bias (our recurrent edge carries the
+           previous step). Reading a snntorch graph without ``reset=`` warns (:class:`NIRResetWarning`) that
+           ``zero`` is assumed; pass ``reset="subtract"`` for its default, which subtracts ``v_th`` at the next
+           step (ours subtracts at once: close, not exact). snntorch writes ``nn.AvgPool2d(2)``'s sizes as
+           1-element arrays (read as pairs); its exporter traces one sample without a batch axis, so a conv net
+           flattens with ``nn.Flatten(-3)`` (``nn.Flatten()`` flattens the wrong axes there).
 ``norse``  norse (``dt = 1e-3``; its ``to_nir`` writes ``tau = dt / tau_inv``, i.e. dt times the true
            time constant, which we undo): ``LIFBoxCell`` -> LIF ``v += dt/tau (v_leak - v + r x)`` (= ``nir``);
            ``LIFCell`` -> CubaLIF, norse 1.1's ``lif_feed_forward_step``: ``i += x`` (gain ``w_in = 1``, not
@@ -25,6 +31,9 @@ dialect    discretisation (forward Euler with step ``dt``; alpha = 1 - dt/tau)
            ``w_in r dt/tau_mem`` (older norse updated v with the previous current; a graph needing that sets
            ``Neurons.input_delay = 1``); ``IAFCell`` -> IF ``v += r x``.
 =========  ====================================================================================================
+
+Export for another library's importer: ``to_nir(graph, dialect="snntorch" | "norse")`` (see
+:mod:`spikes.deploy.nir_peers`: each importer's ``dt``, gains folded into synapses, refusals naming the layer).
 
 The input gain of a population (``r dt/tau`` etc.) becomes a ``Scale`` node in front of it (folded into the
 synapses when lowered); ``v_leak`` becomes the bias. Parameters must be uniform over a population (Lava has
@@ -35,6 +44,7 @@ only by the functions that build or read NIR graphs.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +52,15 @@ import numpy as np
 from spikes.graph import (Affine, AvgPool2d, Conv2d, Flatten, Graph, Input, Neurons, Output, Scale, SumPool2d,
                           Upsample)
 from spikes.graph.theta import Theta
+from spikes.deploy.nir_peers import PEER_DT, graph_for_peer
 from spikes.io import atomic_write
 from spikes.neurons.dynamics import NeuronParameters
 
 DIALECTS = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
+
+
+class NIRResetWarning(UserWarning):
+    """A NIR graph does not say how its neurons reset, and a reset was assumed."""
 
 
 def _np(x) -> np.ndarray:
@@ -65,10 +80,22 @@ def _uniform(value, what: str, name: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- export
-def to_nir(graph: Graph, dt: float = 1e-3):
-    """The NIR graph of ``graph`` (see the module docstring); ``Upsample`` has no NIR node and is refused."""
+def to_nir(graph: Graph, dt: float | None = None, dialect: str = "nir"):
+    """The NIR graph of ``graph`` (see the module docstring); ``Upsample`` has no NIR node and is refused.
+
+    ``dialect``: ``nir`` (ours, ``dt`` default 1e-3), or the library whose importer will read it: ``snntorch``
+    (``import_from_nir``) or ``norse`` (``from_nir``): the graph is rewritten for that importer
+    (:mod:`spikes.deploy.nir_peers`: its ``dt``, gains folded into the synapses, average pools as sum pools for
+    norse, Flatten dims as it applies them), and a layer it cannot run is refused, named, with the reason."""
     import nir
 
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown NIR dialect {dialect!r}; choose one of {sorted(DIALECTS)}")
+    if dialect != "nir":
+        if dt is not None and abs(dt - PEER_DT[dialect]) > 1e-15:
+            raise ValueError(f"{dialect}'s NIR importer uses dt = {PEER_DT[dialect]}, not {dt}")
+        graph = graph_for_peer(graph, dialect)
+    dt = DIALECTS[dialect] if dt is None else float(dt)
     nodes, edges = {}, list(graph.edges)
     for name, node in graph.nodes.items():
         if isinstance(node, Input):
@@ -91,17 +118,40 @@ def to_nir(graph: Graph, dt: float = 1e-3):
         elif isinstance(node, Scale):
             nodes[name] = nir.Scale(scale=np.full(node.shape, node.gain))
         elif isinstance(node, Neurons):
-            nodes[name] = _neuron_to_nir(name, node, dt)
+            nodes[name] = _neuron_to_nir(name, node, dt, unit_r=dialect == "norse")
         elif isinstance(node, Theta):
             raise ValueError(f"layer {name!r} is a theta (QIF phase) population: NIR has no theta neuron (no "
                              "quadratic V(V - 1) + I0 dynamics, no phase threshold), so it cannot be exported to NIR; "
                              "run it in Lava with spikes.deploy.processes.theta.run_theta_lava")
         else:
             raise ValueError(f"node {name!r} ({type(node).__name__}) has no NIR equivalent")
+    if dialect == "snntorch":
+        _nest_recurrent(graph, nodes, edges)
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
-def _neuron_to_nir(name: str, node: Neurons, dt: float):
+def _nest_recurrent(graph: Graph, nodes: dict, edges: list[tuple[str, str]]) -> None:
+    """Each population in a loop with one synapse of its own (``pop -> w -> pop``) becomes a sub-graph
+    ``input -> lif <-> w_rec, lif -> output`` under the population's name: the shape snntorch's ``export_to_nir``
+    gives RLeaky/RSynaptic. Left flat, snntorch's ``import_from_nir`` re-nests the loop itself with the layer's
+    input wired into ``w_rec`` (it computes ``lif(W_rec (s[t-1] + x[t]))``, not ``lif(x[t] + W_rec s[t-1])``)."""
+    import nir
+
+    for pop in graph.of_type(Neurons):
+        loops = [w for w in graph.successors(pop) if pop in graph.successors(w) and isinstance(graph.nodes[w], Affine)
+                 and graph.predecessors(w) == [pop] and graph.successors(w) == [pop]]
+        if len(loops) != 1:
+            continue
+        (w,) = loops
+        shape = np.array(graph.nodes[pop].shape)
+        nodes[pop] = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": shape}), "lif": nodes[pop],
+                                         "w_rec": nodes.pop(w), "output": nir.Output(output_type={"output": shape})},
+                                  edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+        edges[:] = [e for e in edges if e not in ((pop, w), (w, pop))]
+
+
+def _neuron_to_nir(name: str, node: Neurons, dt: float, unit_r: bool = False):
+    """``unit_r``: write LIF with ``r = 1`` (norse reads no ``r``; the gain is in the synapses)."""
     import nir
 
     p = node.params
@@ -119,23 +169,23 @@ def _neuron_to_nir(name: str, node: Neurons, dt: float):
     tau = dt / (1.0 - alpha)
     v_leak = full(p.bias / (1.0 - alpha))
     if not p.has_current:
-        return nir.LIF(tau=full(tau), r=full(tau / dt), v_leak=v_leak, v_threshold=full(p.v_th),
+        return nir.LIF(tau=full(tau), r=full(1.0 if unit_r else tau / dt), v_leak=v_leak, v_threshold=full(p.v_th),
                        v_reset=full(0.0), metadata=meta)
     tau_syn = dt / (1.0 - p.alpha_syn)
     return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau), r=full(tau / dt), v_leak=v_leak,
                        v_threshold=full(p.v_th), v_reset=full(0.0), w_in=full(tau_syn / dt), metadata=meta)
 
 
-def write_nir(graph: Graph, path: str | os.PathLike, dt: float = 1e-3) -> None:
-    """Write ``graph`` as a NIR (HDF5) file, atomically (temp file + ``os.replace``)."""
+def write_nir(graph: Graph, path: str | os.PathLike, dt: float | None = None, dialect: str = "nir") -> None:
+    """Write ``graph`` as a NIR (HDF5) file for ``dialect``'s reader (:func:`to_nir`), atomically."""
     import nir
 
     path = Path(path)
-    nir_graph = to_nir(graph, dt)
+    nir_graph = to_nir(graph, dt, dialect)
     atomic_write(path, lambda tmp: nir.write(str(tmp), nir_graph))
 
 
-def read_nir(path: str | os.PathLike, dialect: str = "nir", dt: float | None = None, reset: str = "zero") -> Graph:
+def read_nir(path: str | os.PathLike, dialect: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
     import nir
 
     try:
@@ -176,14 +226,31 @@ def _inline(graph) -> tuple[dict, list[tuple[str, str]]]:
     return nodes, edges
 
 
-def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: str = "zero") -> Graph:
-    """Our :class:`Graph` of a NIR graph written by ``dialect`` (``nir``, ``snntorch``, ``norse``)."""
+def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
+    """Our :class:`Graph` of a NIR graph written by ``dialect`` (``nir``, ``snntorch``, ``norse``).
+
+    ``reset``: the reset of neurons whose node does not record one (NIR has no reset field; our export keeps it
+    in the node's metadata): ``zero`` (default) or ``subtract``. snntorch's export records none, so reading it
+    without ``reset`` warns that ``zero`` is assumed (exact for snntorch's ``reset_mechanism="zero"``)."""
     import nir
 
     if dialect not in DIALECTS:
         raise ValueError(f"unknown NIR dialect {dialect!r}; choose one of {sorted(DIALECTS)}")
     dt = DIALECTS[dialect] if dt is None else float(dt)
     nodes_in, edges = _inline(nir_graph)
+    neurons = [n for n, v in nodes_in.items() if isinstance(v, (nir.LIF, nir.IF, nir.CubaLIF))]
+    unrecorded = [n for n in neurons if "reset" not in (getattr(nodes_in[n], "metadata", None) or {})]
+    if reset is None:
+        if dialect == "snntorch" and unrecorded:
+            warnings.warn(f"NIR graph from snntorch: layers {unrecorded} record no reset mechanism (snntorch's "
+                          "export_to_nir writes none); read as reset='zero', exact for snntorch's "
+                          "reset_mechanism='zero'. Its default 'subtract' (applied one step late) is approximated "
+                          "by from_nir(..., reset='subtract')", NIRResetWarning, stacklevel=2)
+        reset = "zero"
+    # snntorch's RLeaky is a LIF in a loop with one synapse; its zero reset zeroes the whole next step (as Synaptic)
+    looped = {n for n in neurons for a, b in edges if a == n and (b, n) in edges
+              and isinstance(nodes_in[b], (nir.Affine, nir.Linear))}
+    _move_recurrent_biases(nodes_in, edges, looped)
     preds = {n: [a for a, b in edges if b == n] for n in nodes_in}
     succs = {n: [b for a, b in edges if a == n] for n in nodes_in}
     out_nodes: dict = {}
@@ -202,7 +269,7 @@ def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: st
             pending.append(name)
             continue
         in_shape = known[0] if known else None
-        made = _import_node(name, node, in_shape, succs[name], nodes_in, dialect, dt, reset)
+        made = _import_node(name, node, in_shape, succs[name], nodes_in, dialect, dt, reset, name in looped)
         for n, v in made:
             out_nodes[n] = v
         shapes[name] = tuple(made[-1][1].output_shape)
@@ -214,7 +281,29 @@ def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: st
     return Graph(out_nodes, out_edges)
 
 
-def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float, reset: str):
+def _move_recurrent_biases(nodes: dict, edges: list[tuple[str, str]], looped: set[str]) -> None:
+    """A bias on a recurrent synapse (snntorch's RLeaky/RSynaptic: ``nn.Linear`` with a bias) is a constant input
+    from the first step on, while our recurrent edge carries the previous step (nothing at step 0): it moves to the
+    bias of the one feed-forward synapse into the same neurons (exact at every step)."""
+    import nir
+
+    for n in sorted(looped):
+        for w in [b for a, b in edges if a == n and (b, n) in edges]:
+            rec = nodes[w]
+            if not isinstance(rec, nir.Affine) or not np.any(_np(rec.bias)):
+                continue
+            feeds = [a for a, b in edges if b == n and a != w]
+            f = nodes[feeds[0]] if len(feeds) == 1 else None
+            if not isinstance(f, (nir.Affine, nir.Linear)) or [b for a, b in edges if a == feeds[0]] != [n]:
+                raise ValueError(f"NIR node {n!r}: its recurrent synapse {w!r} has a bias, a constant input from the "
+                                 "first step on; it can only be moved to a single Affine/Linear feeding the layer "
+                                 f"alone, and the layer's other inputs are {feeds}")
+            bias = _np(rec.bias) + (_np(f.bias) if isinstance(f, nir.Affine) else 0.0)
+            nodes[feeds[0]] = nir.Affine(weight=_np(f.weight), bias=bias)
+            nodes[w] = nir.Linear(weight=_np(rec.weight))
+
+
+def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float, reset: str, looped: bool = False):
     import nir
 
     if isinstance(node, nir.Input):
@@ -235,26 +324,30 @@ def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float,
             raise ValueError(f"NIR node {name!r}: string padding {pad!r} is not supported")
         bias = _np(node.bias) if node.bias is not None else None
         return [(name, Conv2d(_np(node.weight), in_shape, bias if bias is not None and np.any(bias) else None,
-                              tuple(np.ravel(node.stride)), tuple(np.ravel(pad)), tuple(np.ravel(node.dilation)),
-                              int(node.groups)))]
+                              _pair(node.stride), _pair(pad), _pair(node.dilation), int(node.groups)))]
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         cls = AvgPool2d if isinstance(node, nir.AvgPool2d) else SumPool2d
-        return [(name, cls(in_shape, tuple(np.ravel(node.kernel_size)), tuple(np.ravel(node.stride)),
-                           tuple(np.ravel(node.padding))))]
+        return [(name, cls(in_shape, _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)))]
     if isinstance(node, nir.Flatten):
         return [(name, Flatten(in_shape))]
     if isinstance(node, nir.Scale):
         return [(name, Scale(in_shape, _uniform(node.scale, "scale", name)))]
     if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
-        params, gain, delay = _neuron_params(name, node, dialect, dt, reset)
+        params, gain, delay = _neuron_params(name, node, dialect, dt, reset, looped)
         pop = Neurons(in_shape, params, input_delay=delay)
-        if abs(gain - 1.0) > 1e-12:
+        if abs(gain - 1.0) > 1e-6:          # float32 tau/dt round trips leave ~1e-7
             return [(f"{name}.gain", Scale(in_shape, gain)), (name, pop)]
         return [(name, pop)]
     if isinstance(node, (nir.LI, nir.CubaLI, nir.I)):
         raise ValueError(f"NIR node {name!r}: non-spiking {type(node).__name__} readouts are not supported "
                          "(Lava's LIF spikes; export the layer as a spiking population)")
     raise ValueError(f"NIR node {name!r}: {type(node).__name__} is not supported")
+
+
+def _pair(value) -> tuple[int, ...]:
+    """A 2-d size as a pair: snntorch writes ``kernel_size=2`` of ``nn.AvgPool2d(2)`` as the 1-element ``[2]``."""
+    flat = tuple(int(v) for v in np.ravel(value))
+    return flat * 2 if len(flat) == 1 else flat
 
 
 def _expected_dims(succs, nodes_in) -> int | None:
@@ -269,8 +362,9 @@ def _expected_dims(succs, nodes_in) -> int | None:
     return None
 
 
-def _neuron_params(name, node, dialect: str, dt: float, reset: str):
-    """(NeuronParameters, input gain, input delay) of a NIR neuron under ``dialect``'s discretisation."""
+def _neuron_params(name, node, dialect: str, dt: float, reset: str, looped: bool = False):
+    """(NeuronParameters, input gain, input delay) of a NIR neuron under ``dialect``'s discretisation;
+    ``looped``: the neuron is in a loop with one synapse (snntorch's RLeaky)."""
     import nir
 
     meta = getattr(node, "metadata", None) or {}
@@ -292,7 +386,11 @@ def _neuron_params(name, node, dialect: str, dt: float, reset: str):
             raise ValueError(f"NIR node {name!r}: tau={tau} is shorter than dt={dt} (forward Euler is unstable)")
         v_leak = _uniform(node.v_leak, "v_leak", name)
         alpha = 1.0 - dt / tau
-        return (NeuronParameters(alpha=alpha, v_th=v_th, reset=reset, bias=dt / tau * v_leak), r * dt / tau, delay)
+        # RLeaky's zero reset (reset_delay=True) sets mem = 0 for the whole step after a spike, its input and
+        # recurrent current dropped: our zero reset with one refractory step. Leaky's zeroes only the old mem.
+        refractory = int(dialect == "snntorch" and reset == "zero" and "reset" not in meta and looped)
+        return (NeuronParameters(alpha=alpha, v_th=v_th, reset=reset, bias=dt / tau * v_leak,
+                                 refractory_steps=refractory), r * dt / tau, delay)
     tau_mem = _uniform(node.tau_mem, "tau_mem", name) * tau_fix
     tau_syn = _uniform(node.tau_syn, "tau_syn", name) * tau_fix
     if not (tau_mem >= dt and tau_syn > dt):

@@ -24,6 +24,7 @@ from spikes.neurons import ALIF, IF, LIF, PLIF, CubaLIF, SpikingNeuron
 
 NEURON_KINDS: dict[str, Callable[[], SpikingNeuron]] = {
     "lif": lambda: LIF(alpha=0.9, v_th=1.0, reset="subtract"),
+    "lif_zero": lambda: LIF(alpha=0.9, v_th=1.0, reset="zero"),    # what snntorch's and norse's NIR importers build
     "if": lambda: IF(v_th=1.0, reset="subtract"),
     "plif": lambda: PLIF(alpha0=0.5, v_th=1.0),
     "cuba": lambda: CubaLIF(alpha=0.9, alpha_syn=0.5, v_th=1.0, reset="subtract"),
@@ -33,7 +34,7 @@ READOUTS = ("count", "membrane")
 
 
 def make_neuron(kind: str) -> SpikingNeuron:
-    """A fresh spiking population of the named kind (``lif``, ``if``, ``plif``, ``cuba``, ``alif``)."""
+    """A fresh spiking population of the named kind (``lif``, ``lif_zero``, ``if``, ``plif``, ``cuba``, ``alif``)."""
     try:
         return NEURON_KINDS[kind]()
     except KeyError:

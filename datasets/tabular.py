@@ -5,6 +5,9 @@ labels, ``random_state = seed``): test = ``test_size`` of all samples, then vali
 rest. A ``MinMaxScaler`` is fitted on the training part only and every part is mapped through it and clipped
 to [0, 1]: ``x' = clip((x - min_train) / (max_train - min_train), 0, 1)`` per feature.
 
+``moons`` is generated, not loaded: scikit-learn's ``make_moons`` (two interleaving half circles, 2 features,
+2 classes), ``MOONS_SAMPLES`` points with Gaussian noise ``MOONS_NOISE``, drawn from ``random_state = seed``.
+
 scikit-learn is imported on use only (a heavy optional dependency of this layer).
 """
 from __future__ import annotations
@@ -13,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-DATASETS = ("wine", "breast_cancer", "digits")
+DATASETS = ("wine", "breast_cancer", "digits", "moons")
+MOONS_SAMPLES, MOONS_NOISE = 1000, 0.2
 
 
 @dataclass
@@ -43,12 +47,16 @@ def load_split(dataset: str, seed: int = 0, test_size: float = 0.25, val_size: f
     from sklearn.preprocessing import MinMaxScaler
 
     loaders = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits}
-    if dataset not in loaders:
+    if dataset not in (*loaders, "moons"):
         raise ValueError(f"unknown dataset {dataset!r}: choose one of {DATASETS}")
-    bunch = loaders[dataset]()
-    x, y = bunch.data, bunch.target
+    if dataset == "moons":
+        x, y = datasets.make_moons(MOONS_SAMPLES, noise=MOONS_NOISE, random_state=seed)
+        names = ["upper", "lower"]
+    else:
+        bunch = loaders[dataset]()
+        x, y, names = bunch.data, bunch.target, list(bunch.target_names)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
     x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_size, stratify=y_tr, random_state=seed)
     scaler = MinMaxScaler().fit(x_tr)
     scale = lambda a: np.clip(scaler.transform(a), 0.0, 1.0)  # noqa: E731
-    return Split(scale(x_tr), y_tr, scale(x_va), y_va, scale(x_te), y_te, [str(c) for c in bunch.target_names])
+    return Split(scale(x_tr), y_tr, scale(x_va), y_va, scale(x_te), y_te, [str(c) for c in names])

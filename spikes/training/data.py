@@ -23,7 +23,8 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
 - ``events:DIR``: the user's recordings, one sub-folder per class (:func:`spikes.datasets.labelled.open_event_folder`;
   a relative DIR is taken under ``data_root`` when one is given).
 - ``wine``, ``breast_cancer``: scikit-learn's tabular sets, :func:`spikes.datasets.tabular.load_split` (train /
-  val / test, stratified, min-max scaled on train; ``seed`` is the split's random_state).
+  val / test, stratified, min-max scaled on train; ``seed`` is the split's random_state); ``moons``: scikit-learn's
+  ``make_moons`` (1000 points, noise 0.2, 2 classes) generated from ``seed`` and split the same way.
 - ``yinyang``: the Yin-Yang task (:mod:`spikes.datasets.tasks.yinyang`), generated from ``seed``: 4 features
   ``(x, y, 1 - x, 1 - y)``, 3 balanced classes, 5000 train / 1000 val / 1000 test points (disjoint draws).
 - ``cue``: e-prop's evidence-accumulation task (:class:`spikes.datasets.tasks.cue.CueSet`, 40 input channels,

@@ -158,6 +158,8 @@ def learning_figure(summaries: Sequence[RunSummary], measure: str = "angle_wb") 
             if per_layer:
                 ax.plot(range(len(per_layer)), list(per_layer.values()), marker=MARKERS[i % len(MARKERS)],
                         color=f"C{i % 10}", label=s.label)
+        longest = max((s.learning[measure] for s in with_measure), key=len)
+        ax.set_xticks(range(len(longest)), list(longest), rotation=30, ha="right", fontsize=6)
         ax.set_xlabel("synaptic layer (input to output)", fontsize=8)
         ax.set_ylabel(f"{measure} at the end (degrees)" if measure.startswith("angle") else measure, fontsize=8)
         ax.set_title(f"{measure} per layer", fontsize=9)

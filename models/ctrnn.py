@@ -33,7 +33,7 @@ class CTRNN(nn.Module):
     ``U(-bias_range, bias_range)`` (plus the centre-crossing value ``-sum_j W_ij / 2`` with ``centre_crossing``,
     which puts every neuron's sensitive range within reach of its inputs), time constants ``U(tau_min, tau_max)`` (fixed), from ``seed``."""
 
-    def __init__(self, n: int = 2, dt: float = 0.1, weight_range: float = 4.0, bias_range: float = 4.0,
+    def __init__(self, n: int = 3, dt: float = 0.1, weight_range: float = 8.0, bias_range: float = 2.0,
                  tau_min: float = 1.0, tau_max: float = 1.0, centre_crossing: bool = True, seed: int = 0):
         super().__init__()
         if n < 1 or dt <= 0 or not 0 < tau_min <= tau_max:
@@ -142,10 +142,10 @@ class OscillationObjective(Objective):
 class CTRNNOptions:
     """The ``[model]`` table of kind ``ctrnn``."""
 
-    n: int = option(2, "neurons (the paper: 2 to 4)", min=1)
+    n: int = option(3, "neurons (the paper: 2 to 4)", min=1)
     dt: float = option(0.1, "Euler step (time units)", min=0.0, min_exclusive=True)
-    weight_range: float = option(4.0, "initial weights U(-range, range)", min=0.0)
-    bias_range: float = option(4.0, "initial biases U(-range, range)", min=0.0)
+    weight_range: float = option(8.0, "initial weights U(-range, range)", min=0.0)
+    bias_range: float = option(2.0, "initial biases U(-range, range) around the centre-crossing value", min=0.0)
     tau_min: float = option(1.0, "time constants U(tau_min, tau_max)", min=0.0, min_exclusive=True)
     tau_max: float = option(1.0, "time constants U(tau_min, tau_max)", min=0.0, min_exclusive=True)
     centre_crossing: bool = option(True, "biases start at the centre-crossing value -sum_j W_ij / 2 (plus the "

@@ -15,7 +15,9 @@ running performance::
 (0 until ``window + delay`` time units have been seen). A positive reward pulls the centres toward the current
 weights and shrinks the fluctuations, a negative one widens them::
 
-    C <- C + learn_rate R (W - C) dt,        A <- clip(A - conv_rate R dt, 0, max_flux).
+    C <- clip(C + learn_rate R (W - C), -centre_bound, centre_bound),    A <- clip(A - conv_rate R, 0, max_flux)
+
+at every step (Wei & Webb's equations 3 and 4).
 
 So with ``R = 0`` the centres do not move at all. The rule keeps the whole lifetime between batches: the
 amplitudes, phases, periods and signs, the network's state and the performance history, all in its state dict
@@ -43,13 +45,14 @@ def fluctuating_value(centre: torch.Tensor, amplitude: torch.Tensor, sign: torch
 
 
 def reward_update(centre: torch.Tensor, current: torch.Tensor, amplitude: torch.Tensor, reward: float,
-                  learn_rate: float, conv_rate: float, max_flux: float, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(C + learn_rate R (W - C) dt, clip(A - conv_rate R dt, 0, max_flux))`` (module docstring); ``R = 0``
-    returns the centres unchanged."""
+                  learn_rate: float, conv_rate: float, max_flux: float,
+                  centre_bound: float = float("inf")) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(clip(C + learn_rate R (W - C), +-centre_bound), clip(A - conv_rate R, 0, max_flux))`` (module docstring);
+    ``R = 0`` returns the centres unchanged."""
     if reward == 0.0:
         return centre, amplitude.clamp(0.0, max_flux)
-    return (centre + (learn_rate * reward * dt) * (current - centre),
-            (amplitude - conv_rate * reward * dt).clamp(0.0, max_flux))
+    return ((centre + (learn_rate * reward) * (current - centre)).clamp(-centre_bound, centre_bound),
+            (amplitude - conv_rate * reward).clamp(0.0, max_flux))
 
 
 class RunningReward:
@@ -80,16 +83,21 @@ class RewardFluctuation(LearningRule):
 
     @dataclass(frozen=True)
     class Options:
-        learn_rate: float = option(0.008, "how fast a reward pulls centres toward the current weights", min=0.0)
-        conv_rate: float = option(0.004, "how fast a reward shrinks the fluctuation amplitude", min=0.0)
+        learn_rate: float = option(0.1, "how fast a reward pulls centres toward the current weights (rl_ctrnn's "
+                                        "oscillator runs: 0.008 with windows of hundreds of time units)", min=0.0)
+        conv_rate: float = option(0.1, "how fast a reward shrinks the fluctuation amplitude", min=0.0)
         init_flux: float = option(4.0, "initial fluctuation amplitude A", min=0.0)
-        max_flux: float = option(8.0, "largest fluctuation amplitude", min=0.0)
-        period_min: float = option(300.0, "shortest fluctuation period (time units)", min=0.0, min_exclusive=True)
-        period_max: float = option(400.0, "longest fluctuation period (time units)", min=0.0, min_exclusive=True)
-        window: float = option(44.0, "running-performance window (time units)", min=0.0, min_exclusive=True)
-        delay: float = option(22.0, "how far back the compared window ends (time units)", min=0.0,
+        max_flux: float = option(10.0, "largest fluctuation amplitude", min=0.0)
+        period_min: float = option(20.0, "shortest fluctuation period (time units; longer than window + delay, so the "
+                                         "weights are still near what earned a reward when it arrives)", min=0.0,
+                                   min_exclusive=True)
+        period_max: float = option(40.0, "longest fluctuation period (time units)", min=0.0, min_exclusive=True)
+        window: float = option(10.0, "running-performance window (time units)", min=0.0, min_exclusive=True)
+        delay: float = option(5.0, "how far back the compared window ends (time units)", min=0.0,
                               min_exclusive=True)
-        flux_bias: bool = option(True, "biases fluctuate and learn too")
+        flux_bias: bool = option(False, "biases fluctuate and learn too (false: only the weights)")
+        centre_bound: float = option(16.0, "centres stay within [-bound, bound] (Beer's weight range)", min=0.0,
+                                     min_exclusive=True)
         reward_scale: float = option(1.0, "reward multiplier (0: the rule never changes the centres)", min=0.0)
 
     def __init__(self, options=None):
@@ -162,7 +170,7 @@ class RewardFluctuation(LearningRule):
                 for n in names:
                     f = self.flux[n]
                     new_c, f["amplitude"] = reward_update(centres[n].data, current[n], f["amplitude"], r,
-                                                          o.learn_rate, o.conv_rate, o.max_flux, dt)
+                                                          o.learn_rate, o.conv_rate, o.max_flux, o.centre_bound)
                     if new_c is not centres[n].data:
                         centres[n].data.copy_(new_c)
             self.prev_out = out

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from spikes.graph import Affine, Conv2d, Graph, Input, LinearNode, PopulationNode
+from spikes.graph import Affine, Conv2d, Graph, Input, LinearNode, Neurons, PopulationNode
 from spikes.graph.matrix import chain_matrix
 from spikes.deploy.populations import kind_of
 
@@ -196,6 +196,13 @@ def _probe(graph: Graph, pop: str, linear: set[str], src: str, n_in: int, n_out:
 
 def lower(graph: Graph) -> Network:
     """The :class:`Network` of ``graph`` (see the module docstring for the timing)."""
+    for name in graph.of_type(Neurons):
+        per = graph.nodes[name].per_neuron  # type: ignore[attr-defined]
+        if per:
+            raise ValueError(f"layer {name!r} has per-neuron {', '.join(sorted(per))} ("
+                             + ", ".join(f"{len(np.unique(v))} distinct {k}" for k, v in sorted(per.items()))
+                             + "); Lava's LIF process and the sim backend take one du/dv/vth/bias per population. "
+                             "Give the layer one value per population to deploy it (it runs in the float graph)")
     back = graph.recurrent_edges()
     chains: dict = {}   # chain matrices shared by sources entering a chain at the same nodes
     pops: dict[str, Population] = {}

@@ -151,7 +151,8 @@ def _nest_recurrent(graph: Graph, nodes: dict, edges: list[tuple[str, str]]) -> 
 
 
 def _neuron_to_nir(name: str, node: Neurons, dt: float, unit_r: bool = False):
-    """``unit_r``: write LIF with ``r = 1`` (norse reads no ``r``; the gain is in the synapses)."""
+    """The NIR node of a population, one value per neuron (per-neuron ``alpha``, ``v_th``, ``bias`` kept).
+    ``unit_r``: write LIF with ``r = 1`` (norse reads no ``r``; the gain is in the synapses)."""
     import nir
 
     p = node.params
@@ -159,21 +160,23 @@ def _neuron_to_nir(name: str, node: Neurons, dt: float, unit_r: bool = False):
         raise ValueError(f"layer {name!r}: ALIF/refractory neurons have no NIR equivalent")
     full = lambda v: np.full(node.shape, float(v))  # noqa: E731
     meta = {"reset": p.reset, "input_delay": node.input_delay}
-    alpha = p.alpha_value
-    if alpha >= 1.0 and not p.has_current:
-        if p.bias:
+    alpha, v_th, bias = node.values("alpha"), node.values("v_th"), node.values("bias")
+    if np.all(alpha >= 1.0) and not p.has_current:
+        if np.any(bias):
             raise ValueError(f"layer {name!r}: an IF population with a bias has no NIR equivalent (NIR IF has no leak)")
-        return nir.IF(r=full(1.0 / dt), v_threshold=full(p.v_th), v_reset=full(0.0), metadata=meta)
-    if alpha >= 1.0:
-        raise ValueError(f"layer {name!r}: CubaLIF needs alpha < 1 in NIR (tau_mem finite)")
+        return nir.IF(r=full(1.0 / dt), v_threshold=v_th, v_reset=full(0.0), metadata=meta)
+    if np.any(alpha >= 1.0):
+        raise ValueError(f"layer {name!r}: " + ("CubaLIF needs alpha < 1 in NIR (tau_mem finite)" if p.has_current
+                                                 else "some neurons have alpha = 1 (no leak) and others not: NIR "
+                                                      "has no population mixing IF and LIF"))
     tau = dt / (1.0 - alpha)
-    v_leak = full(p.bias / (1.0 - alpha))
+    v_leak = bias / (1.0 - alpha)
     if not p.has_current:
-        return nir.LIF(tau=full(tau), r=full(1.0 if unit_r else tau / dt), v_leak=v_leak, v_threshold=full(p.v_th),
+        return nir.LIF(tau=tau, r=np.ones(node.shape) if unit_r else tau / dt, v_leak=v_leak, v_threshold=v_th,
                        v_reset=full(0.0), metadata=meta)
     tau_syn = dt / (1.0 - p.alpha_syn)
-    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau), r=full(tau / dt), v_leak=v_leak,
-                       v_threshold=full(p.v_th), v_reset=full(0.0), w_in=full(tau_syn / dt), metadata=meta)
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=tau, r=tau / dt, v_leak=v_leak,
+                       v_threshold=v_th, v_reset=full(0.0), w_in=full(tau_syn / dt), metadata=meta)
 
 
 def write_nir(graph: Graph, path: str | os.PathLike, dt: float | None = None, dialect: str = "nir") -> None:
@@ -255,6 +258,7 @@ def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: st
     succs = {n: [b for a, b in edges if a == n] for n in nodes_in}
     out_nodes: dict = {}
     out_edges: list[tuple[str, str]] = []
+    row_gains: dict[str, np.ndarray] = {}       # populations whose input gain differs between neurons
     shapes: dict[str, tuple[int, ...]] = {}
     pending = list(nodes_in)
     guard = 0
@@ -269,7 +273,8 @@ def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: st
             pending.append(name)
             continue
         in_shape = known[0] if known else None
-        made = _import_node(name, node, in_shape, succs[name], nodes_in, dialect, dt, reset, name in looped)
+        made = _import_node(name, node, in_shape, succs[name], nodes_in, dialect, dt, reset, name in looped,
+                            row_gains)
         for n, v in made:
             out_nodes[n] = v
         shapes[name] = tuple(made[-1][1].output_shape)
@@ -278,6 +283,15 @@ def from_nir(nir_graph, dialect: str = "nir", dt: float | None = None, reset: st
     for a, b in edges:
         dst = f"{b}.gain" if f"{b}.gain" in out_nodes else b
         out_edges.append((a, dst))
+    for name, gain in row_gains.items():
+        for src in [a for a, b in out_edges if b == name]:
+            syn = out_nodes[src]
+            if not isinstance(syn, Affine) or [b for a, b in out_edges if a == src] != [name]:
+                raise ValueError(f"NIR node {name!r}: its input gain differs between neurons (per-neuron time "
+                                 f"constants); it goes into the rows of the Affine/Linear synapses feeding the layer "
+                                 f"alone, and {src!r} ({type(syn).__name__}) is not one")
+            g = gain.reshape(-1)
+            out_nodes[src] = Affine(syn.weight * g[:, None], None if syn.bias is None else syn.bias * g)
     return Graph(out_nodes, out_edges)
 
 
@@ -303,7 +317,8 @@ def _move_recurrent_biases(nodes: dict, edges: list[tuple[str, str]], looped: se
             nodes[w] = nir.Linear(weight=_np(rec.weight))
 
 
-def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float, reset: str, looped: bool = False):
+def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float, reset: str, looped: bool = False,
+                 row_gains: dict | None = None):
     import nir
 
     if isinstance(node, nir.Input):
@@ -333,8 +348,13 @@ def _import_node(name, node, in_shape, succs, nodes_in, dialect: str, dt: float,
     if isinstance(node, nir.Scale):
         return [(name, Scale(in_shape, _uniform(node.scale, "scale", name)))]
     if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)):
-        params, gain, delay = _neuron_params(name, node, dialect, dt, reset, looped)
-        pop = Neurons(in_shape, params, input_delay=delay)
+        params, per_neuron, gain, delay = _neuron_params(name, node, dialect, dt, reset, looped, tuple(in_shape))
+        pop = Neurons(in_shape, params, input_delay=delay, per_neuron=per_neuron)
+        gain = np.asarray(gain, dtype=np.float64)
+        if not np.allclose(gain, gain.flat[0], rtol=1e-6, atol=0):   # one input gain per neuron: into the synapses
+            row_gains[name] = gain
+            return [(name, pop)]
+        gain = float(gain.flat[0])
         if abs(gain - 1.0) > 1e-6:          # float32 tau/dt round trips leave ~1e-7
             return [(f"{name}.gain", Scale(in_shape, gain)), (name, pop)]
         return [(name, pop)]
@@ -362,9 +382,21 @@ def _expected_dims(succs, nodes_in) -> int | None:
     return None
 
 
-def _neuron_params(name, node, dialect: str, dt: float, reset: str, looped: bool = False):
-    """(NeuronParameters, input gain, input delay) of a NIR neuron under ``dialect``'s discretisation;
-    ``looped``: the neuron is in a loop with one synapse (snntorch's RLeaky)."""
+def _values(value, what: str, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A NIR neuron parameter as one value per neuron (an array of ``shape``; a single value is broadcast)."""
+    arr = _np(value).reshape(-1)
+    n = int(np.prod(shape))
+    if arr.size == 1:
+        return np.full(shape, float(arr[0]))
+    if arr.size != n:
+        raise ValueError(f"NIR node {name!r}: {what} has {arr.size} values for {n} neurons")
+    return arr.reshape(shape)
+
+
+def _neuron_params(name, node, dialect: str, dt: float, reset: str, looped: bool = False, shape=(1,)):
+    """(NeuronParameters, per-neuron values, input gain, input delay) of a NIR neuron under ``dialect``'s
+    discretisation: ``alpha``, ``v_th`` and ``bias`` one per neuron (:class:`Neurons` keeps those that differ),
+    the gain a float or one per neuron; ``looped``: the neuron is in a loop with one synapse (snntorch's RLeaky)."""
     import nir
 
     meta = getattr(node, "metadata", None) or {}
@@ -373,30 +405,35 @@ def _neuron_params(name, node, dialect: str, dt: float, reset: str, looped: bool
     v_reset = getattr(node, "v_reset", None)
     if v_reset is not None and abs(_uniform(v_reset, "v_reset", name)) > 0:
         raise ValueError(f"NIR node {name!r}: v_reset must be 0 (Lava resets to zero)")
-    v_th = _uniform(node.v_threshold, "v_threshold", name)
-    r = _uniform(node.r, "r", name)
+    val = lambda v, what: _values(v, what, name, shape)  # noqa: E731
+    v_th = val(node.v_threshold, "v_threshold")
+    if not np.all(v_th > 0):
+        raise ValueError(f"NIR node {name!r}: v_threshold must be > 0 for every neuron")
+    r = val(node.r, "r")
+    first = lambda a: float(a.reshape(-1)[0])  # noqa: E731
     if isinstance(node, nir.IF):
         gain = r if dialect == "norse" else r * dt
-        return NeuronParameters(alpha=1.0, v_th=v_th, reset=reset), gain, delay
+        return (NeuronParameters(alpha=1.0, v_th=first(v_th), reset=reset), {"v_th": v_th}, gain, delay)
     # norse 1.1's to_nir writes tau = dt / tau_inv = dt * tau (dt times too small): undo it
     tau_fix = (1.0 / dt) if dialect == "norse" else 1.0
     if isinstance(node, nir.LIF):
-        tau = _uniform(node.tau, "tau", name) * tau_fix
-        if not tau >= dt:
-            raise ValueError(f"NIR node {name!r}: tau={tau} is shorter than dt={dt} (forward Euler is unstable)")
-        v_leak = _uniform(node.v_leak, "v_leak", name)
-        alpha = 1.0 - dt / tau
+        tau = val(node.tau, "tau") * tau_fix
+        if not np.all(tau >= dt):
+            raise ValueError(f"NIR node {name!r}: tau={tau.min()} is shorter than dt={dt} (forward Euler is unstable)")
+        v_leak = val(node.v_leak, "v_leak")
+        alpha, bias = 1.0 - dt / tau, dt / tau * v_leak
         # RLeaky's zero reset (reset_delay=True) sets mem = 0 for the whole step after a spike, its input and
         # recurrent current dropped: our zero reset with one refractory step. Leaky's zeroes only the old mem.
         refractory = int(dialect == "snntorch" and reset == "zero" and "reset" not in meta and looped)
-        return (NeuronParameters(alpha=alpha, v_th=v_th, reset=reset, bias=dt / tau * v_leak,
-                                 refractory_steps=refractory), r * dt / tau, delay)
-    tau_mem = _uniform(node.tau_mem, "tau_mem", name) * tau_fix
+        return (NeuronParameters(alpha=first(alpha), v_th=first(v_th), reset=reset, bias=first(bias),
+                                 refractory_steps=refractory), {"alpha": alpha, "v_th": v_th, "bias": bias},
+                r * dt / tau, delay)
+    tau_mem = val(node.tau_mem, "tau_mem") * tau_fix
     tau_syn = _uniform(node.tau_syn, "tau_syn", name) * tau_fix
-    if not (tau_mem >= dt and tau_syn > dt):
-        raise ValueError(f"NIR node {name!r}: tau_mem={tau_mem}, tau_syn={tau_syn} must exceed dt={dt}")
+    if not (np.all(tau_mem >= dt) and tau_syn > dt):
+        raise ValueError(f"NIR node {name!r}: tau_mem={tau_mem.min()}, tau_syn={tau_syn} must exceed dt={dt}")
     w_in = _uniform(node.w_in, "w_in", name)
-    v_leak = _uniform(node.v_leak, "v_leak", name)
+    v_leak = val(node.v_leak, "v_leak")
     alpha, alpha_syn = 1.0 - dt / tau_mem, 1.0 - dt / tau_syn
     g_v = r * dt / tau_mem
     refractory = 0
@@ -406,5 +443,7 @@ def _neuron_params(name, node, dialect: str, dt: float, reset: str, looped: bool
         gain = w_in * dt / tau_syn * g_v
         if dialect == "snntorch" and reset == "zero" and "reset" not in meta:
             refractory = 1   # snntorch Synaptic's zero reset also drops the next step's input: v stays 0 one step
-    return (NeuronParameters(alpha=alpha, alpha_syn=alpha_syn, v_th=v_th, reset=reset, bias=dt / tau_mem * v_leak,
-                             refractory_steps=refractory), gain, delay)
+    bias = dt / tau_mem * v_leak
+    return (NeuronParameters(alpha=first(alpha), alpha_syn=alpha_syn, v_th=first(v_th), reset=reset,
+                             bias=first(bias), refractory_steps=refractory),
+            {"alpha": alpha, "v_th": v_th, "bias": bias}, gain, delay)

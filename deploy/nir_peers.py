@@ -49,10 +49,15 @@ class PeerExportError(ValueError):
                          f"layer(s): {lines}")
 
 
-def _scaled(node, factor: float, bias: bool = True):
-    """``node`` (Affine or Conv2d) with its weight (and, with ``bias``, its bias) times ``factor``."""
-    b = node.bias if node.bias is None or not bias else np.asarray(node.bias) * factor
-    return replace(node, weight=np.asarray(node.weight) * factor, bias=b)
+def _scaled(node, factor, bias: bool = True):
+    """``node`` (Affine or Conv2d) with its weight (and, with ``bias``, its bias) times ``factor``: a number, or one
+    per output (Affine rows, Conv2d channels)."""
+    f = np.asarray(factor, dtype=np.float64).reshape(-1)
+    if f.size > 1 and isinstance(node, Conv2d):
+        f = f.reshape(node.weight.shape[0], -1)[:, 0]          # checked constant per channel (problems_for)
+    w = np.asarray(node.weight) * (f.reshape(-1, *([1] * (np.ndim(node.weight) - 1))) if f.size > 1 else f[0])
+    b = node.bias if node.bias is None or not bias else np.asarray(node.bias) * (f if f.size > 1 else f[0])
+    return replace(node, weight=w, bias=b)
 
 
 def problems_for(graph: Graph, peer: str) -> list[tuple[str, str]]:
@@ -72,17 +77,26 @@ def problems_for(graph: Graph, peer: str) -> list[tuple[str, str]]:
                 out.append((name, f"adapts its threshold (ALIF); {peer}'s importer has no adaptive neuron"))
             if node.input_delay:
                 out.append((name, f"takes its input {node.input_delay} step(s) late; {peer}'s neurons do not"))
-            if p.alpha_value >= 1.0:
+            alpha = node.values("alpha")
+            if np.any(alpha >= 1.0):
                 out.append((name, "has no leak (IF); " + ("snntorch's importer turns NIR IF into Leaky(beta=0.9)"
                                                           if peer == "snntorch" else "norse's IAFCell integrates "
                                                           "with its own input gain, not ours")))
-            if p.bias and peer == "snntorch":
+            if "v_th" in node.per_neuron and peer == "snntorch":
+                out.append((name, f"{len(np.unique(node.per_neuron['v_th']))} different thresholds; snntorch's "
+                                  "importer takes one threshold per layer"))
+            if np.any(node.values("bias")) and peer == "snntorch":
                 out.append((name, "has a bias (NIR v_leak); snntorch's importer refuses v_leak != 0"))
-            if p.bias and p.has_current and peer == "norse":
+            if np.any(node.values("bias")) and p.has_current and peer == "norse":
                 out.append((name, "a current-based population with a bias: norse's CubaLIF importer adds v_leak to "
                                   "its synaptic current too"))
             if peer == "norse" and not p.has_current:
                 for src in graph.predecessors(name):
+                    if isinstance(graph.nodes[src], Conv2d) and "alpha" in node.per_neuron and not np.all(
+                            alpha.reshape(alpha.shape[0], -1) == alpha.reshape(alpha.shape[0], -1)[:, :1]):
+                        out.append((name, f"time constants that differ within a channel behind the conv {src!r}: "
+                                          "norse's LIF input gain dt/tau would need a gain per neuron, a conv has "
+                                          "one per channel"))
                     if not isinstance(graph.nodes[src], (*SYNAPSES, Scale)) or len(graph.successors(src)) != 1:
                         out.append((name, f"its input comes from {src!r} ({type(graph.nodes[src]).__name__}), which "
                                           "is not a synapse feeding it alone: norse's LIF scales its input by "
@@ -140,7 +154,7 @@ def graph_for_peer(graph: Graph, peer: str) -> Graph:
         for name, node in g.nodes.items():
             if isinstance(node, Neurons) and not node.params.has_current:   # LIFBoxCell's input gain dt/tau
                 for src in g.predecessors(name):
-                    nodes[src] = _scaled(nodes[src], 1.0 / (1.0 - node.params.alpha_value))
+                    nodes[src] = _scaled(nodes[src], 1.0 / (1.0 - node.values("alpha")))
             elif isinstance(node, AvgPool2d):                                # -> sum pool, 1/(kh kw) after it
                 for dst in _after_pool(g, name):
                     nodes[dst] = _scaled(nodes[dst], 1.0 / float(np.prod(node.kernel)), bias=False)

@@ -49,8 +49,10 @@ def test_bad_nir_input_is_refused_clearly(tmp_path):
                                            v_threshold=np.ones(2)),
                             "output": nir.Output(output_type={"output": np.array([2])})},
                      edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
-    with pytest.raises(ValueError, match="'lif'.*tau differs"):
-        from_nir(g)
+    graph = from_nir(g)        # per-neuron time constants are kept ...
+    assert graph.nodes["lif"].values("alpha").tolist() == pytest.approx([1 - 1e-3 / 1e-2, 1 - 1e-3 / 2e-2])
+    with pytest.raises(ValueError, match="layer 'lif' has per-neuron alpha.*one du/dv/vth/bias per population"):
+        lower(graph)           # ... and Lava, one value per population, refuses them naming the layer
 
 
 def _accuracy_and_agreement(graph, run_library, x, y, pops):

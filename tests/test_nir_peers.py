@@ -259,3 +259,79 @@ def test_export_for_a_peer_names_each_layer_it_cannot_represent(tmp_path):
         with pytest.raises(PeerExportError, match=rf"for {peer}.*'2_neurons': resets by subtraction.*'4_neurons'") as e:
             to_nir(graph, dialect=peer)
         assert [name for name, _ in e.value.problems] == ["2_neurons", "4_neurons", "6_neurons"]
+
+
+# ------------------------------------------------------------------------------------- per-neuron parameters
+def test_per_neuron_time_constants_and_thresholds_cross_both_ways(tmp_path):
+    """A snntorch net with a learned decay and threshold per neuron: imported per neuron, written to and read back
+    from a NIR file unchanged, run by norse the same; snntorch's own importer takes one threshold per layer and
+    Lava one value per population: both refusals name the layer."""
+    import snntorch as snn
+
+    from spikes.deploy.network import lower
+    from spikes.deploy.nir_io import read_nir, write_nir
+
+    torch.manual_seed(6)
+    g = torch.Generator().manual_seed(6)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(10, 16), snn.Leaky(beta=0.7 + 0.25 * torch.rand(16, generator=g),
+                                           threshold=0.7 + 0.6 * torch.rand(16, generator=g), init_hidden=True,
+                                           reset_mechanism="zero", learn_beta=True, learn_threshold=True),
+        torch.nn.Linear(16, 5), snn.Leaky(beta=0.6 + 0.3 * torch.rand(5, generator=g), threshold=torch.ones(5),
+                                          init_hidden=True, reset_mechanism="zero", learn_beta=True))
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+        net[2].weight.mul_(3)
+    x = _spikes(40, 4, (10,), seed=11)
+    _check_snntorch(net, (10,), [1, 3], x)
+    from snntorch.export_nir import export_to_nir
+    graph = from_nir(_quiet_import(export_to_nir, net, torch.zeros(10)), dialect="snntorch", reset="zero")
+    hidden = graph.nodes["1"]
+    assert sorted(hidden.per_neuron) == ["alpha", "v_th"]
+    assert hidden.values("v_th") == pytest.approx(net[1].threshold.detach().double().numpy(), rel=1e-6)
+    assert 1 - hidden.values("alpha") == pytest.approx(1 - net[1].beta.detach().double().numpy(), rel=1e-5)
+    write_nir(graph, tmp_path / "per_neuron.nir")
+    back, ours = read_nir(tmp_path / "per_neuron.nir").forward(x.double()), graph.forward(x.double())
+    assert all(torch.equal(back[p], ours[p]) for p in graph.populations)
+    theirs = _run_norse(graph, x)
+    for p in graph.populations:
+        assert coincidence(ours[p], theirs[p]) >= BAR, (p, coincidence(ours[p], theirs[p]))
+    with pytest.raises(PeerExportError, match=r"layer '1': 16 different thresholds"):
+        to_nir(graph, dialect="snntorch")
+    with pytest.raises(ValueError, match=r"layer '1' has per-neuron alpha, v_th \(16 distinct alpha, 16 distinct v_th\)"):
+        lower(graph)
+
+
+def test_per_neuron_decays_reach_snntorch_and_norse_from_spikes():
+    rng = np.random.default_rng(12)
+    p = NeuronParameters(alpha=0.9, v_th=1.0, reset="zero")
+    nodes = {"input": Input((10,)), "fc1": Affine(rng.normal(size=(16, 10)), rng.normal(size=16) * 0.1),
+             "lif1": Neurons((16,), p, per_neuron={"alpha": rng.uniform(0.6, 0.97, 16)}),
+             "fc2": Affine(rng.normal(size=(5, 16)), None),
+             "lif2": Neurons((5,), p, per_neuron={"alpha": rng.uniform(0.6, 0.97, 5)}), "output": Output((5,))}
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")]
+    _assert_peers_agree(Graph(nodes, edges), _spikes(40, 3, (10,), seed=13))
+
+
+def test_norse_per_neuron_time_constants_import():
+    import norse.torch as norse
+
+    torch.manual_seed(14)
+    g = torch.Generator().manual_seed(14)
+    cell = norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.empty(16).uniform_(50, 300, generator=g),
+                                                   v_th=torch.empty(16).uniform_(0.5, 1.5, generator=g),
+                                                   v_leak=torch.zeros(16)))   # norse's to_nir needs equal shapes
+    model = norse.SequentialState(torch.nn.Linear(10, 16, bias=False), cell)
+    with torch.no_grad():
+        model[0].weight.mul_(30.0)
+    x = _spikes(60, 4, (10,), seed=15)
+    theirs, state = [], None
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            z, state = model[1](model[0](x[t]), state)
+            theirs.append(z)
+    graph = from_nir(_quiet_import(norse.to_nir, model, torch.zeros(1, 10)), dialect="norse")
+    assert sorted(graph.nodes["1"].per_neuron) == ["alpha", "v_th"]
+    ours = graph.forward(x.double())["1"]
+    theirs = torch.stack(theirs)
+    assert theirs.sum() > 20 and coincidence(ours, theirs) >= BAR, coincidence(ours, theirs)

@@ -17,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="a checkpoint.pt written by spikes train or spikes demo")
     parser.add_argument("--to", choices=("nir", "lava"), required=True, help="target format")
     parser.add_argument("--out", type=Path, default=None, help="output file (default: beside the checkpoint)")
-    parser.add_argument("--dt", type=float, default=1e-3, help="NIR time step (s) for the tau mapping")
+    parser.add_argument("--dt", type=float, default=None,
+                        help="NIR time step (s) for the tau mapping (default 1e-3; a --nir-for reader fixes its own)")
+    parser.add_argument("--nir-for", choices=("nir", "snntorch", "norse"), default="nir",
+                        help="the NIR reader: spikes' own (default), or snntorch's import_from_nir / norse's "
+                             "from_nir (the graph written so that it runs there as here; layers it cannot run are "
+                             "refused by name)")
     parser.add_argument("--chips", type=int, default=1,
                         help="Loihi 2 chips the chip-fit report budgets (default 1; e.g. 8 for a Kapoho Point board)")
     parser.add_argument("--require-fit", action="store_true",
@@ -31,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
         graph = graph_of(loaded)
         if args.to == "nir":
             out = args.out or args.checkpoint.with_suffix(".nir")
-            write_nir(graph, out, dt=args.dt)
-            print(f"wrote {out} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
+            write_nir(graph, out, dt=args.dt, dialect=args.nir_for)
+            reader = "" if args.nir_for == "nir" else f" for {args.nir_for}"
+            print(f"wrote {out}{reader} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)")
             return 0
         if args.chips < 1:
             raise ValueError(f"--chips must be >= 1, got {args.chips}")

@@ -119,6 +119,27 @@ class NeuronParameters:
         return out
 
 
+@dataclass(frozen=True)
+class PerNeuronParameters(NeuronParameters):
+    """:class:`NeuronParameters` whose ``alpha``, ``v_th`` and ``bias`` may be tensors with one value per neuron
+    (broadcast over the population's shape): a graph's float reference of populations imported with per-neuron
+    time constants or thresholds (:class:`spikes.graph.Neurons` ``per_neuron``). The sequence kernels and Lava
+    take one value per population; :func:`neuron_step` takes these."""
+
+    def __post_init__(self) -> None:
+        alpha, v_th = torch.as_tensor(self.alpha), torch.as_tensor(self.v_th)
+        if not bool(((alpha >= 0) & (alpha <= 1)).all()):
+            raise ValueError("alpha (membrane decay per step) must be in [0, 1] for every neuron")
+        if not bool((v_th > 0).all()):
+            raise ValueError("v_th must be > 0 for every neuron")
+        NeuronParameters(alpha_syn=self.alpha_syn, reset=self.reset, beta=self.beta, rho=self.rho,
+                         refractory_steps=self.refractory_steps)        # the population-wide fields' checks
+
+    @property
+    def alpha_value(self) -> float:
+        raise ValueError("per-neuron parameters have no single alpha: read the per-neuron values")
+
+
 class NeuronState(NamedTuple):
     """State of a population: membrane ``v``, current ``i``, adaptation ``a``, refractory counter ``r``."""
 
@@ -140,7 +161,7 @@ def neuron_step(x: torch.Tensor, state: NeuronState | None, p: NeuronParameters)
         state = initial_state(x.shape, x.dtype, x.device)
     i = p.alpha_syn * state.i + x if p.has_current else x
     v = p.alpha * state.v + i
-    if p.bias:
+    if isinstance(p.bias, torch.Tensor) or p.bias:      # a tensor: one bias per neuron (PerNeuronParameters)
         v = v + p.bias
     refractory = None
     if p.refractory_steps:

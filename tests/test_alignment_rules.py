@@ -291,3 +291,94 @@ def test_rule_refuses_model_without_synaptic_layers():
         RULES["kp"]().check(nn.Sequential(nn.Tanh(), nn.PReLU()), MSE())
     with pytest.raises(ValueError, match="padding"):
         RULES["fa"]().check(nn.Sequential(nn.Conv2d(1, 1, 3, padding="same")), MSE())
+
+
+def _recurrent_by_hand(x, w, b, p):
+    """An independent reference of the recurrence with feedback B: the recurrent current is
+    s.detach() W^T + (s B^T - s.detach() B^T): its value is s W^T, autograd sends ds = g . B and dW = g^T s."""
+    from spikes.neurons.dynamics import neuron_step
+    s = torch.zeros_like(x[0])
+    state, out = None, []
+    for x_t in x.unbind(0):
+        rec = s.detach() @ w.t() + (s @ b.t() - s.detach() @ b.t())
+        s, state = neuron_step(x_t + rec, state, p)
+        out.append(s)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("path", ["kernel", "reference", "events"])
+def test_recurrent_matrix_feeds_back_through_B(path):
+    """RecurrentLIF's recurrent matrix as a synaptic layer: the backward recurrence sends g[t] . B to s[t-1] (compiled
+    kernel, reference loop, and the fused event path), dW_rec stays the true one; disabled, it is backprop."""
+    from spikes.layers.feedback import RecurrentSynapses, synaptic_layers
+    torch.manual_seed(3)
+    rec = RecurrentLIF(6, 5).double()
+    with torch.no_grad():
+        rec.weight_rec.mul_(4.0)
+    names = [n for n, _ in synaptic_layers(nn.Sequential(rec))]
+    assert names == ["0.input", "0.recurrent"]
+    proxy = synaptic_layers(rec)[1][1]
+    assert isinstance(proxy, RecurrentSynapses) and proxy.weight is rec.weight_rec
+    assert set(rec.state_dict()) == {"input.weight", "input.bias", "weight_rec"}
+    b = torch.randn(5, 5, dtype=torch.float64)
+    hooks = FeedbackHooks([("input", rec.input), ("recurrent", proxy)],
+                          {"input": torch.randn_like(rec.input.weight), "recurrent": b})
+    if path == "events":
+        x = (torch.rand(12, 3, 6) < 0.3).double()
+    else:
+        x = (torch.rand(12, 3, 6, dtype=torch.float64) * 2).requires_grad_(path != "events")
+    dense_current = TimeDistributed(rec.input)
+    if path == "reference":
+        from spikes.neurons import sequence
+        forward = lambda: sequence.run_recurrent_reference(dense_current(x), rec.recurrent_weight(), rec.params,  # noqa: E731
+                                                           feedback=rec._feedback)[0]
+    else:
+        forward = lambda: rec(x)  # noqa: E731
+    for enabled in (True, False):
+        rec.zero_grad()
+        hooks.enabled = enabled
+        spikes = forward()
+        g = torch.randn_like(spikes)
+        (spikes * g).sum().backward()
+        got = rec.weight_rec.grad.clone(), rec.input.weight.grad.clone()
+        rec.zero_grad()
+        w_rec = rec.weight_rec
+        ref = _recurrent_by_hand(rec.input(x) if x.dim() == 3 else None, w_rec, b if enabled else w_rec.detach(),
+                                 rec.params)
+        assert torch.equal(ref.detach(), spikes.detach()) and spikes.sum() > 0
+        (ref * g).sum().backward()
+        torch.testing.assert_close(got[0], rec.weight_rec.grad)
+        torch.testing.assert_close(got[1], rec.input.weight.grad)
+    hooks.remove()
+    assert rec.feedback_source is None
+
+
+class _SumOverTime(nn.Module):
+    def forward(self, x):
+        return x.sum(0)
+
+
+@pytest.mark.parametrize("name", ["kp", "wm"])
+def test_rules_train_the_recurrent_feedback(name):
+    """The rules give RecurrentLIF's recurrent matrix its own B: KP's receives W_rec's change and decays; WM's
+    regulariser reads the recurrent input (the spikes one step earlier) and moves B."""
+    torch.manual_seed(1)
+    rec = RecurrentLIF(4, 5).double()
+    with torch.no_grad():
+        rec.input.weight.mul_(6.0)
+        rec.weight_rec.mul_(3.0)
+    model = nn.Sequential(rec, TimeDistributed(nn.Linear(5, 3)), _SumOverTime()).double()
+    rule, _ = _rule(name, model, lr=0.05, **({"alpha": 0.5} if name == "kp" else {"lr_b": 1.0}))
+    assert [n for n, _ in rule.layers] == ["0.input", "0.recurrent", "1.module"]
+    g = torch.Generator().manual_seed(2)
+    batch = Batch(torch.rand(10, 6, 4, generator=g, dtype=torch.float64).requires_grad_(False),
+                  torch.randn(6, 3, generator=g, dtype=torch.float64))
+    w0, b0 = rec.weight_rec.detach().clone(), rule.feedback["0.recurrent"].clone()
+    rule.train_step(model, batch, MSE())
+    assert rec.weight_rec.grad is not None and float(rec.weight_rec.grad.abs().sum()) > 0
+    b1 = rule.feedback["0.recurrent"]
+    if name == "kp":
+        f = 1 - 2 * 0.05 * 0.5
+        torch.testing.assert_close(rec.weight_rec.detach() - b1, f * (w0 - b0))
+    else:
+        assert not torch.equal(b1, b0)

@@ -19,8 +19,10 @@ backward hook (``register_full_backward_hook``) replacing the module's ``grad_in
 ``dL/dy_l := e . D_l`` (``D_l`` of shape ``(n_out, features of y_l)``).
 
 Synaptic modules: ``nn.Linear`` and ``nn.Conv2d`` and their subclasses (``EventLinear``, ``EventConv2d``),
-also inside ``TimeDistributed`` and as ``RecurrentLIF.input``. ``RecurrentLIF``'s recurrent matrix is not a
-synaptic module here: its backward through time (a compiled kernel) still uses ``W_rec^T``.
+also inside ``TimeDistributed`` and as ``RecurrentLIF.input``; and ``RecurrentLIF``'s recurrent matrix, as the
+layer ``<name>.recurrent`` (:class:`RecurrentSynapses`, the map ``s[t-1] -> s[t-1] W_rec^T``): its backward through
+time (the compiled kernel, or the reference loop) sends ``g[t] . B`` back to ``s[t-1]`` (``feedback_source`` of the
+layer). Direct feedback alignment leaves the recurrent matrix to backprop through time.
 """
 from __future__ import annotations
 
@@ -33,7 +35,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spikes.layers.recurrent import RecurrentLIF
+
 SYNAPTIC = (nn.Linear, nn.Conv2d)
+
+
+class RecurrentSynapses(nn.Linear):
+    """The recurrent matrix of ``owner`` (a :class:`RecurrentLIF`) as a synaptic layer: a linear map whose ``weight``
+    is ``owner.weight_rec`` (the same Parameter) and whose input is the population's spikes one step earlier. It
+    is never called and is not a submodule of the model (the model's parameters and state_dict are unchanged)."""
+
+    def __init__(self, owner: RecurrentLIF):
+        nn.Module.__init__(self)
+        self.in_features = self.out_features = owner.weight_rec.shape[0]
+        self.weight = owner.weight_rec
+        self.bias = None
+        object.__setattr__(self, "owner", owner)      # not registered: the owner is not a child of its proxy
 
 
 
@@ -47,9 +64,18 @@ def quiet_first_layer():
         yield
 
 
-def synaptic_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every ``nn.Linear``/``nn.Conv2d`` (subclasses included) in ``model``, in module order."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, SYNAPTIC)]
+def synaptic_layers(model: nn.Module, recurrent: bool = True) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every ``nn.Linear``/``nn.Conv2d`` (subclasses included) in ``model``, in module order;
+    with ``recurrent``, each ``RecurrentLIF``'s recurrent matrix follows its input projection as
+    ``(<name>.recurrent, RecurrentSynapses)``."""
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, SYNAPTIC)]
+    if recurrent:
+        for name, m in model.named_modules():
+            if isinstance(m, RecurrentLIF):
+                prefix = f"{name}." if name else ""
+                at = next(i for i, (n, _) in enumerate(layers) if n == f"{prefix}input")
+                layers.insert(at + 1, (f"{prefix}recurrent", RecurrentSynapses(m)))
+    return layers
 
 
 def check_synaptic(name: str, module: nn.Module) -> None:
@@ -135,10 +161,26 @@ class FeedbackHooks:
         self.inputs: dict[str, torch.Tensor] = {}
         self.weights = {name: module.weight for name, module in layers}
         self.handles = []
+        self.owners: list[RecurrentLIF] = []
         for name, module in layers:
+            if isinstance(module, RecurrentSynapses):        # the kernel asks for B at backward time
+                module.owner.feedback_source = self._source(name)
+                self.owners.append(module.owner)
+                if record_inputs:
+                    self.handles.append(module.owner.register_forward_hook(self._record_recurrent(name)))
+                continue
             self.handles.append(module.register_full_backward_hook(self._backward_hook(name)))
             if record_inputs:
                 self.handles.append(module.register_forward_pre_hook(self._record(name)))
+
+    def _source(self, name: str) -> Callable[[], torch.Tensor | None]:
+        return lambda: self.feedback[name] if self.enabled else None
+
+    def _record_recurrent(self, name: str) -> Callable:
+        def hook(module, args, spikes):       # the recurrent map's input: the spikes of the step before
+            if self.recording and spikes.shape[0] > 1:
+                self.inputs[name] = spikes[:-1].detach()
+        return hook
 
     def _record(self, name: str) -> Callable:
         def hook(module, args):
@@ -158,6 +200,9 @@ class FeedbackHooks:
         for h in self.handles:
             h.remove()
         self.handles = []
+        for owner in self.owners:
+            owner.feedback_source = None
+        self.owners = []
 
 
 class DirectFeedback:

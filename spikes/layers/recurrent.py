@@ -7,10 +7,13 @@ adds only the columns of ``W_rec`` of the neurons that spiked. A sparse input (`
 projected inside the same loop from the columns of ``W_in`` of the active inputs
 (``run_recurrent_events``: the current I and its gradient are never stored); otherwise the projection runs
 first as one matmul over the whole sequence. ``zero_diagonal`` removes self-connections (W_rec[n, n] = 0).
+``feedback_source`` (set by the rules without weight transport) makes the backward recurrence send its gradient
+through a feedback matrix B in place of W_rec.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -38,21 +41,29 @@ class RecurrentLIF(nn.Module):
         self.stateful = stateful
         self.state: NeuronState | None = None
         self.last_spikes: torch.Tensor | None = None
+        # set by a rule without weight transport (spikes.layers.feedback): called at backward time, returns the
+        # feedback matrix B the recurrence sends its gradient back through (None: W_rec, backprop)
+        self.feedback_source: Callable[[], torch.Tensor | None] | None = None
 
     def recurrent_weight(self) -> torch.Tensor:
         """W_rec as used (diagonal zeroed when ``zero_diagonal``)."""
         return self.weight_rec * self._mask if self.zero_diagonal else self.weight_rec
+
+    def _feedback(self) -> torch.Tensor | None:
+        b = self.feedback_source() if self.feedback_source is not None else None
+        return None if b is None else b * self._mask if self.zero_diagonal else b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3:
             raise ValueError(f"RecurrentLIF expects (T, B, {self.input.in_features}), got {tuple(x.shape)}")
         state, s0 = (self.state, self.last_spikes) if self.stateful else (None, None)
         events = self.input.events(x) if fast_path_unsupported(x, self.params) is None else None
+        feedback = self._feedback if self.feedback_source is not None else None
         if events is None:
-            spikes, state = run_recurrent(self.input(x), self.recurrent_weight(), self.params, state, s0)
+            spikes, state = run_recurrent(self.input(x), self.recurrent_weight(), self.params, state, s0, feedback)
         else:  # sparse input: the projection is summed inside the recurrent kernel
             spikes, state = run_recurrent_events(events, x.shape[:2], self.input.weight, self.input.bias,
-                                                 self.recurrent_weight(), self.params, state, s0)
+                                                 self.recurrent_weight(), self.params, state, s0, feedback)
         if self.stateful:
             self.state = NeuronState(*(t.detach() for t in state))
             self.last_spikes = spikes[-1].detach()

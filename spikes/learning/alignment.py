@@ -89,6 +89,7 @@ class AlignmentRule(BPTT):
     name = ""
     measures_alignment: ClassVar[bool] = True     # B has W's shape: log angle_wb
     record_inputs: ClassVar[bool] = False         # the regularisers need each layer's input
+    recurrent_feedback: ClassVar[bool] = True     # RecurrentLIF's recurrent matrix gets a B too
 
     @dataclass(frozen=True)
     class Options(BPTT.Options):
@@ -108,7 +109,7 @@ class AlignmentRule(BPTT):
     # -- setup
     def check(self, model, objective: Objective) -> None:
         super().check(model, objective)
-        layers = synaptic_layers(model)
+        layers = synaptic_layers(model, self.recurrent_feedback)
         if not layers:
             raise ValueError(f"rule {self.name!r} replaces the backward pass of synaptic layers (nn.Linear, nn.Conv2d "
                              f"and spikes' event versions); {type(model).__name__} has none")
@@ -117,7 +118,7 @@ class AlignmentRule(BPTT):
 
     def setup(self, model: nn.Module, optimizer, seed: int = 0) -> None:
         super().setup(model, optimizer, seed)
-        self.layers = synaptic_layers(model)
+        self.layers = synaptic_layers(model, self.recurrent_feedback)
         self.noise = torch.Generator().manual_seed(seed + 0x5EED)
         for index, (name, module) in enumerate(self.layers):
             with torch.no_grad():

@@ -25,6 +25,7 @@ class DirectFeedbackAlignment(AlignmentRule):
 
     name = "dfa"
     measures_alignment = False           # D_l is not W-shaped: only the gradient angle is logged
+    recurrent_feedback = False           # a recurrent matrix backpropagates through time
 
     def initial_feedback(self, index, name, module):
         return None                      # drawn at the first forward (the size of a conv output is known then)
@@ -43,7 +44,7 @@ class DirectFeedbackAlignment(AlignmentRule):
 
     def check(self, model, objective) -> None:
         super().check(model, objective)
-        names = [n for n, _ in synaptic_layers(model)]
+        names = [n for n, _ in synaptic_layers(model, recurrent=False)]
         if len(names) < 2:
             raise ValueError(f"rule 'dfa' needs at least two synaptic layers (an output and a hidden one); "
                              f"{type(model).__name__} has {names}")

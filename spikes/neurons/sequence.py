@@ -11,6 +11,8 @@ reason (``SPIKES_REFERENCE=1``, a non-CPU device, a dtype other than float32/flo
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
@@ -31,14 +33,38 @@ def run_sequence_reference(x: torch.Tensor, p: NeuronParameters,
     return torch.stack(spikes), state
 
 
+Feedback = Callable[[], "torch.Tensor | None"]
+
+
+class _FeedbackMatmul(torch.autograd.Function):
+    """``y = s W^T`` whose backward sends ``ds = dy . B`` with ``B = feedback()`` read at backward time (None: W,
+    backprop); ``dW = dy^T s`` either way (learning without weight transport, :mod:`spikes.layers.feedback`)."""
+
+    @staticmethod
+    def forward(ctx, s, w, feedback):  # type: ignore[override]
+        ctx.save_for_backward(s, w)
+        ctx.feedback = feedback
+        return s @ w.t()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):  # type: ignore[override]
+        s, w = ctx.saved_tensors
+        b = ctx.feedback()
+        g_s = g @ (w if b is None else b.to(g.dtype)) if ctx.needs_input_grad[0] else None
+        g_w = g.reshape(-1, g.shape[-1]).t() @ s.reshape(-1, s.shape[-1]) if ctx.needs_input_grad[1] else None
+        return g_s, g_w, None
+
+
 def run_recurrent_reference(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters,
-                            state: NeuronState | None = None,
-                            s0: torch.Tensor | None = None) -> tuple[torch.Tensor, NeuronState]:
-    """Per-step loop: step t receives ``x[t] + s[t-1] @ w_rec.T``."""
+                            state: NeuronState | None = None, s0: torch.Tensor | None = None,
+                            feedback: Feedback | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """Per-step loop: step t receives ``x[t] + s[t-1] @ w_rec.T`` (backward through ``feedback()`` when given)."""
     spikes = []
     s = s0 if s0 is not None else torch.zeros_like(x[0])
     for x_t in x.unbind(0):
-        s, state = neuron_step(x_t + s @ w_rec.t(), state, p)
+        rec = s @ w_rec.t() if feedback is None else _FeedbackMatmul.apply(s, w_rec, feedback)
+        s, state = neuron_step(x_t + rec, state, p)
         spikes.append(s)
     return torch.stack(spikes), state
 
@@ -76,25 +102,27 @@ def run_sequence(x: torch.Tensor, p: NeuronParameters, state: NeuronState | None
 
 
 def run_recurrent(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None = None,
-                  s0: torch.Tensor | None = None) -> tuple[torch.Tensor, NeuronState]:
+                  s0: torch.Tensor | None = None, feedback: Feedback | None = None) -> tuple[torch.Tensor, NeuronState]:
     """Recurrent population: step t receives ``x[t] + s[t-1] @ w_rec.T`` (``x`` is (T, B, N), ``w_rec`` (N, N), out x in).
 
     Forward adds only the columns of ``w_rec`` of the neurons that spiked; backward runs the adjoint
     recurrence in the same compiled loop and accumulates ``dL/dw_rec`` from the active neurons only.
+    ``feedback``: a function called at backward time; when it returns a matrix B (w_rec's shape) the adjoint
+    recurrence sends ``g[t] . B`` back to ``s[t-1]`` instead of ``g[t] . W_rec`` (dL/dw_rec unchanged).
     """
     if x.dim() != 3:
         raise ValueError(f"run_recurrent needs input of shape (T, B, N), got {tuple(x.shape)}")
     _check_recurrent(x.shape, w_rec, s0)
     if fast_path_unsupported(x, p) is not None or w_rec.device != x.device:
-        return run_recurrent_reference(x, w_rec, p, state, s0)
-    return _run_recurrent(x, None, None, None, w_rec, p, state, s0, x.shape)
+        return run_recurrent_reference(x, w_rec, p, state, s0, feedback)
+    return _run_recurrent(x, None, None, None, w_rec, p, state, s0, x.shape, feedback=feedback)
 
 
 def run_recurrent_events(events: tuple[torch.Tensor, torch.Tensor, torch.Tensor], shape: tuple[int, int],
                          w_in: torch.Tensor, b_in: torch.Tensor | None, w_rec: torch.Tensor, p: NeuronParameters,
-                         state: NeuronState | None = None,
-                         s0: torch.Tensor | None = None) -> tuple[torch.Tensor, NeuronState]:
-    """``run_recurrent(x @ w_in.T + b_in, w_rec, ...)`` for a sparse input ``x`` (T, B, K) given as the CSR
+                         state: NeuronState | None = None, s0: torch.Tensor | None = None,
+                         feedback: Feedback | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """``run_recurrent(x @ w_in.T + b_in, w_rec, ..., feedback)`` for a sparse input ``x`` (T, B, K) given as the CSR
     ``events = (offsets, cols, values)`` of its T*B rows (``EventLinear.events``; ``shape`` = (T, B)).
 
     The input projection is summed from the columns of ``w_in`` of the active inputs inside the recurrent
@@ -107,7 +135,7 @@ def run_recurrent_events(events: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         raise ValueError(f"run_recurrent_events: events index {events[0].numel() - 1} rows, shape {tuple(shape)} has "
                          f"{t_steps * batch}")
     _check_recurrent((t_steps, batch, n), w_rec, s0)
-    return _run_recurrent(None, events, w_in, b_in, w_rec, p, state, s0, (t_steps, batch, n), w_in.dtype)
+    return _run_recurrent(None, events, w_in, b_in, w_rec, p, state, s0, (t_steps, batch, n), w_in.dtype, feedback)
 
 
 def _check_recurrent(shape, w_rec: torch.Tensor, s0: torch.Tensor | None) -> None:
@@ -120,7 +148,8 @@ def _check_recurrent(shape, w_rec: torch.Tensor, s0: torch.Tensor | None) -> Non
 
 def _run_recurrent(x: torch.Tensor | None, events, w_in: torch.Tensor | None, b_in: torch.Tensor | None,
                    w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None, s0: torch.Tensor | None,
-                   full_shape: tuple[int, int, int], dtype: torch.dtype | None = None) -> tuple[torch.Tensor, NeuronState]:
+                   full_shape: tuple[int, int, int], dtype: torch.dtype | None = None,
+                   feedback: Feedback | None = None) -> tuple[torch.Tensor, NeuronState]:
     """The compiled recurrence for a dense current ``x`` or, with ``events``, the fused input projection."""
     dtype = x.dtype if x is not None else dtype
     shape = torch.Size(full_shape[1:])
@@ -131,7 +160,7 @@ def _run_recurrent(x: torch.Tensor | None, events, w_in: torch.Tensor | None, b_
     if x is None:
         x = torch.empty((0, 0, 0), dtype=dtype)
     s, v, i, a, r = _RecurrentFunction.apply(x, w_rec.to(dtype), s0, alpha_t, v0, i0, a0, r0, w_in, b_in, p,
-                                             events, tuple(full_shape))
+                                             events, tuple(full_shape), feedback)
     return s, NeuronState(v, i, a, r)
 
 
@@ -257,7 +286,7 @@ class _RecurrentFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_rec, s0, alpha_t, v0, i0, a0, r0, w_in, b_in, p: NeuronParameters, events,
-                full_shape):  # type: ignore[override]
+                full_shape, feedback=None):  # type: ignore[override]
         kernels.set_threads()
         dtype = w_rec.dtype
         c = _scalars(p, dtype)
@@ -274,6 +303,7 @@ class _RecurrentFunction(torch.autograd.Function):
                             int(p.refractory_steps), c["zr"], c["one"], p.adaptive, s, u, aprev, refr, v_t, i_t, a_t, r_t)
         ctx.p = p
         ctx.events = events
+        ctx.feedback = feedback
         ctx.has_bias = b_in is not None
         ctx.set_materialize_grads(False)  # unused outputs (often the final state) send None, not zeros
         ctx.alpha_is_tensor = alpha_t is not None
@@ -306,7 +336,9 @@ class _RecurrentFunction(torch.autograd.Function):
         parts = np.zeros(chunks, np.float64)
         need_galpha = ctx.alpha_is_tensor and ctx.needs_input_grad[3]
         offsets, cols, vals = _csr_arrays(events, dt)
-        K.recurrent_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0), _np(s0), _np(w_rec),
+        b_rec = ctx.feedback() if ctx.feedback is not None else None     # the kernel uses it only to send g back
+        w_back = w_rec if b_rec is None else b_rec.detach().to(w_rec.dtype).contiguous()
+        K.recurrent_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0), _np(s0), _np(w_back),
                              events is not None, offsets, cols, vals,
                              c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
                              c["zr"], c["one"], p.adaptive, c["code"], c["c1"], c["c2"], need_galpha,
@@ -320,7 +352,7 @@ class _RecurrentFunction(torch.autograd.Function):
         g_b_in = (torch.from_numpy(gb_parts.sum(0).astype(dt)) if events is not None and ctx.has_bias
                   and ctx.needs_input_grad[9] else None)
         return (g_x, g_w, torch.from_numpy(gs0), g_alpha, torch.from_numpy(gv0), g_i0, g_a0, None, g_w_in, g_b_in,
-                None, None, None)
+                None, None, None, None)
 
 
 def _csr_arrays(events, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

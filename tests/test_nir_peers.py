@@ -259,6 +259,28 @@ def test_export_for_a_peer_names_each_layer_it_cannot_represent(tmp_path):
         with pytest.raises(PeerExportError, match=rf"for {peer}.*'2_neurons': resets by subtraction.*'4_neurons'") as e:
             to_nir(graph, dialect=peer)
         assert [name for name, _ in e.value.problems] == ["2_neurons", "4_neurons", "6_neurons"]
+    from spikes.cli import main
+    assert main(["export", str(tmp_path / "sub" / "checkpoint.pt"), "--to", "nir", "--nir-for", "norse"]) == 2
+    assert not (tmp_path / "sub" / "checkpoint.nir").exists()          # refused before anything is written
+
+
+def test_spikes_export_nir_for_snntorch_writes_what_it_imports(tmp_path):
+    import nir
+    from snntorch import utils as snn_utils
+    from snntorch.import_nir import import_from_nir
+
+    from spikes.cli import main
+    train(flat_config(model="mlp_snn", **TRAIN), tmp_path / "z", log=lambda m: None)
+    out = tmp_path / "z.nir"
+    assert main(["export", str(tmp_path / "z" / "checkpoint.pt"), "--to", "nir", "--nir-for", "snntorch",
+                 "--out", str(out)]) == 0
+    net, shape, _ = load_model(tmp_path / "z" / "checkpoint.pt")
+    graph = net.to_graph(input_shape=shape)
+    x = _spikes(25, 2, shape, p=0.4, seed=3)
+    module = _quiet_import(import_from_nir, nir.read(str(out)))
+    theirs = _run_peer(module, graph, x, batched=False, reset=lambda: snn_utils.reset(module))
+    ours = graph.forward(x.double())
+    assert all(coincidence(ours[p], theirs[p].reshape(ours[p].shape)) >= BAR for p in graph.populations)
 
 
 # ------------------------------------------------------------------------------------- per-neuron parameters

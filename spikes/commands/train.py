@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="any config key, e.g. --set model.n_rec=128 --set rule.feedback=random (repeatable)")
     parser.add_argument("--list-options", action="store_true", help="print every table's keys and defaults, then exit")
     parser.add_argument("--nproc", type=int, default=1, metavar="N",
-                        help="train data-parallel in N local processes (torch.distributed, gloo on CPU / nccl on GPU; "
-                             "under torchrun leave it at 1: torchrun starts the processes)")
+                        help="train data-parallel in N local processes (torch.distributed, gloo: the trainer runs "
+                             "on the CPU; under torchrun leave it at 1: torchrun starts the processes)")
     group = parser.add_argument_group("[train] keys and first-release shortcuts (override the file)")
     for f in fields(TrainOptions):
         _flag(group, f.name, f.default if f.default is not MISSING else None, f.metadata)

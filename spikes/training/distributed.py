@@ -68,14 +68,15 @@ def current() -> World:
 
 
 def default_backend() -> str:
-    """``nccl`` when this process has a CUDA device, else ``gloo`` (CPU tensors)."""
-    return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
+    """``gloo``: the trainer keeps its tensors on the CPU (nccl reduces CUDA tensors only, so it is chosen
+    explicitly, ``SPIKES_DIST_BACKEND=nccl``, for a model on the GPU)."""
+    return "gloo"
 
 
 def init_from_env(backend: str | None = None, timeout_s: float = 1800.0) -> World:
     """Join the process group torchrun describes in the environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
     ``MASTER_PORT``); without ``WORLD_SIZE > 1`` nothing is initialised and one process is returned. ``backend``:
-    ``gloo`` or ``nccl`` (default: :func:`default_backend`; the env ``SPIKES_DIST_BACKEND`` overrides it).
+    ``gloo`` or ``nccl`` (default: ``SPIKES_DIST_BACKEND`` if set, else :func:`default_backend`).
     Joining twice is harmless."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:

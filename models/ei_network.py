@@ -82,7 +82,8 @@ class EILayer(nn.Module):
         # SomaI sees the same mean input as E and takes away about `inhibition` of E's mean drive
         self.register_buffer("w_sin", _uniform((n_s, n_pre), min(2.0 * input_gain * feedforward / n_pre, w_max), g))
         self.register_buffer("w_se", _uniform((n_s, n_e), min(2.0 * lateral / n_e, w_max), g))
-        self.register_buffer("w_es", _uniform((n_e, n_s), min(2.0 * inhibition / n_s, w_max_i), g))
+        # SomaI -> E is learned (homeostatic inhibitory plasticity of the rule; backprop trains it as a weight)
+        self.w_es = nn.Parameter(_uniform((n_e, n_s), min(2.0 * inhibition / n_s, w_max_i), g))
         if n_d:
             self.register_buffer("w_de", _uniform((n_d, n_e), min(2.0 / n_e, w_max), g))
             self.w_ed = nn.Parameter(torch.zeros(n_e, n_d))     # learned: starts without dendritic inhibition
@@ -100,9 +101,11 @@ class EILayer(nn.Module):
         return x_e, x_s, x_d
 
     def constrain_(self) -> None:
-        """Dale's law as weight bounds: every learned magnitude back into ``[0, w_max]`` (``w_max_i`` for W_ed)."""
+        """Dale's law as weight bounds: every learned magnitude back into ``[0, w_max]`` (``w_max_i`` for the
+        inhibitory W_es and W_ed); input synapses only where ``mask`` has them."""
         with torch.no_grad():
             self.w_in.clamp_(0.0, self.w_max).mul_(self.mask)
+            self.w_es.clamp_(0.0, self.w_max_i)
             if self.w_ed is not None:
                 self.w_ed.clamp_(0.0, self.w_max_i)
 
@@ -111,7 +114,7 @@ class EINetwork(nn.Module):
     """E/I network ``n_in -> hidden... -> n_out`` (module docstring)."""
 
     def __init__(self, n_in: int, n_out: int, hidden: tuple[int, ...] = (128, 64), inhibitory_fraction: float = 0.1,
-                 w_max: float = 1.0, w_max_i: float = 1.0, tau: float = 3.0, forward_steps: int = 15,
+                 w_max: float = 2.0, w_max_i: float = 1.0, tau: float = 3.0, forward_steps: int = 15,
                  top_down: str = "tied", top_down_scale: float = 1.0, neuron: str = "rate", lif_steps: int = 20,
                  lif_alpha: float = 1.0, input_gain: float = 8.0, inhibition: float = 1.0, lateral: float = 0.1,
                  feedforward: float = 1.0, connectivity: float = 0.15, r_max: float = float("inf"), seed: int = 0):
@@ -205,6 +208,7 @@ class EINetwork(nn.Module):
         out = {}
         for k, layer in enumerate(self.layers):
             out[f"layers.{k}.w_in"] = layer.w_in
+            out[f"layers.{k}.w_es"] = layer.w_es
             if layer.w_ed is not None:
                 out[f"layers.{k}.w_ed"] = layer.w_ed
         if self.top_down == "learned":
@@ -232,7 +236,7 @@ class EIOptions:
     hidden: tuple = option((128, 64), "E units per hidden layer (SomaI and DendI: inhibitory_fraction of them)")
     inhibitory_fraction: float = option(0.1, "SomaI and DendI units per E unit of a layer", min=0.0,
                                         min_exclusive=True, max=1.0)
-    w_max: float = option(1.0, "upper bound of excitatory weights (Dale's law: all weights are magnitudes >= 0)",
+    w_max: float = option(2.0, "upper bound of excitatory weights (Dale's law: all weights are magnitudes >= 0)",
                           min=0.0, min_exclusive=True)
     w_max_i: float = option(1.0, "upper bound of the learned dendritic-inhibition weights", min=0.0,
                             min_exclusive=True)
@@ -244,6 +248,8 @@ class EIOptions:
     lif_steps: int = option(20, "LIF populations: steps per phase (rates = counts / steps)", min=1)
     lif_alpha: float = option(1.0, "LIF populations: membrane decay per step (1 = integrate-and-fire)", min=0.0,
                               max=1.0)
+    loss: str = option("mse", "the objective's loss: mse against one-hot rates (BTSP's target), or ce, softmax "
+                              "cross-entropy on the rates (for backprop)", choices=("mse", "ce"))
     input_gain: float = option(8.0, "initial mean feedforward drive per unit of mean input rate", min=0.0,
                                min_exclusive=True)
     inhibition: float = option(1.0, "SomaI -> E: about this fraction of E's mean drive is taken away at the start",
@@ -257,10 +263,19 @@ class EIOptions:
 
 
 class RateTargetObjective(Objective):
-    """Classification by output rates ``y (B, K)`` in [0, 1] against one-hot targets (BTSP's instructive signal is
-    ``target - y``): ``loss = mean_b sum_k (y_k - onehot_k)^2 / 2``; decision ``argmax y``."""
+    """Classification by output rates ``y (B, K)`` against one-hot targets (BTSP's instructive signal is
+    ``target - y``); decision ``argmax y``. ``loss``: ``"mse"``, ``mean_b sum_k (y_k - onehot_k)^2 / 2`` (what
+    BTSP's target means), or ``"ce"``, softmax cross-entropy on the rates (what backprop trains best: with MSE its
+    gradient silences the ReLU outputs, which then get no gradient). The logged metric ``loss`` is always MSE."""
+
+    def __init__(self, loss: str = "mse"):
+        if loss not in ("mse", "ce"):
+            raise ValueError(f"RateTargetObjective: loss must be 'mse' or 'ce', got {loss!r}")
+        self.kind = loss
 
     def loss(self, output, batch: Batch) -> torch.Tensor:
+        if self.kind == "ce":
+            return F.cross_entropy(output, batch.y)
         target = F.one_hot(batch.y, output.shape[1]).to(output.dtype)
         return 0.5 * ((output - target) ** 2).sum(1).mean()
 

@@ -371,11 +371,11 @@ def _ei_kind(name: str, neuron: str) -> ModelKind:
                 "neuron": neuron}
 
     def construct(kw: dict[str, Any]) -> nn.Module:
-        return EINetwork(**{**kw, "hidden": tuple(kw["hidden"])})
+        return EINetwork(**{**{k: v for k, v in kw.items() if k != "loss"}, "hidden": tuple(kw["hidden"])})
 
     what = "rate units" if neuron == "rate" else "LIF populations, rates from spike counts"
     return ModelKind(name, f"E/I network with somatic and dendritic inhibition, Dale's law ({what})", EIOptions,
-                     "btsp", "tabular", resolve, construct, lambda kw, penalty: RateTargetObjective())
+                     "btsp", "tabular", resolve, construct, lambda kw, penalty: RateTargetObjective(kw.get("loss", "mse")))
 
 
 def _oscillator_kind(name: str, cls, options: type, description: str) -> ModelKind:

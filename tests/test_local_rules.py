@@ -208,3 +208,17 @@ def test_trainer_resumes_exactly(tmp_path, model, rule, dataset):
         assert torch.equal(a["weights"][k], b["weights"][k]), k
     assert resumed["test_metric"] == whole["test_metric"]
     assert whole["metric_name"] == ("accuracy" if rule == "btsp" else "fitness")
+    assert resumed["learning"] == whole["learning"] and whole["learning"]["weight_change"]
+
+
+def test_compare_reads_both_rules(tmp_path, capsys):
+    from spikes.commands.compare import add_arguments, run
+    import argparse
+    train(_config("ei_network", "btsp", "spiral", epochs=1), tmp_path / "btsp", log=lambda m: None)
+    train(_config("ctrnn", "fluctuation", "oscillator", epochs=1), tmp_path / "fl", log=lambda m: None)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args([str(tmp_path / "btsp"), str(tmp_path / "fl")])) == 0
+    table = capsys.readouterr().out
+    for word in ("accuracy", "fitness", "weight_change", "plateau_fraction", "flux_amplitude", "rate"):
+        assert word in table, word

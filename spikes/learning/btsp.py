@@ -101,7 +101,7 @@ class BTSP(LearningRule):
 
     @dataclass(frozen=True)
     class Options:
-        lr: float = option(0.01, "BTSP learning rate of the hidden layers (EIANN: 0.0101)", min=0.0)
+        lr: float = option(0.003, "BTSP learning rate of the hidden layers (EIANN, MNIST: 0.0101)", min=0.0)
         lr_output: float = option(0.025, "BTSP learning rate of the output layer (EIANN: 0.0258)", min=0.0)
         temporal_discount: float = option(0.0162, "weight of the previous-sample terms pre(t-1) P(t), pre(t) P(t-1)",
                                           min=0.0)
@@ -109,7 +109,7 @@ class BTSP(LearningRule):
         dep_threshold: float = option(0.01, "eligibility above which depression starts", min=0.0)
         dep_width: float = option(0.01, "eligibility range over which depression ramps to full", min=0.0,
                                   min_exclusive=True)
-        max_pop_fraction: float = option(0.1, "largest fraction of a hidden layer with a positive plateau per sample",
+        max_pop_fraction: float = option(0.05, "largest fraction of a hidden layer with a positive plateau per sample",
                                          min=0.0, max=1.0)
         neg_rate_th: float = option(0.0, "negative plateaus only in units whose forward rate exceeds this", min=0.0)
         selection: str = option("sorted", "positive plateaus: the largest dendritic states, or drawn with "
@@ -118,6 +118,10 @@ class BTSP(LearningRule):
                                            "top-down input)", min=0.0)
         lr_top_down: float = option(0.01, "learning rate of learned top-down weights (model.top_down = learned)",
                                     min=0.0)
+        lr_inhibitory: float = option(0.0003, "homeostatic plasticity of SomaI -> E (Vogels-Sprekeler): dW_es = lr r_S "
+                                            "(r_E - target_rate) pulls each E unit's rate toward its target", min=0.0)
+        target_rate: float = option(0.1, "hidden E units' target rate of the homeostatic inhibition (output units: "
+                                         "1 / n_out, the one-hot target's mean)", min=0.0)
         layers: str = option("all", "which layers learn: all, or only the output layer (top: the control that gives "
                                     "the hidden layers no credit)", choices=LAYER_CHOICES)
 
@@ -126,10 +130,13 @@ class BTSP(LearningRule):
         self.previous: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}    # layer -> (last ET, last P)
         self.generator = torch.Generator()
         self.last_plateaus: dict[int, torch.Tensor] = {}     # layer -> plateaus (B, n_e) of the last batch
+        self.initial: dict[str, torch.Tensor] = {}           # learned weights at the start (weight_change)
+        self.sums: dict[str, float] = {}                     # running sums of plateau fractions and rates
 
     def setup(self, model, optimizer, seed: int = 0) -> None:
         super().setup(model, optimizer, seed)
         self.generator.manual_seed(seed + 18)
+        self.initial = {k: w.detach().clone() for k, w in model.learned_weights().items()}
 
     def check(self, model, objective: Objective) -> None:
         for attr in ("layers", "forward_phase", "settle", "dendritic_state", "top_down_weight"):
@@ -176,7 +183,17 @@ class BTSP(LearningRule):
             self.previous[k] = (et[-1].clone(), p[-1].clone())
             layer.w_in.add_(delta, alpha=o.lr_output if k == top else o.lr)
             extra[f"plateau_fraction_{k}"] = float((p != 0).float().mean())
+        for k in range(top + 1):
+            for key, value in ((f"plateau_fraction/{k}", float((plateaus[k] != 0).float().sum())),
+                               (f"rate/{k}", float(fwd[k].e.mean(1).sum())), (f"samples/{k}", float(y.shape[0]))):
+                self.sums[key] = self.sums.get(key, 0.0) + value
 
+        if o.lr_inhibitory:
+            for k in range(top + 1):
+                if o.layers == "top" and k != top:
+                    continue
+                rho = 1.0 / layers[k].n_e if k == top else o.target_rate
+                layers[k].w_es.add_((fwd[k].e - rho).T @ fwd[k].s, alpha=o.lr_inhibitory)
         if o.layers == "all":
             for k in range(top):
                 layer = layers[k]
@@ -188,9 +205,29 @@ class BTSP(LearningRule):
         constrain(model)
         return StepOutput(float(objective.loss(y, batch)), y, extra)
 
+    def measurements(self, model) -> dict[str, dict[str, float]]:
+        """``weight_change`` per learned weight (``|W - W_start| / |W_start|``, Frobenius), and over training the
+        fraction of units with a plateau per sample and the mean forward E rate, per layer."""
+        out: dict[str, dict[str, float]] = {"weight_change": {}}
+        for name, w in model.learned_weights().items():
+            w0 = self.initial.get(name)
+            if w0 is not None:
+                out["weight_change"][name] = float((w.detach() - w0).norm() / w0.norm().clamp(min=1e-12))
+        for measure in ("plateau_fraction", "rate"):
+            values = {}
+            for k, layer in enumerate(model.layers):
+                n = self.sums.get(f"samples/{k}", 0.0)
+                if n:
+                    per = layer.n_e if measure == "plateau_fraction" else 1
+                    values[f"layers.{k}"] = self.sums[f"{measure}/{k}"] / (n * per)
+            if values:
+                out[measure] = values
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         return {"previous": {k: (et.clone(), p.clone()) for k, (et, p) in self.previous.items()},
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "initial": {k: v.clone() for k, v in self.initial.items()},
+                "sums": dict(self.sums)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
@@ -198,3 +235,5 @@ class BTSP(LearningRule):
         self.previous = {int(k): (et.clone(), p.clone()) for k, (et, p) in state.get("previous", {}).items()}
         if "generator" in state:
             self.generator.set_state(state["generator"])
+        self.initial = {k: v.clone() for k, v in state.get("initial", self.initial).items()}
+        self.sums = dict(state.get("sums", {}))

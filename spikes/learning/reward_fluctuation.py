@@ -111,11 +111,13 @@ class RewardFluctuation(LearningRule):
         self.prev_out: torch.Tensor | None = None
         self.reward: RunningReward | None = None
         self.steps = 0
+        self.initial: dict[str, torch.Tensor] = {}           # centres at the start (weight_change)
 
     def setup(self, model, optimizer, seed: int = 0) -> None:
         super().setup(model, optimizer, seed)
         self.generator.manual_seed(seed + 6)
         self._init_flux(model)
+        self.initial = {k: v.detach().clone() for k, v in model.fluctuating().items()}
 
     def _names(self, model) -> list[str]:
         return [n for n in model.fluctuating() if self.options.flux_bias or n != "bias"]
@@ -188,8 +190,16 @@ class RewardFluctuation(LearningRule):
         return StepOutput(float(-fit.mean()) if fit is not None else 0.0, output,
                           {"mean_reward": rewards / x.shape[0], "mean_amplitude": float(amp.mean())})
 
+    def measurements(self, model) -> dict[str, dict[str, float]]:
+        """``weight_change`` of every centre (``|C - C_start| / |C_start|``) and the final ``flux_amplitude``."""
+        change = {n: float((c.detach() - self.initial[n]).norm() / self.initial[n].norm().clamp(min=1e-12))
+                  for n, c in model.fluctuating().items() if n in self.initial}
+        amplitude = {n: float(f["amplitude"].mean()) for n, f in (self.flux or {}).items()}
+        return {"weight_change": change, "flux_amplitude": amplitude}
+
     def state_dict(self) -> dict[str, Any]:
-        return {"flux": {n: {k: v.clone() for k, v in f.items()} for n, f in (self.flux or {}).items()},
+        return {"initial": {k: v.clone() for k, v in self.initial.items()},
+                "flux": {n: {k: v.clone() for k, v in f.items()} for n, f in (self.flux or {}).items()},
                 "net_state": self.net_state, "prev_out": self.prev_out, "steps": self.steps,
                 "history": list(self.reward.history) if self.reward else [], "generator": self.generator.get_state()}
 
@@ -201,3 +211,4 @@ class RewardFluctuation(LearningRule):
         self.reward.history.clear()
         self.reward.history.extend(state["history"])
         self.generator.set_state(state["generator"])
+        self.initial = {k: v.clone() for k, v in state.get("initial", self.initial).items()}

@@ -23,4 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {   # name -> (module in spikes.commands,
                        "(front-end of spikes train)"),
     "gt": ("gt", "growth-transform spiking networks (local, backprop-less rule) on wine / breast_cancer / digits "
                  "(front-end of spikes train)"),
+    "rules": ("rules", "which learning rule trained a network? 'zoo' trains a population per rule with its observables "
+                       "logged, 'identify OBS_FILE' classifies the rule from them (Nayebi et al. 2020)"),
 }

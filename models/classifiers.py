@@ -22,21 +22,25 @@ from spikes.graph import Graph, capture_sequence
 from spikes.layers import TimeDistributed
 from spikes.neurons import ALIF, IF, LIF, PLIF, CubaLIF, SpikingNeuron
 
-NEURON_KINDS: dict[str, Callable[[], SpikingNeuron]] = {
-    "lif": lambda: LIF(alpha=0.9, v_th=1.0, reset="subtract"),
-    "lif_zero": lambda: LIF(alpha=0.9, v_th=1.0, reset="zero"),    # what snntorch's and norse's NIR importers build
-    "if": lambda: IF(v_th=1.0, reset="subtract"),
-    "plif": lambda: PLIF(alpha0=0.5, v_th=1.0),
-    "cuba": lambda: CubaLIF(alpha=0.9, alpha_syn=0.5, v_th=1.0, reset="subtract"),
-    "alif": lambda: ALIF(alpha=0.9, rho=0.95, beta=0.2, v_th=1.0),
+NEURON_KINDS: dict[str, Callable[[tuple[int, ...]], SpikingNeuron]] = {   # called with the layer's shape
+    "lif": lambda shape: LIF(alpha=0.9, v_th=1.0, reset="subtract"),
+    "lif_zero": lambda shape: LIF(alpha=0.9, v_th=1.0, reset="zero"),   # what snntorch's and norse's NIR importers build
+    "if": lambda shape: IF(v_th=1.0, reset="subtract"),
+    "plif": lambda shape: PLIF(alpha0=0.5, v_th=1.0),
+    # a learned decay and threshold per neuron (zero reset, no input decay: exports to NIR per neuron)
+    "plif_neuron": lambda shape: PLIF(alpha0=0.9, v_th=1.0, reset="zero", decay_input=False, shape=shape,
+                                      learn_threshold=True),
+    "cuba": lambda shape: CubaLIF(alpha=0.9, alpha_syn=0.5, v_th=1.0, reset="subtract"),
+    "alif": lambda shape: ALIF(alpha=0.9, rho=0.95, beta=0.2, v_th=1.0),
 }
 READOUTS = ("count", "membrane")
 
 
-def make_neuron(kind: str) -> SpikingNeuron:
-    """A fresh spiking population of the named kind (``lif``, ``lif_zero``, ``if``, ``plif``, ``cuba``, ``alif``)."""
+def make_neuron(kind: str, shape: tuple[int, ...] = (1,)) -> SpikingNeuron:
+    """A fresh spiking population of the named kind (``lif``, ``lif_zero``, ``if``, ``plif``, ``plif_neuron``,
+    ``cuba``, ``alif``) for a layer of ``shape`` (per sample; only ``plif_neuron`` keeps a value per neuron)."""
     try:
-        return NEURON_KINDS[kind]()
+        return NEURON_KINDS[kind](tuple(shape))
     except KeyError:
         raise ValueError(f"unknown neuron kind {kind!r}; choose one of {sorted(NEURON_KINDS)}") from None
 
@@ -51,7 +55,8 @@ class SpikingClassifier(nn.Module):
         self.features = features
         self.head = head
         self.readout = readout
-        self.output = make_neuron(neuron) if readout == "count" else None
+        n_out = head.module.out_features if isinstance(getattr(head, "module", None), nn.Linear) else 1
+        self.output = make_neuron(neuron, (n_out,)) if readout == "count" else None
 
     def to_graph(self, input_shape: tuple[int, ...]) -> Graph:
         """The deploy graph: ``features``, ``head`` and the spiking ``output`` in order (``count`` readout only:
@@ -87,9 +92,9 @@ def conv_snn(input_shape: tuple[int, int, int], n_classes: int, width: int = 8, 
     """conv3x3(C->w) - neuron - avgpool2 - conv3x3(w->2w) - neuron - avgpool2 - linear(->K) - readout."""
     c, h, w = input_shape
     features = nn.Sequential(
-        TimeDistributed(nn.Conv2d(c, width, 3, padding=1)), make_neuron(neuron),
+        TimeDistributed(nn.Conv2d(c, width, 3, padding=1)), make_neuron(neuron, (width, h, w)),
         TimeDistributed(nn.AvgPool2d(2)),
-        TimeDistributed(nn.Conv2d(width, 2 * width, 3, padding=1)), make_neuron(neuron),
+        TimeDistributed(nn.Conv2d(width, 2 * width, 3, padding=1)), make_neuron(neuron, (2 * width, h // 2, w // 2)),
         TimeDistributed(nn.AvgPool2d(2)),
         TimeDistributed(nn.Flatten()),
     )
@@ -105,8 +110,8 @@ def mlp_snn(input_shape: tuple[int, int, int], n_classes: int, width: int = 64, 
     n_in = int(math.prod(input_shape))
     features = nn.Sequential(
         TimeDistributed(nn.Flatten()),
-        TimeDistributed(nn.Linear(n_in, width)), make_neuron(neuron),
-        TimeDistributed(nn.Linear(width, width)), make_neuron(neuron),
+        TimeDistributed(nn.Linear(n_in, width)), make_neuron(neuron, (width,)),
+        TimeDistributed(nn.Linear(width, width)), make_neuron(neuron, (width,)),
     )
     head = TimeDistributed(nn.Linear(width, n_classes))
     model = SpikingClassifier(features, head, readout, neuron)

@@ -357,3 +357,34 @@ def test_norse_per_neuron_time_constants_import():
     ours = graph.forward(x.double())["1"]
     theirs = torch.stack(theirs)
     assert theirs.sum() > 20 and coincidence(ours, theirs) >= BAR, coincidence(ours, theirs)
+
+
+def test_spikes_trained_per_neuron_decays_and_thresholds_export_faithfully(tmp_path):
+    """mlp_snn with neuron plif_neuron learns a decay and a threshold per neuron through the trainer; its graph
+    keeps them per neuron, a NIR file round trip is bit-exact, norse runs it the same, and snntorch's importer
+    (one threshold per layer) and Lava (one value per population) refuse it naming the layers."""
+    from spikes.deploy.network import lower
+    from spikes.deploy.nir_io import read_nir, write_nir
+
+    train(flat_config(model="mlp_snn", **{**TRAIN, "neuron": "plif_neuron", "lr": 2e-2}), tmp_path / "pn",
+          log=lambda m: None)
+    net, shape, _ = load_model(tmp_path / "pn" / "checkpoint.pt")
+    graph = net.to_graph(input_shape=shape)
+    hidden = graph.nodes["2_neurons"]
+    assert sorted(hidden.per_neuron) == ["alpha", "v_th"]              # learned apart from their common start
+    assert hidden.values("alpha") == pytest.approx(torch.sigmoid(net.features[2].w).detach().double().numpy())
+    x = _spikes(25, 4, shape, p=0.4, seed=7)
+    ours = graph.forward(x.double())
+    with torch.no_grad():
+        assert torch.equal(ours["6_neurons"].sum(0).float(), net(x.float()))   # the graph is the trained model
+    write_nir(graph, tmp_path / "pn.nir")
+    back = read_nir(tmp_path / "pn.nir").forward(x.double())
+    assert all(torch.equal(back[p], ours[p]) for p in graph.populations)
+    theirs = _run_norse(graph, x, batched=False)
+    assert sum(float(ours[p].sum()) for p in graph.populations) > 100
+    for p in graph.populations:      # the output layer fires little: >= 99 % of few spikes is all of them
+        assert coincidence(ours[p], theirs[p].reshape(ours[p].shape)) >= BAR, p
+    with pytest.raises(PeerExportError, match=r"layer '2_neurons': \d+ different thresholds"):
+        to_nir(graph, dialect="snntorch")
+    with pytest.raises(ValueError, match=r"layer '2_neurons' has per-neuron alpha, v_th"):
+        lower(graph)

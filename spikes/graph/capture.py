@@ -87,6 +87,18 @@ def _module(builder: _Builder, module: nn.Module, where: str) -> None:
         b.nodes[rec] = Affine(module.recurrent_weight())
         b.edges += [(pop, rec), (rec, pop)]
         b.last = pop
+    elif isinstance(module, PLIF) and module.per_neuron:
+        if module.decay_input:
+            raise ValueError(f"{where} (PLIF): a per-neuron PLIF with decay_input has an input gain 1 - alpha per "
+                             "neuron, which no graph node carries; export it with decay_input=False")
+        if tuple(module.shape) != tuple(b.shape):
+            raise ValueError(f"{where} (PLIF): its shape {module.shape} is not its input's {b.shape}")
+        p = module.params
+        per = {"alpha": module.alpha.detach().double().numpy()}
+        if module.v_th is not None:
+            per["v_th"] = p.v_th.detach().double().numpy()
+        scalars = module._params.with_(alpha=float(per["alpha"].reshape(-1)[0]))
+        b.add("neurons", Neurons(b.shape, scalars, per_neuron=per))
     elif isinstance(module, SpikingNeuron):
         if isinstance(module, PLIF):
             gain = float(module.input_gain().detach())

@@ -20,7 +20,7 @@ from torch.autograd.function import once_differentiable
 from spikes import kernels
 from spikes.kernels import buffers
 from spikes.kernels import numba_neuron as K
-from spikes.neurons.dynamics import NeuronParameters, NeuronState, neuron_step
+from spikes.neurons.dynamics import NeuronParameters, NeuronState, PerNeuronParameters, neuron_step
 
 
 def run_sequence_reference(x: torch.Tensor, p: NeuronParameters,
@@ -80,6 +80,8 @@ def fast_path_unsupported(x: torch.Tensor, p: NeuronParameters) -> str | None:
         return f"the compiled kernels take float32/float64, input is {x.dtype}"
     if isinstance(p.alpha, torch.Tensor) and p.alpha.device.type != "cpu":
         return f"alpha is on {p.alpha.device}"
+    if isinstance(p, PerNeuronParameters):
+        return "the compiled kernels take one value per population, these parameters are per neuron"
     return None
 
 

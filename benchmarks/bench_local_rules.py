@@ -27,15 +27,16 @@ BP_TRAIN = {"epochs": 20, "batch_size": 32, "lr": 1e-3}
 BTSP_RUNS = {
     "digits btsp": ("digits", {}, {"name": "btsp"}, {"epochs": 10, "batch_size": 8}),
     "digits btsp top layer only": ("digits", {}, {"name": "btsp", "layers": "top"}, {"epochs": 10, "batch_size": 8}),
-    "digits btsp, LIF populations": ("digits", {"kind": "ei_lif"}, {"name": "btsp"}, {"epochs": 3, "batch_size": 8}),
+    "digits btsp, LIF populations": ("digits", {"kind": "ei_lif"}, {"name": "btsp"}, {"epochs": 10, "batch_size": 8}),
     "digits backprop": ("digits", {"inhibition": 0.5, "loss": "ce"}, {"name": "bptt"}, BP_TRAIN),
     "digits backprop at btsp's init": ("digits", {"loss": "ce"}, {"name": "bptt"}, BP_TRAIN),
-    "spiral btsp": ("spiral", {}, {"name": "btsp"}, {"epochs": 5, "batch_size": 8}),
-    "spiral btsp top layer only": ("spiral", {}, {"name": "btsp", "layers": "top"}, {"epochs": 5, "batch_size": 8}),
-    "spiral backprop": ("spiral", {"inhibition": 0.5, "loss": "ce"}, {"name": "bptt"}, BP_TRAIN),
+    "spiral btsp": ("spiral", {}, {"name": "btsp"}, {"epochs": 10, "batch_size": 8}),
+    "spiral btsp top layer only": ("spiral", {}, {"name": "btsp", "layers": "top"}, {"epochs": 10, "batch_size": 8}),
+    "spiral backprop": ("spiral", {"inhibition": 0.5, "loss": "ce"}, {"name": "bptt"},
+                        {"epochs": 40, "batch_size": 32, "lr": 5e-3}),
 }
 MODEL = {"digits": {"hidden": [128, 64]},
-         "spiral": {"hidden": [64, 64], "connectivity": 1.0, "input_gain": 4.0}}   # 2 inputs: every unit sees both
+         "spiral": {"hidden": [64, 64], "connectivity": 1.0, "input_gain": 4.0}}   # 4 inputs: every unit sees all
 FLUCTUATION: dict = {}                    # the rule's defaults
 CTRNN_MODEL = {"kind": "ctrnn", "n": 3, "weight_range": 8.0, "bias_range": 2.0}
 LIF_MODEL = {"kind": "lif_population", "n": 8}

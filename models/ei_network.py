@@ -16,14 +16,18 @@ and E's dendrite sums the top-down input from the layer above minus dendritic in
     D = clamp(B r_E(l+1) - W_ed r_D, -1, 1).
 
 ``B`` (``top_down``): ``fixed`` random, ``tied`` (``B = W_in(l+1)^T``, times ``top_down_scale``) or ``learned``
-by the rule. Only ``W_in`` (all layers), ``W_ed`` and a learned ``B`` are parameters; the other projections are
-fixed buffers. The model's output (``forward``) is the output layer's E rates ``(B, n_out)`` in ``[0, 1]``.
+by the rule. Rates are ReLU (``r_max`` = inf; BTSP clamps its eligibility traces to [0, 1]). ``W_in`` (all
+layers) is sparse: a hidden E unit has input synapses from a random fraction ``connectivity`` of the layer below
+(``mask``; learning never adds one), so that units differ beyond the mean input that feedforward inhibition
+takes away; the output layer is fully connected. ``W_in``, ``W_es``, ``W_ed`` and a learned ``B`` are
+parameters; the other projections are fixed buffers. The model's output (``forward``) is the output layer's E
+rates ``(B, n_out)``.
 
 ``neuron = "lif"``: every population is a LIF population (``spikes.neurons.neuron_step``, subtractive reset,
 threshold 1) run for ``lif_steps`` steps per phase on the same currents (the layer below enters as its rates,
 within a layer the populations exchange spikes of the previous step); a population's rate is its spike count
-divided by ``lif_steps``. With ``lif_alpha = 1`` (no leak) the count rate approximates ``clamp(x, 0, 1)``, the
-rate unit's equilibrium.
+divided by ``lif_steps`` (so at most 1). With ``lif_alpha = 1`` (no leak) the count rate approximates
+``clamp(x, 0, 1)``.
 """
 from __future__ import annotations
 

@@ -127,7 +127,8 @@ def test_btsp_refuses_other_models():
 def test_spiral_is_seeded_and_balanced():
     x, y = spiral_split("train", seed=4)
     x2, y2 = spiral_split("train", seed=4)
-    assert torch.equal(x, x2) and torch.equal(y, y2) and x.shape == (2000, 2)
+    assert torch.equal(x, x2) and torch.equal(y, y2) and x.shape == (2000, 4)
+    assert torch.equal(x[:, 2:], 1 - x[:, :2])                                  # ON and OFF channels
     assert y.bincount().tolist() == [500] * 4 and float(x.min()) >= 0 and float(x.max()) <= 1
     assert not torch.equal(spiral_split("test", seed=4)[0][:10], x[:10])
 

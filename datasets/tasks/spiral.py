@@ -6,9 +6,11 @@ Arm ``a`` (of ``n_arms``) at position ``u ~ U(0, 1)`` along the arm::
     radius = u,    angle = 2 pi a / n_arms + turns * 2 pi * u,
     (x1, x2) = radius (cos angle, sin angle) + noise * u * N(0, I)
 
-(the noise grows with the radius, so the arms stay apart near the centre). Features are mapped from [-1.2, 1.2]
-to [0, 1] (rates for E/I networks) and clipped. Splits: ``train``, ``val`` and ``test`` are drawn from
-different seeds (``[seed, split index]``).
+(the noise grows with the radius, so the arms stay apart near the centre). Coordinates are mapped from
+[-1.2, 1.2] to [0, 1] and clipped; each becomes two rates, an ON and an OFF channel ``(u, 1 - u)``, so the four
+features ``(u1, u2, 1 - u1, 1 - u2)`` let networks with non-negative rates and weights (Dale's law) face every
+direction (:func:`spiral_split`; :func:`spiral_points` gives the two coordinates). Splits: ``train``, ``val``
+and ``test`` are drawn from different seeds (``[seed, split index]``).
 """
 from __future__ import annotations
 
@@ -38,9 +40,10 @@ def spiral_points(n_per_arm: int = 500, n_arms: int = 4, noise: float = 0.16, tu
 
 
 def spiral_split(split: str, seed: int = 0, n_per_arm: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split as tensors: train 500 points per arm, val and test 125 (``n_per_arm`` overrides)."""
+    """One split as tensors ``x (N, 4)`` ON/OFF rates (module docstring), ``y (N,)``: train 500 points per arm,
+    val and test 125 (``n_per_arm`` overrides)."""
     if split not in SPLITS:
         raise ValueError(f"spiral: split {split!r} is unknown: expected one of {SPLITS}")
     n = n_per_arm or (500 if split == "train" else 125)
     x, y = spiral_points(n, seed=int(np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0]))
-    return torch.from_numpy(x), torch.from_numpy(y)
+    return torch.from_numpy(np.concatenate([x, 1.0 - x], 1)), torch.from_numpy(y)

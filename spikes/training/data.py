@@ -32,8 +32,8 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
   seed ``seed * 100003 + k`` (test: ``+ 99991 + k``), in order; 200 blocks to train, 512 test trials
   (``train_limit`` / ``test_limit`` change the counts). With ``train.batch_size = 64`` the batches are those of
   ``spikes eprop cue --dt 1`` (which also sets the paper's network and shorter steps).
-- ``spiral``: the generated four-arm spiral (:mod:`spikes.datasets.tasks.spiral`, 2 features in [0, 1], 4
-  classes; 2000 train, 500 val, 500 test points, each split from its own seed).
+- ``spiral``: the generated four-arm spiral (:mod:`spikes.datasets.tasks.spiral`, 4 features: ON and OFF rates of
+  the 2 coordinates; 4 classes; 2000 train, 500 val, 500 test points, each split from its own seed).
 - ``oscillator``: the CPG task of the fluctuation rule (:class:`spikes.datasets.tasks.oscillator.OscillatorSet`):
   a lifetime of ``train_limit`` (default 20) segments of ``segment_steps`` zero-input steps, in order; the test
   set is one segment of 3 ``segment_steps``.

@@ -189,15 +189,17 @@ class ThetaNetwork(nn.Module):
         return Graph(nodes, edges)
 
     def grid_inputs(self, x: torch.Tensor, dt: float) -> np.ndarray:
-        """``(steps, B, D [+1])`` 0/1: the input spikes on the grid of :meth:`to_graph` (a spike at time ``t`` in step
-        ``floor(t / dt)``), ``steps = ceil(T / dt)``."""
+        """``(steps, B, D [+1])``: the input spikes on the grid of :meth:`to_graph`, a spike at time ``t`` in step
+        ``k = floor(t / dt)`` as its timed payload ``1 + t / dt - k`` in ``[1, 2)`` (0: no spike; ``> 0``: the
+        spikes), ``steps = ceil(T / dt)``."""
         t = self.input_spike_times(x).detach().numpy()
         steps = int(math.ceil(self.trial_time / dt - 1e-9))
         grid = np.zeros((steps, *t.shape))
         b, d = np.nonzero(np.isfinite(t))
         k = np.floor(t[b, d] / dt + 1e-9).astype(int)
         keep = k < steps
-        grid[k[keep], b[keep], d[keep]] = 1.0
+        frac = np.clip(t[b, d] / dt - k, 0.0, np.nextafter(1.0, 0.0))
+        grid[k[keep], b[keep], d[keep]] = 1.0 + frac[keep]
         return grid
 
 

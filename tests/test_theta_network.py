@@ -134,3 +134,21 @@ def test_nir_export_refuses_theta_naming_the_layer(tmp_path):
     with pytest.raises(ValueError, match="layer 'theta1' is a theta .*cannot be exported to NIR"):
         write_nir(graph, tmp_path / "theta.nir")
     assert not (tmp_path / "theta.nir").exists()
+
+
+@pytest.mark.slow
+def test_digits_from_a_silent_start_reaches_90_percent(tmp_path):
+    """The acceptance bar on binarised digits (about a minute): > 95 % of the neurons silent before training, >= 90 %
+    test accuracy after 60 epochs, and the hidden layer spiking sparsely."""
+    tables = parse_overrides(['model.kind="theta_snn"', 'data.dataset="digits"', "train.epochs=60",
+                              "train.batch_size=32", "train.lr=0.01", "train.threads=1", "train.progress=false",
+                              "train.checkpoint_every=0"])
+    config = resolve_config(None, tables)
+    test = open_dataset("digits", "test", DataOptions())
+    model = config.kind.construct({**config.kind.resolve(config.model_options, test), "seed": 0})
+    with torch.no_grad():
+        before = model(test.x)
+    assert float((before.hidden_counts == 0).double().mean()) > 0.95 and not torch.isfinite(before.ordinary).any()
+    summary = train(config, tmp_path / "digits", log=lambda m: None)
+    assert summary["test_accuracy"] >= 0.90
+    assert 0 < summary["test_hidden_spikes_per_neuron"] < 2

@@ -2,17 +2,21 @@
 network given as a graph (``Input -> Affine -> Theta -> Affine -> Theta ... -> Output``, e.g.
 ``models/theta_network.py``'s ``to_graph``).
 
-``ThetaNeurons`` holds the phases ``phi`` of ``n`` neurons; ``PyThetaNeuronsModelFloat`` runs one grid step of
-``spikes.graph.theta`` per Lava step (half a step of free flow, the input volley ``H(phi, a_in)``, the other half;
-a spike when the phase reaches ``Theta``, then it restarts from ``phi - Theta``), the same function the graph's float
-reference runs (``theta_grid_step``); only the summation order of the synaptic input differs.
+``ThetaNeurons`` holds the phases ``phi`` of ``n`` neurons; ``PyThetaNeuronsModelFloat`` runs one step of
+``spikes.graph.theta.theta_timed_step`` per Lava step: free flow to the arrival time of the step's inputs, the volley
+``H(phi, A)``, free flow to the step's end; a spike when the phase reaches ``Theta`` (then it restarts from
+``phi - Theta``), sent as the graded value ``p = 1 + (its time within the step) / dt``. Every layer is fed by two
+``Dense`` processes with the same weights from the layer below (or the ``RingBuffer`` of input spikes, sent the same
+way): one with binary messages, which delivers ``A = sum_i w_i`` over the spikes, one with graded messages, which
+delivers ``P = sum_i w_i p_i``; the arrival time is ``(P / A - 1) dt``. So spike times are not rounded to the grid
+(exact while a neuron gets one spike or one simultaneous volley per step).
 
 Timing. A ``Dense`` delivers at Lava step ``n`` what it received at ``n - 1``, so layer ``l`` (``l`` hops from the
 ``RingBuffer``) sees grid step ``g`` at Lava step ``g + l``: it starts at ``onset = l`` (sending nothing before) and
 the output layer's spike at Lava step ``n`` belongs to grid step ``n - L``. Several samples run back to back
 (``sample_steps`` grid steps each; at the start of each the phases return to ``phi0``) and side by side
-(``copies``: block-diagonal weights ``kron(I, W)``), in one Lava run. A spike in grid step ``k`` of a sample stands
-for the time ``(k + 1/2) dt``.
+(``copies``: block-diagonal weights ``kron(I, W)``), in one Lava run. A spike with payload ``p`` in grid step ``k``
+of a sample is at time ``(k + p - 1) dt``.
 
 On a chip this would need theta microcode (a phase register and the transfer function ``H`` as a lookup table)
 through Intel's lava-loihi; here it runs in Lava's floating-point simulation.
@@ -39,7 +43,7 @@ from lava.proc.io.source import RingBuffer
 from lava.proc.monitor.process import Monitor
 
 from spikes.graph import Affine, Graph, Output
-from spikes.graph.theta import Theta, theta_grid_step
+from spikes.graph.theta import Theta, theta_timed_step
 from spikes.neurons.theta import ThetaParameters
 
 
@@ -58,7 +62,8 @@ class ThetaNeurons(AbstractProcess):
         shape = (int(n),)
         super().__init__(shape=shape, name=name)
         phi0 = np.broadcast_to(np.asarray(phi0, dtype=np.float64), shape).copy()
-        self.a_in = InPort(shape=shape)
+        self.a_in = InPort(shape=shape)                  # sum of the weights of the spikes arriving
+        self.p_in = InPort(shape=shape)                  # the same weights times the spikes' payloads
         self.s_out = OutPort(shape=shape)
         self.phi0 = Var(shape=shape, init=phi0)
         self.phi = Var(shape=shape, init=phi0.copy())
@@ -70,9 +75,10 @@ class ThetaNeurons(AbstractProcess):
 @requires(CPU)
 @tag("floating_pt")
 class PyThetaNeuronsModelFloat(PyLoihiProcessModel):
-    """One grid step per Lava step (``spikes.graph.theta.theta_grid_step``, float64)."""
+    """One step per Lava step (``spikes.graph.theta.theta_timed_step``, float64)."""
 
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    p_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     phi0: np.ndarray = LavaPyType(np.ndarray, np.float64)
     phi: np.ndarray = LavaPyType(np.ndarray, np.float64)
@@ -81,6 +87,7 @@ class PyThetaNeuronsModelFloat(PyLoihiProcessModel):
 
     def run_spk(self) -> None:
         a_in = np.asarray(self.a_in.recv(), dtype=np.float64)
+        p_in = np.asarray(self.p_in.recv(), dtype=np.float64)
         onset, sample_steps = int(self.timing[0]), int(self.timing[1])
         g = self.time_step - 1 - onset                      # this population's grid step
         if g < 0:
@@ -89,7 +96,7 @@ class PyThetaNeuronsModelFloat(PyLoihiProcessModel):
         if sample_steps and g % sample_steps == 0:
             self.phi[:] = self.phi0
         tau, i0, dt = self.constants
-        s, phi = theta_grid_step(self.phi, a_in, ThetaParameters(float(tau), float(i0)), float(dt))
+        s, phi = theta_timed_step(self.phi, a_in, p_in, ThetaParameters(float(tau), float(i0)), float(dt))
         self.phi[:] = phi
         self.s_out.send(s)
 
@@ -128,9 +135,9 @@ def theta_layers(graph: Graph) -> list[tuple[str, np.ndarray, Theta]]:
 
 
 def run_theta_lava(graph: Graph, inputs: np.ndarray, copies: int = 8) -> np.ndarray:
-    """Run the theta graph in Lava on grid inputs ``(steps, B, D)`` (0/1 per grid step, e.g. the model's
-    ``grid_inputs``); returns the output layer's first spike times ``(B, K)`` (``(k + 1/2) dt`` for a first spike in
-    grid step ``k``, ``inf`` where the neuron stays silent).
+    """Run the theta graph in Lava on timed grid inputs ``(steps, B, D)`` (per grid step ``k`` the payload
+    ``1 + (t - k dt) / dt`` of an input spike at ``t``, else 0: the model's ``grid_inputs``); returns the output
+    layer's first spike times ``(B, K)`` (``inf`` where the neuron stays silent).
 
     The ``B`` samples are split into ``copies`` side-by-side groups that each run their samples back to back (module
     docstring); one Lava run of ``ceil(B / copies) steps + L`` steps.
@@ -155,11 +162,14 @@ def run_theta_lava(graph: Graph, inputs: np.ndarray, copies: int = 8) -> np.ndar
     prev = source.s_out
     pops = []
     for i, (name, w, node) in enumerate(layers, start=1):
-        dense = Dense(weights=np.kron(np.eye(copies), w), num_message_bits=0)
+        blocks = np.kron(np.eye(copies), w)
+        events, timed = Dense(weights=blocks, num_message_bits=0), Dense(weights=blocks, num_message_bits=24)
         pop = ThetaNeurons(n=copies * w.shape[0], tau=node.tau, i0=node.i0, phi0=np.tile(node.phi0_vector(), copies),
                            dt=node.dt, onset=i, sample_steps=steps, name=name)
-        prev.connect(dense.s_in)
-        dense.a_out.connect(pop.a_in)
+        prev.connect(events.s_in)
+        prev.connect(timed.s_in)
+        events.a_out.connect(pop.a_in)
+        timed.a_out.connect(pop.p_in)
         pops.append(pop)
         prev = pop.s_out
     monitor = Monitor()
@@ -179,18 +189,22 @@ def run_theta_lava(graph: Graph, inputs: np.ndarray, copies: int = 8) -> np.ndar
             b = c * per_copy + j
             if b >= batch:
                 continue
-            fired = block[j] > 0
+            payload = block[j]
+            fired = payload > 0
             has = fired.any(0)
-            first[b, has] = (fired[:, has].argmax(0) + 0.5) * dt
+            k = fired[:, has].argmax(0)
+            first[b, has] = (k + payload[k, np.nonzero(has)[0]] - 1.0) * dt
     return first
 
 
 def graph_first_spike_times(graph: Graph, inputs: np.ndarray) -> np.ndarray:
-    """The same first spike times from the graph's float reference (``Graph.forward`` on the grid)."""
+    """First output spike times of the graph's grid reference (``Graph.forward``: inputs rounded to the middle of their
+    step, spikes at ``(k + 1/2) dt``) on the same inputs, to compare with the timed Lava run."""
     import torch
 
     layers = theta_layers(graph)
-    out = graph.forward({graph.inputs[0]: torch.as_tensor(np.asarray(inputs, dtype=np.float64))})[layers[-1][0]]
+    spikes_in = torch.as_tensor((np.asarray(inputs) > 0).astype(np.float64))
+    out = graph.forward({graph.inputs[0]: spikes_in})[layers[-1][0]]
     fired = out.numpy() > 0                                                    # (steps, B, K)
     dt = layers[-1][2].dt
     first = np.full(fired.shape[1:], np.inf)

@@ -11,7 +11,15 @@ arrived)::
     s[n] = s1 or s2                                                    phi[0] = phi0
 
 Free flow is exact (``dphi/dt = 1``), so only the input times are rounded (by at most ``dt/2``); a spike in step
-``n`` stands for the time ``(n + 1/2) dt``. ``step`` is the float reference (``Graph.forward``).
+``n`` stands for the time ``(n + 1/2) dt``. ``step`` is this grid reference (``Graph.forward``).
+
+A trained network can be very sensitive to that rounding: an inhibitory input that meets a neuron close to its
+threshold (``V`` large) moves its phase by an amount that changes like ``V^2`` with the arrival time. The Lava
+deployment therefore carries every spike's time within its step (:func:`theta_timed_step`): a spike is sent as the
+graded value ``p = 1 + (t - n dt) / dt`` in ``[1, 2)``, the next layer receives both ``A = sum_i w_i`` (the spikes
+as events) and ``P = sum_i w_i p_i``, and applies the volley at ``tau = (P / A - 1) dt`` within the step. That is
+exact when a neuron receives one spike (or one simultaneous volley) per step, and a weighted mean of the arrival
+times otherwise.
 """
 from __future__ import annotations
 
@@ -87,13 +95,31 @@ def theta_grid_step(phi, x, params: ThetaParameters, dt: float):
     phi = phi + 0.5 * dt
     s1 = phi >= period
     phi = phi - period * s1
-    if torch_in:
-        phi = phase_jump(phi, torch.as_tensor(x, dtype=phi.dtype), params)
-    else:
-        phi = phase_jump(torch.from_numpy(np.asarray(phi, dtype=np.float64)),
-                         torch.from_numpy(np.asarray(x, dtype=np.float64)), params).numpy()
+    phi = phase_jump(phi, torch.as_tensor(x, dtype=phi.dtype) if torch_in else np.asarray(x, dtype=np.float64), params)
     phi = phi + 0.5 * dt
     s2 = phi >= period
     phi = phi - period * s2
     s = s1 | s2
     return (s.to(phi.dtype) if torch_in else s.astype(np.float64)), phi
+
+
+def theta_timed_step(phi: np.ndarray, a: np.ndarray, p: np.ndarray, params: ThetaParameters, dt: float,
+                     eps: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """One step with sub-step timing (module docstring): ``a = sum w`` and ``p = sum w p_i`` of the spikes that
+    arrive; returns ``(payload, phi)`` with ``payload = 1 + (spike time within the step) / dt`` where a neuron
+    fires, else 0."""
+    period = params.period
+    a, p = np.asarray(a, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    frac = np.where(np.abs(a) > eps, p / np.where(np.abs(a) > eps, a, 1.0) - 1.0, 0.5)
+    tau = np.clip(frac, 0.0, 1.0) * dt
+    first = phi + tau
+    s1 = first >= period
+    t1 = period - phi                                   # crossing time within the step, first part
+    first = first - period * s1
+    jumped = phase_jump(first, a, params)
+    second = jumped + (dt - tau)
+    s2 = second >= period
+    t2 = tau + period - jumped
+    second = second - period * s2
+    payload = np.where(s1, 1.0 + t1 / dt, np.where(s2, 1.0 + t2 / dt, 0.0))
+    return np.minimum(payload, np.nextafter(2.0, 1.0)) * (s1 | s2), second

@@ -38,6 +38,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -88,11 +89,13 @@ def qif_flow(v: torch.Tensor, dt: float | torch.Tensor, p: ThetaParameters) -> t
     return 0.5 + p.root * torch.tan(p.kappa * dt + torch.atan((v - 0.5) / p.root))
 
 
-def phase_jump(phi: torch.Tensor, w: torch.Tensor, p: ThetaParameters) -> torch.Tensor:
-    """The transfer function ``H(phi, w)`` (module docstring), in the form without singularities."""
+def phase_jump(phi, w, p: ThetaParameters):
+    """The transfer function ``H(phi, w)`` (module docstring), in the form without singularities; on torch tensors
+    (differentiable) or numpy arrays (what the Lava process runs: no torch in its forked processes)."""
+    xp = torch if isinstance(phi, torch.Tensor) else np
     a = w / p.root
     x = p.kappa * phi
-    return phi + torch.atan2(a * torch.sin(x) ** 2, 1.0 - 0.5 * a * torch.sin(2.0 * x)) / p.kappa
+    return phi + xp.arctan2(a * xp.sin(x) ** 2, 1.0 - 0.5 * a * xp.sin(2.0 * x)) / p.kappa
 
 
 # ---------------------------------------------------------------------------------------- event simulation

@@ -2,9 +2,10 @@
 against training only the top layer), reward-modulated fluctuations on the CTRNN oscillator over 20 seeds and on a
 recurrent LIF population. Every run goes through the one trainer (``spikes.training.loop.train``).
 
-    python benchmarks/bench_local_rules.py [--part btsp|fluctuation|all] [--seeds 20] [--out DIR]
+    python benchmarks/bench_local_rules.py [--part btsp|fluctuation|all] [--seeds 20] [--out DIR] [--plot PNG]
 
-Prints the table, the acceptance checks, and writes ``results.json`` and ``local_rules.png`` into ``--out``.
+Prints the table, the acceptance checks, and writes ``results.json`` (and the run directories) into ``--out`` and
+the figure to ``--plot`` (default ``OUT/local_rules.png``).
 """
 from __future__ import annotations
 
@@ -133,6 +134,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--lif-seeds", type=int, default=5)
     ap.add_argument("--out", default="")
+    ap.add_argument("--plot", default="", help="where the figure goes (default: OUT/local_rules.png)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_local_rules_"))
@@ -163,8 +165,9 @@ def main() -> None:
               f"{sum(r['before'] for r in lif) / len(lif):.4f} -> {sum(r['after'] for r in lif) / len(lif):.4f}) | "
               f"improves | {up > len(lif) / 2} |")
     atomic_write_json(out / "results.json", results)
-    plot(results, out / "local_rules.png")
-    print(f"\nwrote {out / 'results.json'} and {out / 'local_rules.png'}")
+    figure = Path(args.plot) if args.plot else out / "local_rules.png"
+    plot(results, figure)
+    print(f"\nwrote {out / 'results.json'} and {figure}")
 
 
 if __name__ == "__main__":

@@ -223,3 +223,23 @@ def test_compare_reads_both_rules(tmp_path, capsys):
     table = capsys.readouterr().out
     for word in ("accuracy", "fitness", "weight_change", "plateau_fraction", "flux_amplitude", "rate"):
         assert word in table, word
+
+
+def test_spikes_train_cli_lif_population_and_ei_lif(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    run = tmp_path / "lif"
+    proc = subprocess.run([sys.executable, "-m", "spikes.cli", "train", "--model", "lif_population", "--rule",
+                           "fluctuation", "--dataset", "oscillator", "--run-dir", str(run), "--epochs", "1",
+                           "--batch-size", "1", "--no-progress", "--set", "data.train_limit=2",
+                           "--set", "data.segment_steps=100"], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["metric_name"] == "fitness" and summary["steps"] == 2
+    assert summary["learning"]["weight_change"]["bias"] == 0.0                 # biases do not fluctuate by default
+    lif = train(_config("ei_lif", "btsp", "spiral", epochs=1), tmp_path / "ei_lif", log=lambda m: None)
+    assert lif["model"] == "ei_lif" and 0.0 <= lif["test_accuracy"] <= 1.0
+    assert set(lif["learning"]["rate"]) == {"layers.0", "layers.1", "layers.2"}

@@ -28,7 +28,8 @@ BP_TRAIN = {"epochs": 20, "batch_size": 32, "lr": 1e-3}
 BTSP_RUNS = {
     "digits btsp": ("digits", {}, {"name": "btsp"}, {"epochs": 10, "batch_size": 8}),
     "digits btsp top layer only": ("digits", {}, {"name": "btsp", "layers": "top"}, {"epochs": 10, "batch_size": 8}),
-    "digits btsp, LIF populations": ("digits", {"kind": "ei_lif"}, {"name": "btsp"}, {"epochs": 10, "batch_size": 8}),
+    "digits btsp, LIF populations": ("digits", {"kind": "ei_lif", "input_gain": 4.0}, {"name": "btsp"},
+                                     {"epochs": 10, "batch_size": 8}),
     "digits backprop": ("digits", {"inhibition": 0.5, "loss": "ce"}, {"name": "bptt"}, BP_TRAIN),
     "digits backprop at btsp's init": ("digits", {"loss": "ce"}, {"name": "bptt"}, BP_TRAIN),
     "spiral btsp": ("spiral", {}, {"name": "btsp"}, {"epochs": 10, "batch_size": 8}),

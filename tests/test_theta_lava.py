@@ -8,6 +8,10 @@ import torch
 
 pytest.importorskip("lava")
 
+from spikes.deploy.lava_backend import import_lava  # noqa: E402
+
+import_lava()     # Lava's runtime import sets the 'fork' start method: tolerate an earlier test having set it
+
 pytestmark = pytest.mark.lava
 
 

@@ -16,8 +16,9 @@ stays silent (with ``pseudospikes``: the extra input of the rate network ``r_l =
 
 Loss (:class:`TTFSObjective`, the paper's): ``CE(softmax(-t), y) + gamma (exp(t_y / T) - 1)``.
 
-The initial phases ``phi0 = phi0_fraction Theta`` (default ``Theta / 2``) with ``T < Theta / 2`` make every neuron
-silent before training; the pseudospikes carry the gradient that wakes them.
+The initial phases ``phi0 = phi0_fraction Theta`` (default ``Theta / 2``) with ``phi0 + T < Theta`` keep a neuron
+without strong excitatory input silent, so the network starts (almost) silent; the pseudospikes carry the gradient
+that wakes it.
 """
 from __future__ import annotations
 

@@ -210,6 +210,16 @@ def test_shuffled_labels_stay_at_chance_true_labels_do_not():
         assert np.bincount(np.repeat(np.arange(4), 20)[test]).tolist() == [5, 5, 5, 5]
 
 
+def test_change_features_are_relative_to_the_start():
+    from spikes.reports.rule_identify import features
+    zoo = synthetic_zoo(8)
+    raw = features(zoo, "weights", 0, "raw")
+    change = features(zoo, "weights", 0, "change")
+    np.testing.assert_allclose(change, np.arcsinh((raw - raw[..., :1]) / (np.abs(raw[..., :1]) + 1e-8)))
+    assert features(zoo, "weights", 0, "both").shape == (raw.shape[0], 2 * raw.shape[1], raw.shape[2])
+    assert raw.shape[1] == len(STATISTICS)                      # the zoo's weight_raw_* observables
+
+
 def test_bad_input_names_the_parameter(tmp_path):
     from spikes.pipeline.rule_zoo import ZooOptions
     from spikes.reports.rule_identify import evaluate, load_zoo

@@ -12,15 +12,14 @@ processes of ``--threads`` threads). ``identify``: :mod:`spikes.reports.rule_ide
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from spikes.pipeline.rule_zoo import CLASSES, PAPER_CLASSES, ZooOptions, run_zoo
 from spikes.reports.plots import png
-from spikes.reports.rule_identify import (CLASSIFIERS, FAMILIES, accuracy_figure, format_result, identify, load_zoo,
-                                          robustness_drop, robustness_figure, select_classes)
+from spikes.reports.rule_identify import (CLASSIFIERS, FAMILIES, FEATURE_MODES, accuracy_figure, format_result,
+                                          identify, load_zoo, robustness_drop, robustness_figure, select_classes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"among {', '.join(CLASSIFIERS)} (default all)")
     i.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, metavar="FAMILY",
                    help=f"observable families among {', '.join(FAMILIES)} (default all)")
+    i.add_argument("--features", default="change", choices=FEATURE_MODES,
+                   help="trajectories as recorded (raw), relative to their start (change, default) or both")
     i.add_argument("--splits", type=int, default=10, help="train/test splits (default 10)")
     i.add_argument("--trees", type=int, default=100, help="random forest trees (default 100)")
     i.add_argument("--seed", type=int, default=0, help="seed of the splits and classifiers (default 0)")
@@ -79,7 +80,8 @@ def _identify(args: argparse.Namespace) -> int:
     if args.splits < 2:
         raise ValueError(f"--splits must be >= 2, got {args.splits}")
     result = identify(zoo, args.classifiers, args.families, args.splits, args.seed, not args.no_robustness,
-                      args.trees, progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
+                      args.trees, progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
+                      features_mode=args.features)
     result["robustness_drop_at_10pct"] = robustness_drop(result, 0.1)
     text = format_result(result)
     print(text)

@@ -3,7 +3,8 @@
 Input: the zoo file of :mod:`spikes.pipeline.rule_zoo` (one row per layer: ``obs (rows, settings, observables,
 checkpoints)``, the class label, the network, the layer position) and its JSON beside it.
 
-- Features (:func:`features`): the trajectories (21 checkpoints) of one observable family (``weights``: ``weight_*``;
+- Features (:func:`features`): the trajectories (21 checkpoints; as recorded, relative to their start, or both) of
+  one observable family (``weights``: ``weight_*``;
   ``activations``: ``act_*`` and ``membrane_*``; ``activity_change``: ``gradavg_*``; ``all``) plus the layer position
   (early / middle / deep, one-hot). An observable is used when every row of the zoo has it (at some checkpoint of
   the clean recording); what is still missing (a constant tensor's skewness) is imputed by the training rows' mean.
@@ -13,7 +14,8 @@ checkpoints)``, the class label, the network, the layer position) and its JSON b
 - Classifiers: ``rf`` a random forest (scikit-learn, ``n_estimators`` trees, ``max_features = sqrt``), ``svm`` a
   linear SVM (``LinearSVC``, C = 1), ``conv1d`` a one-layer temporal convolution (torch: Conv1d over the 21
   checkpoints with the observables as channels, 20 filters of width 5, ReLU, then a linear read-out of the flattened
-  maps and the position; Adam, full batch). The paper cross-validated grids of these; here one setting each.
+  maps and the position; Adam lr 3e-3, 150 full-batch epochs). The paper cross-validated grids of these; here one
+  setting each.
 - Scores: test accuracy over layers, mean and standard error of the mean over the ten splits; per-class accuracy
   (recall) pooled over the splits.
 - Degradations: the zoo holds every (unit fraction, noise) setting its logger recorded
@@ -86,12 +88,25 @@ def family_observables(zoo: Zoo, family: str) -> list[int]:
     return [i for i, name in enumerate(zoo.observables) if name.startswith(prefixes) and present[i]]
 
 
-def features(zoo: Zoo, family: str, setting: int = 0) -> np.ndarray:
-    """``(rows, observables of the family, checkpoints)`` trajectories of one setting (NaN where missing)."""
+FEATURE_MODES = ("raw", "change", "both")
+
+
+def features(zoo: Zoo, family: str, setting: int = 0, mode: str = "raw") -> np.ndarray:
+    """``(rows, observables of the family, checkpoints)`` trajectories of one setting (NaN where missing).
+    ``mode``: ``raw`` the recorded values; ``change`` each trajectory relative to its start, ``asinh((x_t - x_0) /
+    (|x_0| + 1e-8))`` (scale-free across widths and data sets; the asinh only tames the tails for the SVM and the
+    conv net, a forest is invariant to it); ``both`` the two stacked (twice the observables)."""
+    if mode not in FEATURE_MODES:
+        raise ValueError(f"rules identify: features {mode!r} is unknown: choose among {', '.join(FEATURE_MODES)}")
     idx = family_observables(zoo, family)
     if not idx:
         raise ValueError(f"rules identify: the zoo has no {family} observable that every layer has")
-    return zoo.obs[:, setting][:, idx]
+    raw = zoo.obs[:, setting][:, idx]
+    if mode == "raw":
+        return raw
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = np.arcsinh((raw - raw[..., :1]) / (np.abs(raw[..., :1]) + 1e-8))
+    return change if mode == "change" else np.concatenate([raw, change], 1)
 
 
 def network_splits(labels_of_networks: np.ndarray, n_splits: int = 10, test_fraction: float = 0.25,
@@ -112,13 +127,14 @@ def network_splits(labels_of_networks: np.ndarray, n_splits: int = 10, test_frac
 
 
 def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z-score columns on ``train``; missing values become the training mean (0), constant columns 0."""
+    """z-score columns on ``train`` (clipped to +-10); missing values become the training mean (0), constant
+    columns 0."""
     mean = np.nanmean(np.where(np.isfinite(train), train, np.nan), 0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     centred = np.where(np.isfinite(train), train, mean) - mean
     std = centred.std(0)
     std = np.where(std > 0, std, 1.0)
-    fix = lambda a: np.clip((np.where(np.isfinite(a), a, mean) - mean) / std, -1e3, 1e3)  # noqa: E731
+    fix = lambda a: np.clip((np.where(np.isfinite(a), a, mean) - mean) / std, -10.0, 10.0)  # noqa: E731
     return fix(train), fix(test)
 
 
@@ -136,14 +152,14 @@ def fit_predict(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.
             clf = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
         else:
             from sklearn.svm import LinearSVC
-            clf = LinearSVC(C=1.0, max_iter=5000, dual="auto", random_state=seed)
+            clf = LinearSVC(C=1.0, max_iter=2000, dual=True, random_state=seed)
         return clf.fit(a, y_train).predict(b)
     if name == "conv1d":
         return _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed)
     raise ValueError(f"rules identify: classifier {name!r} is unknown: choose among {', '.join(CLASSIFIERS)}")
 
 
-def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epochs: int = 300) -> np.ndarray:
+def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epochs: int = 150) -> np.ndarray:
     import torch
     from torch import nn
 
@@ -157,7 +173,7 @@ def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epoc
         conv = nn.Conv1d(c, 20, kernel)
         head = nn.Linear(20 * (t - kernel + 1) + 3, n_classes)
         params = list(conv.parameters()) + list(head.parameters())
-        opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)
+        opt = torch.optim.Adam(params, lr=3e-3, weight_decay=1e-4)
         xa = torch.tensor(a, dtype=torch.float32)
         pa = torch.eye(3)[torch.as_tensor(pos_train)]
         ya = torch.as_tensor(y_train, dtype=torch.long)
@@ -174,10 +190,10 @@ def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epoc
 
 
 def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits: int = 10, seed: int = 0,
-             shuffle_labels: bool = False, n_estimators: int = 100) -> dict[str, Any]:
+             shuffle_labels: bool = False, n_estimators: int = 100, features_mode: str = "raw") -> dict[str, Any]:
     """Accuracy of ``classifier`` on ``family`` over :func:`network_splits`: ``{mean, sem, accuracies,
     per_class}`` (accuracy in [0, 1]; ``shuffle_labels`` permutes the networks' labels first: chance)."""
-    traj = features(zoo, family, setting)
+    traj = features(zoo, family, setting, features_mode)
     nets = np.unique(zoo.network)
     net_label = np.asarray([zoo.label[zoo.network == k][0] for k in nets])
     if shuffle_labels:
@@ -201,9 +217,10 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
 
 def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Sequence[str] = FAMILIES,
              n_splits: int = 10, seed: int = 0, robustness: bool = True, n_estimators: int = 100,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[str], None] | None = None, features_mode: str = "raw",
+             robustness_splits: int | None = None) -> dict[str, Any]:
     """Every classifier on every family (clean recording), and the random forest on weights and activations under
-    every recorded degradation: ``{classes, chance, scores {classifier: {family: evaluate()}}, robustness [{fraction,
+    every recorded degradation (over ``robustness_splits`` splits, default ``n_splits``): ``{classes, chance, scores {classifier: {family: evaluate()}}, robustness [{fraction,
     noise, weights, activations}]}``."""
     scores: dict[str, dict[str, Any]] = {}
     skipped = [f for f in families if not family_observables(zoo, f)]
@@ -213,7 +230,8 @@ def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Seque
                 continue
             if progress:
                 progress(f"{clf} on {fam}")
-            scores.setdefault(clf, {})[fam] = evaluate(zoo, fam, clf, 0, n_splits, seed, n_estimators=n_estimators)
+            scores.setdefault(clf, {})[fam] = evaluate(zoo, fam, clf, 0, n_splits, seed, n_estimators=n_estimators,
+                                                       features_mode=features_mode)
     curves = []
     if robustness:
         for s, (fraction, noise) in enumerate(zoo.settings):
@@ -223,12 +241,14 @@ def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Seque
             for fam in ("weights", "activations"):
                 if fam in skipped:
                     continue
-                r = evaluate(zoo, fam, "rf", s, n_splits, seed, n_estimators=n_estimators)
+                r = evaluate(zoo, fam, "rf", s, robustness_splits or n_splits, seed, n_estimators=n_estimators,
+                             features_mode=features_mode)
                 row[fam] = {"mean": r["mean"], "sem": r["sem"]}
             curves.append(row)
     return {"classes": zoo.classes, "chance": 1.0 / len(zoo.classes), "n_layers": int(len(zoo.label)),
             "n_networks": int(len(np.unique(zoo.network))), "scores": scores, "robustness": curves,
-            "families_missing": skipped}
+            "families_missing": skipped, "features": features_mode, "splits": n_splits,
+            "robustness_splits": robustness_splits or n_splits}
 
 
 def robustness_drop(result: dict[str, Any], fraction: float = 0.1) -> dict[str, float] | None:

@@ -336,7 +336,7 @@ def accuracy_figure(result: dict[str, Any], title: str = ""):
     ax.set_xticks(np.arange(len(fams)), [f.replace("_", " ") for f in fams])
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8, ncol=4)
     ax.set_title(title or f"Which rule? {', '.join(result['classes'])} ({result['n_networks']} networks)", fontsize=9)
     fig.tight_layout()
     return fig

@@ -11,7 +11,7 @@ the random forest, the linear SVM and the 1-D conv per observable family (mean +
 of the issue (random forest >= 85 % on all observables, >= 75 % on activations; at 10 % of units the activations
 lose less than the weights) and the zoo's generation time with the machine's load average. Writes
 ``OUT/identify/results.json`` and the figures ``benchmarks/figures/<prefix>_accuracy.png`` and
-``<prefix>_robustness.png``.
+``<prefix>_robustness.png`` (``--quick``: a smoke run in its own folder, figures there).
 """
 from __future__ import annotations
 
@@ -41,7 +41,14 @@ def main(argv=None) -> int:
     p.add_argument("--figure-prefix", default="rule_id")
     p.add_argument("--robustness-splits", type=int, default=5, help="splits per degradation setting (default 5)")
     p.add_argument("--skip-zoo", action="store_true", help="only analyse the zoo file that exists")
+    p.add_argument("--splits", type=int, default=10, help="train/test splits (default 10)")
+    p.add_argument("--quick", action="store_true", help="smoke run (make bench): 3 networks per class, 20 steps, "
+                   "its own folder (runs/rule_zoo_quick), figures there too")
     args = p.parse_args(argv)
+    if args.quick:
+        args.networks, args.steps, args.splits, args.robustness_splits, args.trees = 3, 20, 3, 2, 20
+        if args.out == str(ROOT / "runs" / "rule_zoo"):
+            args.out = str(ROOT / "runs" / "rule_zoo_quick")
 
     import torch
     torch.set_num_threads(1)
@@ -61,7 +68,7 @@ def main(argv=None) -> int:
     meta = json.loads((out / ZOO_FILE).with_suffix(".json").read_text())
     t1 = time.perf_counter()
     zoo = load_zoo(out / ZOO_FILE)
-    result = identify(zoo, n_estimators=args.trees, features_mode=args.features, robustness_splits=args.robustness_splits,
+    result = identify(zoo, n_splits=args.splits, n_estimators=args.trees, features_mode=args.features, robustness_splits=args.robustness_splits,
                       progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     result["analysis_s"] = time.perf_counter() - t1
     drop = robustness_drop(result, 0.1)
@@ -89,11 +96,11 @@ def main(argv=None) -> int:
     ident.mkdir(parents=True, exist_ok=True)
     atomic_write_json(ident / "results.json", result)
     atomic_write_text(ident / "results.md", text + "\n")
-    figures = ROOT / "benchmarks" / "figures"
+    figures = out if args.quick else ROOT / "benchmarks" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(figures / f"{args.figure_prefix}_accuracy.png", png(accuracy_figure(result)))
     atomic_write_bytes(figures / f"{args.figure_prefix}_robustness.png", png(robustness_figure(result)))
-    print(f"wrote {ident}/results.json and benchmarks/figures/{args.figure_prefix}_*.png")
+    print(f"wrote {ident}/results.json and {figures}/{args.figure_prefix}_*.png")
     return 0
 
 

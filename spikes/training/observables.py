@@ -245,13 +245,11 @@ def _gt_records(model, x: torch.Tensor, y: torch.Tensor) -> list[LayerRecord]:
     def recorder(layer, s, v, eta):       # learning-free: records the spikes and membranes, changes nothing
         seen.setdefault(next(i for i, l in enumerate(layers) if l is layer), []).append((s.detach(), v.detach()))
 
-    saved = model.learning_rates
     model.learning_rates = lambda: [1.0] * len(layers)     # every layer reports (no update is made)
     try:
         model.run(x, model.label_codes(y), update=recorder)
     finally:
-        model.learning_rates = saved
-        del model.learning_rates
+        del model.learning_rates                             # the class's method again
     records = []
     for i, layer in enumerate(layers):
         steps = seen.get(i, [])
@@ -283,6 +281,8 @@ def _subset(n: int, fraction: float, seed: int, layer: int) -> torch.Tensor:
 
 
 def _select(t: torch.Tensor, axis: int, idx: torch.Tensor) -> torch.Tensor:
+    """The observed units of ``t`` along ``axis``; all of them where that axis is not the layer's units (a
+    flattened or pooled output that has fewer entries than the layer has units)."""
     return t.index_select(axis, idx) if t.shape[axis] > int(idx.max()) else t
 
 

@@ -25,4 +25,6 @@ COMMANDS: dict[str, tuple[str, str]] = {   # name -> (module in spikes.commands,
                  "(front-end of spikes train)"),
     "rules": ("rules", "which learning rule trained a network? 'zoo' trains a population per rule with its observables "
                        "logged, 'identify OBS_FILE' classifies the rule from them (Nayebi et al. 2020)"),
+    "analyse": ("analyse", "analyses of trained networks, one action each: 'pruning RUN_DIR' (spike-and-slab "
+                           "networks: prunable connections, sampled networks), 'interference'"),
 }

@@ -37,6 +37,10 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
 - ``oscillator``: the CPG task of the fluctuation rule (:class:`spikes.datasets.tasks.oscillator.OscillatorSet`):
   a lifetime of ``train_limit`` (default 20) segments of ``segment_steps`` zero-input steps, in order; the test
   set is one segment of 3 ``segment_steps``.
+- ``memory``: a signed working-memory task of a pair (:mod:`spikes.datasets.tasks.memory`: task ``memory_task``
+  = 0 (A) or 1 (B), each with its own input channel and output; the cue stays on for the fraction ``input_drive``
+  of the response window; analog inputs, or ``memory_spikes`` Poisson inputs per task and sign), generated from
+  ``seed``: 1024 train / 256 test trials of 40 steps, loss on the response window.
 - ``stereo-embedded``, ``stereo:PATH``: StereoSpike's depth data (:func:`spikes.models.stereospike.data.open_split`:
   the embedded synthetic scene, an MVSEC-layout file or a folder of MVSEC indoor_flying files; train/val/test).
 
@@ -62,6 +66,7 @@ from spikes.datasets.labelled import (
 )
 from spikes.datasets.tabular import DATASETS as TABULAR_SETS, load_split as load_tabular_split
 from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
+from spikes.datasets.tasks.memory import MemorySet, MemoryTaskConfig
 from spikes.datasets.tasks.oscillator import OscillatorSet
 from spikes.datasets.tasks.spiral import spiral_split
 from spikes.datasets.tasks.yinyang import CLASSES as YINYANG_CLASSES, yin_yang_split
@@ -70,7 +75,7 @@ from spikes.options import ConfigError, check_value, option
 
 TABULAR = TABULAR_SETS
 DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "yinyang", "stereo-embedded", "cue",
-                              "spiral", "oscillator")
+                              "spiral", "oscillator", "memory")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
 CUE_TRIALS = {"train": 64 * 200, "test": 512}    # the cue set's default sizes
@@ -112,6 +117,12 @@ class DataOptions:
     block: int = option(64, "cue: training trials drawn from one seed (block k from seed * 100003 + k; the test set "
                             "is one block of test_limit trials from seed * 100003 + 99991)", min=1)
     segment_steps: int = option(1000, "oscillator: steps per segment of the lifetime (one training step)", min=1)
+    memory_task: int = option(0, "memory: which task of the pair (0 = A, 1 = B: its own input channel and output)",
+                              min=0, max=1)
+    input_drive: float = option(0.0, "memory: fraction of the response window the cue stays on (1: input-driven, "
+                                     "0: held by the network's dynamics)", min=0.0, max=1.0)
+    memory_spikes: int = option(0, "memory: 0 = analog input channels (rate networks); N = Poisson populations of N "
+                                   "inputs per task and sign (spiking networks)", min=0)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -238,6 +249,8 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         _refuse(name, options, ("step_ms", "block"), "they set the generated cue task")
     if name != "oscillator":
         _refuse(name, options, ("segment_steps",), "it sets the oscillator task")
+    if name != "memory":
+        _refuse(name, options, ("memory_task", "input_drive", "memory_spikes"), "they set the memory task")
     limit = options.train_limit if split == "train" else options.test_limit if split == "test" else 0
     meta = {"name": name, "root": data_root, "split": split, "options": options.to_dict()}
     no_val = (f"data set {name!r} has no validation split ('val': the tabular and stereo sets have one; "
@@ -279,6 +292,11 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
         return OscillatorSet(1, 3 * options.segment_steps, split=split)
     if split == "val":
         raise ConfigError(no_val)
+    if name == "memory":
+        _refuse(name, options, FRAMING_KEYS, "its trials are generated")
+        cfg = MemoryTaskConfig(task=options.memory_task, input_drive=options.input_drive,
+                               spikes_per_channel=options.memory_spikes)
+        return MemorySet(cfg, split, seed, n=limit)
     if name == "digits-events":
         return _digits(split, options, seed, limit, meta)
     if name == "cue":

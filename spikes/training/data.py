@@ -34,6 +34,12 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
   ``spikes eprop cue --dt 1`` (which also sets the paper's network and shorter steps).
 - ``spiral``: the generated four-arm spiral (:mod:`spikes.datasets.tasks.spiral`, 4 features: ON and OFF rates of
   the 2 coordinates; 4 classes; 2000 train, 500 val, 500 test points, each split from its own seed).
+- ``seq-digits``: scikit-learn's 8x8 digits read row by row (:mod:`spikes.datasets.tasks.sequential_digits`:
+  ``x (N, 8 steps, 8 pixels)``, the ``digits`` tabular set's stratified split from ``seed``; 10 classes).
+- ``multisensory``: the multisensory integration task (:mod:`spikes.datasets.tasks.multisensory`: visual,
+  auditory or both event streams at 9..16 Hz, "high" above 12.5 Hz; 5 channels, 70 steps of 20 ms, the loss on
+  the decision period ``loss_mask``); train 6000 random trials (``train_limit``), val / test the grid of 50
+  trials per modality and rate (``test_limit``: 24 x per condition); ``.modality`` and ``.rate`` per trial.
 - ``oscillator``: the CPG task of the fluctuation rule (:class:`spikes.datasets.tasks.oscillator.OscillatorSet`):
   a lifetime of ``train_limit`` (default 20) segments of ``segment_steps`` zero-input steps, in order; the test
   set is one segment of 3 ``segment_steps``.
@@ -67,7 +73,10 @@ from spikes.datasets.labelled import (
 from spikes.datasets.tabular import DATASETS as TABULAR_SETS, load_split as load_tabular_split
 from spikes.datasets.tasks.cue import CueSet, CueTaskConfig
 from spikes.datasets.tasks.memory import MemorySet, MemoryTaskConfig
+from spikes.datasets.tasks.multisensory import (CLASSES as MULTISENSORY_CLASSES, MultisensoryConfig, decision_mask,
+                                               multisensory_split)
 from spikes.datasets.tasks.oscillator import OscillatorSet
+from spikes.datasets.tasks.sequential_digits import sequential_digits_split
 from spikes.datasets.tasks.spiral import spiral_split
 from spikes.datasets.tasks.yinyang import CLASSES as YINYANG_CLASSES, yin_yang_split
 from spikes.models.stereospike.data import StereoData, open_split as open_stereo_split
@@ -75,7 +84,7 @@ from spikes.options import ConfigError, check_value, option
 
 TABULAR = TABULAR_SETS
 DATASETS: tuple[str, ...] = ("digits-events", "synthetic", *TONIC_SETS, *TABULAR, "yinyang", "stereo-embedded", "cue",
-                              "spiral", "oscillator", "memory")
+                              "spiral", "oscillator", "memory", "seq-digits", "multisensory")
 PATTERNS = ("events:DIR", "stereo:PATH")
 SYNTHETIC_CLASSES = ["top-left", "top-right", "bottom-left", "bottom-right"]
 CUE_TRIALS = {"train": 64 * 200, "test": 512}    # the cue set's default sizes
@@ -285,6 +294,21 @@ def open_dataset(name: str, split: str, options: DataOptions, data_root: str = "
             x, y = x[:limit], y[:limit]
         return TensorSet(x, y, [f"arm {k}" for k in range(4)], "tabular",
                          {**meta, "split_rule": "each split from its own seed"}, n_classes=4)
+    if name == "seq-digits":
+        _refuse(name, options, FRAMING_KEYS, "its rows are the steps")
+        x, y = sequential_digits_split(split, seed)
+        if limit:
+            x, y = x[:limit], y[:limit]
+        return TensorSet(torch.from_numpy(x), torch.from_numpy(y), [str(k) for k in range(10)], "sequence",
+                         {**meta, "split_rule": f"the digits tabular split, random_state={seed}"})
+    if name == "multisensory":
+        _refuse(name, options, FRAMING_KEYS, "its trials are generated event streams")
+        x, y, modality, rate = multisensory_split(split, seed, limit)
+        data = TensorSet(torch.from_numpy(x), torch.from_numpy(y), MULTISENSORY_CLASSES, "sequence",
+                         {**meta, "split_rule": "generated, streams [seed, split]"})
+        data.loss_mask = torch.from_numpy(decision_mask(MultisensoryConfig()))
+        data.modality, data.rate = modality, rate
+        return data
     if name == "oscillator":
         _refuse(name, options, FRAMING_KEYS, "a lifetime of zero-input segments")
         if split == "train":

@@ -15,7 +15,8 @@ A :class:`ModelKind` is the one place where a model meets the generic machinery:
 
 Built in: ``conv_snn``, ``mlp_snn`` (classifiers on event frames), ``rsnn`` (e-prop's LIF/ALIF network with a
 leaky readout), ``stereospike`` (depth from stereo events), ``gt_network`` (growth-transform classifier),
-``mlp`` (a plain ANN on feature vectors, the learning-rule studies' baseline).
+``mlp`` (a plain ANN on feature vectors, the learning-rule studies' baseline), ``rate_rnn`` (a leaky tanh RNN on
+sequences, the rate network of task studies).
 Bring your own: ``package.module:factory`` names any function returning an ``nn.Module`` built from spikes
 layers and neurons (see :func:`kind_of`); it is trained on spike counts like the classifiers.
 """
@@ -40,7 +41,9 @@ from spikes.models.ctrnn import CTRNN, CTRNNOptions, LIFPopulation, LIFPopulatio
 from spikes.models.ei_network import EINetwork, EIOptions, RateTargetObjective
 from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
 from spikes.models.mlp import ACTIVATIONS as MLP_ACTIVATIONS, MLP
+from spikes.models.rate_rnn import RateRNN, SignedTargetObjective
 from spikes.models.rsnn import RSNN, RSNNConfig
+from spikes.models.spike_slab import NEURONS as SPIKE_SLAB_NEURONS, ReadoutObjective, SpikeSlabRNN
 from spikes.models.stereospike.loss import depth_loss
 from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, one_pixel_count
 from spikes.models.stereospike.ann import ACTIVATIONS, StereoUNetANN
@@ -392,6 +395,68 @@ for _kind in (_ei_kind("ei_network", "rate"), _ei_kind("ei_lif", "lif"),
               _oscillator_kind("lif_population", LIFPopulation, LIFPopulationOptions, "recurrent LIF population with "
                                "filtered-spike outputs on the oscillation task")):
     KINDS[_kind.name] = _kind
+
+
+@dataclass(frozen=True)
+class RateRNNOptions:
+    n_rec: int = option(64, "recurrent tanh units", min=1)
+    alpha: float = option(0.2, "leak dt / tau of h[t] = (1 - alpha) h[t-1] + alpha tanh(...)", min=0.0,
+                          min_exclusive=True, max=1.0)
+    g: float = option(0.9, "initial recurrent gain: W_rec ~ N(0, g^2 / n_rec)", min=0.0)
+    loss: str = option("ce", "ce: sequence cross-entropy on the loss mask (as rsnn); mse: signed targets, label y "
+                             "asks output y // 2 for +1 (y odd) or -1 (the memory tasks)", choices=("ce", "mse"))
+
+
+def _rate_rnn_resolve(options: RateRNNOptions, train_set) -> dict[str, Any]:
+    k = int(train_set.n_classes)
+    if options.loss == "mse" and k % 2:
+        raise ValueError(f"model.loss = 'mse' reads labels as (output, sign) pairs and needs an even class count, "
+                         f"got {k}")
+    return {"n_in": int(math.prod(train_set.input_shape)), "n_out": k // 2 if options.loss == "mse" else k,
+            **asdict(options)}
+
+
+RATE_RNN_KIND = ModelKind(
+    "rate_rnn", "leaky tanh RNN (rate network) with a linear readout; inputs flattened per step", RateRNNOptions,
+    "bptt", "frames", _rate_rnn_resolve,
+    lambda kw: RateRNN(kw["n_in"], kw["n_rec"], kw["n_out"], kw["alpha"], kw["g"], seed=kw.get("seed", 0)),
+    lambda kw, penalty: (SignedTargetObjective() if kw["loss"] == "mse"
+                         else SequenceObjective(kw["n_out"], 0.0, 0.0, 1.0)),
+    graph_input_shape=lambda shape: (int(math.prod(shape)),),
+    prepare_input=lambda x: x.flatten(2))
+KINDS[RATE_RNN_KIND.name] = RATE_RNN_KIND
+
+
+# spike-and-slab ensembles (issue 19): BPTT through the mean-field forward
+@dataclass(frozen=True)
+class SpikeSlabOptions:
+    """The ``[model]`` table of kind ``spike_slab_rnn``."""
+
+    hidden: int = option(64, "recurrent units", min=1)
+    neuron: str = option("rate", "recurrent units: relu rate units (the paper's) or LIF neurons", choices=SPIKE_SLAB_NEURONS)
+    tau_m: float = option(1.0, "membrane time constant in steps (rate: h += (u - h) / tau_m; lif: decay exp(-1/tau_m))",
+                          min=1.0)
+    tau_out: float = option(1.0, "readout integrator time constant in steps (1: no leak)", min=1.0)
+    repeat: int = option(1, "model steps per input step (a finer scan for spiking units)", min=1)
+    input_gain: float = option(1.0, "input slab means N(0, input_gain^2 / n_in)", min=0.0)
+    rec_gain: float = option(1.0, "recurrent slab means: rec_gain * I (rate) or N(0, rec_gain^2 / hidden) (lif)",
+                             min=0.0)
+    pi_init: float = option(0.02, "initial probability of a zero weight", min=0.0, min_exclusive=True, max=0.5)
+    xi_max: float = option(0.1, "initial slab variances U(0, xi_max)", min=0.0)
+    v_th: float = option(1.0, "lif: threshold", min=0.0, min_exclusive=True)
+    sparsity: float = option(0.0, "loss weight of mean(1 - pi): pulls connections towards pruned", min=0.0)
+
+
+SPIKE_SLAB_KIND = ModelKind(
+    "spike_slab_rnn", "spike-and-slab RNN ensemble (weights 0 w.p. pi else N(m, xi)), mean-field forward; rate or LIF "
+    "units", SpikeSlabOptions, "bptt", "sequence",
+    lambda options, train_set: {"n_in": int(train_set.input_shape[-1]), "n_out": int(train_set.n_classes),
+                                **asdict(options)},
+    lambda kw: SpikeSlabRNN(**{k: v for k, v in kw.items() if k != "sparsity"}),
+    lambda kw, penalty: ReadoutObjective(kw["repeat"], kw["sparsity"]),
+    graph_input_shape=lambda shape: (int(shape[-1]),),
+    prepare_input=lambda x: x.transpose(0, 1).contiguous())
+KINDS[SPIKE_SLAB_KIND.name] = SPIKE_SLAB_KIND
 
 
 # ------------------------------------------------------------------------------------- bring your own model

@@ -10,8 +10,14 @@ CTRNN (Beer 1995; one Euler step of ``tau_i dy_i/dt = -y_i + sum_j W_ij sigma(y_
     o[t-1] = sigma(y[t-1] + theta)
     y[t]   = y[t-1] + dt / tau * (-y[t-1] + o[t-1] @ W^T + I[t]),      o[t] = sigma(y[t] + theta)
 
-with ``sigma`` the logistic function and ``W[i, j]`` the weight from neuron ``j`` to neuron ``i``. Both are pure
-steps ``step(input, state, params) -> (output, state)``.
+with ``sigma`` the logistic function and ``W[i, j]`` the weight from neuron ``j`` to neuron ``i``.
+
+Leaky tanh RNN (the discrete-time rate network of neuroscience task studies, Sussillo & Barak 2013)::
+
+    h[t] = (1 - alpha) h[t-1] + alpha tanh(W_rec h[t-1] + W_in x[t] + b)
+
+whose fixed points under a constant input ``x`` are the solutions of ``h = tanh(W_rec h + W_in x + b)``. All three
+are pure steps ``step(input, state, params) -> (output, state)``.
 """
 from __future__ import annotations
 
@@ -63,3 +69,20 @@ def ctrnn_step(i: torch.Tensor, y: torch.Tensor, p: CTRNNParameters) -> tuple[to
         drive = (p.weight @ o.unsqueeze(-1)).squeeze(-1)
     y = y + (p.dt / p.tau) * (-y + drive + i)
     return torch.sigmoid(y + p.bias), y
+
+
+@dataclass(frozen=True)
+class TanhRNNParameters:
+    """Leaky tanh RNN step: input weights ``w_in (N, n_in)``, recurrent ``w_rec (N, N)`` (``[i, j]``: from j to i),
+    bias ``b (N,)``, leak ``alpha = dt / tau`` in (0, 1]."""
+
+    w_in: torch.Tensor
+    w_rec: torch.Tensor
+    b: torch.Tensor
+    alpha: float = 0.2
+
+
+def tanh_rnn_step(x: torch.Tensor, h: torch.Tensor, p: TanhRNNParameters) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x[t] (..., n_in), h[t-1] (..., N)) -> (h[t], h[t])`` (module docstring: the output is the state)."""
+    h = (1.0 - p.alpha) * h + p.alpha * torch.tanh(h @ p.w_rec.T + x @ p.w_in.T + p.b)
+    return h, h

@@ -1,0 +1,95 @@
+"""A plain rate (ANN) recurrent network: the leaky tanh RNN of neuroscience task studies, with a linear readout.
+
+Per step (:func:`spikes.neurons.rate.tanh_rnn_step`)::
+
+    h[t] = (1 - alpha) h[t-1] + alpha tanh(W_rec h[t-1] + W_in x[t] + b),      y[t] = W_out h[t] + b_out
+
+from ``h[-1] = 0``. Weights ``W_in ~ N(0, 1/n_in)``, ``W_rec ~ N(0, g^2/N)``, ``W_out ~ N(0, 1/N)``, biases 0, drawn
+from ``seed``. The parameter names (``w_in``, ``w_rec``, ``w_out``) are those of the e-prop RSNN, so analyses of
+recurrent models read either the same way.
+
+Objectives (``[model] loss``):
+
+- ``ce``: sequence classification by the readout, as the RSNN (:class:`spikes.models.registry.SequenceObjective`:
+  softmax cross-entropy on the loss mask's steps);
+- ``mse``: signed targets (:class:`SignedTargetObjective`), the tasks of :mod:`spikes.datasets.tasks.memory`:
+  label ``y`` asks output ``y // 2`` for ``+1`` (``y`` odd) or ``-1`` on every masked step.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from spikes.learning.rule import Batch, Objective
+from spikes.neurons.rate import TanhRNNParameters, tanh_rnn_step
+
+
+class RateRNN(nn.Module):
+    """Leaky tanh RNN (module docstring); ``forward(x (T, B, n_in)) -> (y (T, B, n_out), h (T, B, N))``."""
+
+    def __init__(self, n_in: int, n_rec: int, n_out: int, alpha: float = 0.2, g: float = 0.9, seed: int = 0):
+        super().__init__()
+        if min(n_in, n_rec, n_out) < 1 or not 0 < alpha <= 1 or g < 0:
+            raise ValueError(f"RateRNN: need n_in, n_rec, n_out >= 1, 0 < alpha <= 1, g >= 0; got n_in={n_in}, "
+                             f"n_rec={n_rec}, n_out={n_out}, alpha={alpha}, g={g}")
+        gen = torch.Generator().manual_seed(int(seed))
+        self.n_in, self.n_rec, self.n_out, self.alpha = n_in, n_rec, n_out, float(alpha)
+        self.w_in = nn.Parameter(torch.randn(n_rec, n_in, generator=gen) / n_in ** 0.5)
+        self.w_rec = nn.Parameter(torch.randn(n_rec, n_rec, generator=gen) * g / n_rec ** 0.5)
+        self.b = nn.Parameter(torch.zeros(n_rec))
+        self.w_out = nn.Parameter(torch.randn(n_out, n_rec, generator=gen) / n_rec ** 0.5)
+        self.b_out = nn.Parameter(torch.zeros(n_out))
+
+    def params(self) -> TanhRNNParameters:
+        return TanhRNNParameters(self.w_in, self.w_rec, self.b, self.alpha)
+
+    def recurrent_weight(self) -> torch.Tensor:
+        return self.w_rec
+
+    def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One step ``F(h; x)``: the map whose fixed points ``h* = F(h*; x)`` the fixed-point finder looks for."""
+        return tanh_rnn_step(x, h, self.params())[1]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() != 3 or x.shape[-1] != self.n_in:
+            raise ValueError(f"RateRNN: input must be (T, B, n_in={self.n_in}), got {tuple(x.shape)}")
+        p = self.params()
+        h = x.new_zeros(x.shape[1], self.n_rec)
+        hs = []
+        for t in range(x.shape[0]):
+            _, h = tanh_rnn_step(x[t], h, p)
+            hs.append(h)
+        hs = torch.stack(hs)
+        return hs @ self.w_out.T + self.b_out, hs
+
+
+class SignedTargetObjective(Objective):
+    """Signed targets on the loss mask's steps: label ``y`` asks output ``k = y // 2`` for ``s = +1`` (``y`` odd)
+    or ``-1``. ``loss = mean_b mean_{t in mask} (y_t[b, k_b] - s_b)^2``; a trial is correct when the sign of its
+    output's mean over the masked steps is ``s``. Outputs of other tasks are free (not in the loss)."""
+
+    def _parts(self, output: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y = output[0]
+        labels = torch.as_tensor(batch.y).long()
+        k, s = labels // 2, (labels % 2).to(y.dtype) * 2 - 1
+        if int(k.max()) >= y.shape[-1]:
+            raise ValueError(f"SignedTargetObjective: label {int(labels.max())} asks for output {int(k.max())}, but "
+                             f"the model has {y.shape[-1]} outputs")
+        mask = torch.ones(y.shape[0], dtype=y.dtype) if batch.mask is None else torch.as_tensor(batch.mask).to(y.dtype)
+        out = y.gather(2, k.view(1, -1, 1).expand(y.shape[0], -1, 1)).squeeze(2)     # (T, B): each trial's output
+        return out, s, mask
+
+    def per_trial_loss(self, output: Any, batch: Batch) -> torch.Tensor:
+        out, s, mask = self._parts(output, batch)
+        return (((out - s) ** 2) * mask[:, None]).sum(0) / mask.sum()
+
+    def loss(self, output: Any, batch: Batch) -> torch.Tensor:
+        return self.per_trial_loss(output, batch).mean()
+
+    def metric_sums(self, output: Any, batch: Batch) -> dict[str, float]:
+        out, s, mask = self._parts((output[0].detach(), None), batch)
+        mean = (out * mask[:, None]).sum(0) / mask.sum()
+        return {"accuracy": float((torch.sign(mean) == s).sum()),
+                "loss": float(self.per_trial_loss((output[0].detach(), None), batch).sum())}

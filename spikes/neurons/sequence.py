@@ -6,8 +6,11 @@ adjoint loop: nothing per step goes through autograd, and only the pre-reset mem
 kept for backward. Spikes are identical to the per-step reference (``*_reference``, a loop of
 ``neuron_step`` over ``x.unbind(0)``); gradients agree up to float summation order.
 
-The reference loop is used, explicitly, when the kernels cannot run: ``fast_path_unsupported`` gives the
-reason (``SPIKES_REFERENCE=1``, a non-CPU device, a dtype other than float32/float64).
+CUDA tensors run the Triton kernels of ``spikes.kernels.triton_neuron`` (same equations, same autograd
+contract; ``run_sequence_triton`` / ``run_recurrent_triton``), CPU tensors the numba kernels.
+The reference loop is used, explicitly, when no kernel can run: ``fast_path_unsupported`` gives the
+reason (``SPIKES_REFERENCE=1``, a device other than CPU and CUDA, triton missing, a dtype other than
+float32/float64, per-neuron parameters).
 """
 from __future__ import annotations
 
@@ -21,6 +24,13 @@ from spikes import kernels
 from spikes.kernels import buffers
 from spikes.kernels import numba_neuron as K
 from spikes.neurons.dynamics import NeuronParameters, NeuronState, PerNeuronParameters, neuron_step
+
+try:  # triton ships with torch's Linux wheels; without it CUDA input runs the reference loop
+    from spikes.kernels import triton_neuron as TK
+    _TRITON_MISSING = None
+except ImportError as _exc:  # pragma: no cover - depends on the install
+    TK = None
+    _TRITON_MISSING = f"triton is not installed ({_exc})"
 
 
 def run_sequence_reference(x: torch.Tensor, p: NeuronParameters,
@@ -74,12 +84,14 @@ def fast_path_unsupported(x: torch.Tensor, p: NeuronParameters) -> str | None:
     reason = kernels.unavailable_reason()
     if reason:
         return reason
-    if x.device.type != "cpu":
-        return f"the compiled kernels are CPU-only, input is on {x.device}"
+    if x.device.type not in ("cpu", "cuda"):
+        return f"the compiled kernels run on CPU (numba) and CUDA (Triton), input is on {x.device}"
+    if x.device.type == "cuda" and _TRITON_MISSING:
+        return _TRITON_MISSING
     if x.dtype not in (torch.float32, torch.float64):
         return f"the compiled kernels take float32/float64, input is {x.dtype}"
-    if isinstance(p.alpha, torch.Tensor) and p.alpha.device.type != "cpu":
-        return f"alpha is on {p.alpha.device}"
+    if isinstance(p.alpha, torch.Tensor) and p.alpha.device != x.device:
+        return f"alpha is on {p.alpha.device}, input on {x.device}"
     if isinstance(p, PerNeuronParameters):
         return "the compiled kernels take one value per population, these parameters are per neuron"
     return None
@@ -91,6 +103,8 @@ def run_sequence(x: torch.Tensor, p: NeuronParameters, state: NeuronState | None
         raise ValueError(f"run_sequence needs input of shape (T, B, ...), got {tuple(x.shape)}")
     if fast_path_unsupported(x, p) is not None:
         return run_sequence_reference(x, p, state)
+    if _backend(x) == "triton":
+        return run_sequence_triton(x, p, state)
     t_steps, shape = x.shape[0], x.shape[1:]
     order = _memory_order(x)  # neurons in x's memory order: no copy for e.g. channels-last input
     inverse = [order.index(d) for d in range(len(order))]
@@ -117,6 +131,8 @@ def run_recurrent(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, sta
     _check_recurrent(x.shape, w_rec, s0)
     if fast_path_unsupported(x, p) is not None or w_rec.device != x.device:
         return run_recurrent_reference(x, w_rec, p, state, s0, feedback)
+    if _backend(x) == "triton":
+        return run_recurrent_triton(x, w_rec, p, state, s0, feedback)
     return _run_recurrent(x, None, None, None, w_rec, p, state, s0, x.shape, feedback=feedback)
 
 
@@ -129,7 +145,8 @@ def run_recurrent_events(events: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
     The input projection is summed from the columns of ``w_in`` of the active inputs inside the recurrent
     loop, and backward accumulates ``dL/dw_in`` and ``dL/db_in`` there too: the input current (T, B, N) and its
-    gradient are never stored. ``x`` gets no gradient (as ``EventLinear``'s event path). Needs the kernels.
+    gradient are never stored. ``x`` gets no gradient (as ``EventLinear``'s event path). Needs the kernels; with
+    ``w_in`` on a GPU the current is built densely (``_dense_current``) and run by ``run_recurrent``.
     """
     n = w_in.shape[0]
     t_steps, batch = shape
@@ -137,6 +154,8 @@ def run_recurrent_events(events: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         raise ValueError(f"run_recurrent_events: events index {events[0].numel() - 1} rows, shape {tuple(shape)} has "
                          f"{t_steps * batch}")
     _check_recurrent((t_steps, batch, n), w_rec, s0)
+    if _backend(w_in) == "triton":
+        return run_recurrent(_dense_current(events, shape, w_in, b_in), w_rec, p, state, s0, feedback)
     return _run_recurrent(None, events, w_in, b_in, w_rec, p, state, s0, (t_steps, batch, n), w_in.dtype, feedback)
 
 
@@ -166,6 +185,59 @@ def _run_recurrent(x: torch.Tensor | None, events, w_in: torch.Tensor | None, b_
     return s, NeuronState(v, i, a, r)
 
 
+def _backend(x: torch.Tensor) -> str:
+    """Which kernels run a tensor the fast path takes: "numba" on the CPU, "triton" elsewhere (CUDA)."""
+    return "numba" if x.device.type == "cpu" else "triton"
+
+
+def _triton_config(p: NeuronParameters) -> "TK.Config":
+    c1, c2 = K.surrogate_constants(p.surrogate.code, float(p.surrogate.slope), float(p.surrogate.width))
+    return TK.Config(alpha=p.alpha_value, alpha_syn=p.alpha_syn if p.has_current else 0.0, v_th=float(p.v_th),
+                     bias=float(p.bias), beta=p.beta if p.adaptive else 0.0, rho=p.rho if p.adaptive else 0.0,
+                     refractory_steps=int(p.refractory_steps), zero_reset=p.reset == "zero", code=p.surrogate.code,
+                     c1=c1, c2=c2)
+
+
+def run_sequence_triton(x: torch.Tensor, p: NeuronParameters,
+                        state: NeuronState | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """``run_sequence`` in the Triton kernels, on the device of ``x`` (CUDA; CPU tensors only under
+    ``TRITON_INTERPRET=1``, as the tests run them). Any dense layout with time outermost is kept."""
+    t_steps, shape = x.shape[0], x.shape[1:]
+    order = _memory_order(x)
+    inverse = [order.index(d) for d in range(len(order))]
+    xm = x.permute(0, *(d + 1 for d in order))
+    v0, i0, a0, r0 = _flat_state(state, shape, x.dtype, "run_sequence", order, device=x.device)
+    alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
+    s, v, i, a, r = TK.SequenceFunction.apply(xm.reshape(t_steps, -1), alpha_t, v0.contiguous(), i0.contiguous(),
+                                              a0.contiguous(), r0.contiguous(), _triton_config(p))
+    s = s.reshape(xm.shape).permute([0, *(d + 1 for d in inverse)])
+    return s, NeuronState(*(t.reshape(xm.shape[1:]).permute(inverse) for t in (v, i, a, r)))
+
+
+def run_recurrent_triton(x: torch.Tensor, w_rec: torch.Tensor, p: NeuronParameters, state: NeuronState | None = None,
+                         s0: torch.Tensor | None = None,
+                         feedback: Feedback | None = None) -> tuple[torch.Tensor, NeuronState]:
+    """``run_recurrent`` in the Triton kernels (cuBLAS for ``s[t-1] @ w_rec.T``), on the device of ``x``."""
+    shape = x.shape[1:]
+    v0, i0, a0, r0 = (t.reshape(shape).contiguous()
+                      for t in _flat_state(state, shape, x.dtype, "run_recurrent", device=x.device))
+    s0 = torch.zeros(shape, dtype=x.dtype, device=x.device) if s0 is None else s0.to(x.dtype)
+    alpha_t = p.alpha if isinstance(p.alpha, torch.Tensor) else None
+    s, v, i, a, r = TK.RecurrentFunction.apply(x, w_rec.to(x.dtype), s0, alpha_t, v0, i0, a0, r0, _triton_config(p),
+                                               feedback)
+    return s, NeuronState(v, i, a, r)
+
+
+def _dense_current(events, shape: tuple[int, int], w_in: torch.Tensor, b_in: torch.Tensor | None) -> torch.Tensor:
+    """``x @ w_in.T + b_in`` (T, B, N) for the CSR input ``events`` of ``run_recurrent_events``, on w_in's device
+    (autograd gives dL/dw_in and dL/db_in; x gets none)."""
+    offsets, cols, vals = (t.to(w_in.device) for t in events)
+    rows = torch.repeat_interleave(torch.arange(offsets.numel() - 1, device=w_in.device), offsets.diff())
+    x = torch.zeros(offsets.numel() - 1, w_in.shape[1], dtype=w_in.dtype, device=w_in.device)
+    x[rows, cols] = vals.to(w_in.dtype)
+    return torch.nn.functional.linear(x, w_in, b_in).reshape(*shape, w_in.shape[0])
+
+
 # ----------------------------------------------------------------------------------------------------------
 
 def _memory_order(x: torch.Tensor) -> list[int]:
@@ -179,7 +251,11 @@ def _memory_order(x: torch.Tensor) -> list[int]:
 
 
 def _flat_state(state: NeuronState | None, shape: torch.Size, dtype: torch.dtype, where: str,
-                order: list[int] | None = None):
+                order: list[int] | None = None, device: torch.device | None = None):
+    if state is None and device is not None and device.type != "cpu":
+        n = shape.numel()
+        zeros = torch.zeros(n, dtype=dtype, device=device)
+        return [zeros, zeros, zeros, torch.zeros(n, dtype=torch.int32, device=device)]
     if state is None:  # flat zeros: nothing to reorder
         n = shape.numel()
         zeros = torch.from_numpy(buffers.zeros(n, np.float32 if dtype == torch.float32 else np.float64))

@@ -20,7 +20,8 @@ over layers; the papers' angle between W^T and B) and between the rule's and the
 Calibration (the rules' options here, RULE_OPTIONS and the tasks' rule_options): Kunin's regulariser weights are
 tuned for ~450k SGD steps on ImageNet; these runs take 450 (SNNs, Adam) to 2000 (ANNs, SGD) steps, so the rates at
 which B is drawn to W are raised: Kolen-Pollack's decay alpha = 0.05 with SGD lr 0.05 and 1 with Adam lr 3e-3
-(W - B shrinks by 1 - 2 lr alpha per step), symmetric alignment's lr_b = 1, and weight mirror and
+(W - B shrinks by 1 - 2 lr alpha per step), symmetric alignment's lr_b = 1 (10 on the MLP SNN, whose 360 steps are
+shorter than B's time constant 1 / (2 alpha lr_b) at lr_b 1), and weight mirror and
 information alignment mirror on Gaussian noise inputs (Akrout's mirror phase: with white inputs amp's fixed point is
 B proportional to W; on the layers' own nonnegative spike inputs it is W times their covariance).
 """

@@ -15,7 +15,7 @@ of an input ``x`` is, by the central limit theorem, Gaussian with
     Var[u_j] = sum_i (rho_ji - mu_ji^2) x_i^2 ,
 
 and is drawn as ``u = E[u] + sqrt(Var[u]) eps``, ``eps ~ N(0, 1)`` per sample and unit, so autograd carries the
-gradient to ``m``, ``pi`` and ``xi``. ``pi = sigmoid(pi_logit)`` stays in (0, 1) and ``xi = softplus(xi_raw)``
+gradient to ``m``, ``pi`` and ``xi``. ``pi = sigmoid(pi_logit)`` stays in [0, 1] and ``xi = softplus(xi_raw) + 1e-10``
 stays > 0 whatever the optimiser does (the parameters are unconstrained). The bias is a plain deterministic
 parameter.
 
@@ -50,6 +50,7 @@ from spikes.neurons.dynamics import NeuronParameters, NeuronState, initial_state
 MODES = ("mean_field", "sampled")
 NEURONS = ("rate", "lif")
 VARIANCE_FLOOR = 1e-8       # under the square root of Var[u]: its gradient stays finite when an input is all zero
+XI_FLOOR = 1e-10            # added to softplus, which underflows to 0 in float32 below about -104
 
 
 def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
@@ -96,8 +97,8 @@ class SpikeSlabLinear(nn.Module):
 
     @property
     def xi(self) -> torch.Tensor:
-        """Variance of the slab, > 0."""
-        return F.softplus(self.xi_raw)
+        """Variance of the slab, > 0 (``softplus(xi_raw) + XI_FLOOR``)."""
+        return F.softplus(self.xi_raw) + XI_FLOOR
 
     def weight_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, var)`` per weight: ``mu = (1 - pi) m``, ``var = (1 - pi) xi + pi (1 - pi) m^2``."""

@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 
 from spikes.datasets.tasks.multisensory import MODALITIES
 from spikes.layers.spike_slab import set_mode, spike_slab_layers
-from spikes.pipeline.checkpoints import open_checkpoint
+from spikes.models.registry import kind_of
+from spikes.training.checkpoint import load_model
 from spikes.training.config import config_from_dict
 from spikes.training.data import open_dataset
 from spikes.training.loop import CHECKPOINT_FILE, evaluate, make_batch
@@ -37,14 +38,16 @@ def open_run(path: str | Path):
     path = Path(path)
     file = path / CHECKPOINT_FILE if path.is_dir() else path
     if not file.exists():
-        raise FileNotFoundError(f"{path}: no checkpoint ({'no ' + CHECKPOINT_FILE + ' in the folder' if path.is_dir() else 'no such file'})")
-    loaded = open_checkpoint(file)
-    if not spike_slab_layers(loaded.model):
-        raise ValueError(f"{file}: model {loaded.name!r} has no spike-and-slab layers (train --model spike_slab_rnn)")
-    config = config_from_dict(loaded.checkpoint["config"])
+        why = f"no {CHECKPOINT_FILE} in the folder" if path.is_dir() else "no such file"
+        raise FileNotFoundError(f"{path}: no checkpoint ({why})")
+    model, _, ckpt = load_model(file)
+    if not spike_slab_layers(model):
+        raise ValueError(f"{file}: model {ckpt['model']['kind']!r} has no spike-and-slab layers (train --model "
+                         "spike_slab_rnn)")
+    kind = kind_of(ckpt["model"]["kind"])
+    config = config_from_dict(ckpt["config"])
     test = open_dataset(config.dataset, "test", config.data, config.data_root, config.train.seed)
-    objective = loaded.kind.objective(loaded.checkpoint["model"]["kwargs"], 0.0)
-    return loaded.model, loaded.kind, objective, test, loaded.checkpoint
+    return model, kind, kind.objective(ckpt["model"]["kwargs"], 0.0), test, ckpt
 
 
 def _accuracy(model, kind, objective, data, batch_size: int) -> float:

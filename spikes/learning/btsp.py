@@ -9,6 +9,8 @@ A sample goes through the network twice. Forward phase: every layer relaxes on i
   Positive plateaus go to units with ``D > 0``: the ``max_pop_fraction`` largest (``selection = "sorted"``), or
   each with probability ``D`` and then at most that fraction (``"sampled"``). Negative plateaus go to units with
   ``D < 0`` whose forward rate exceeds ``neg_rate_th``. ``P = D`` on those units, 0 elsewhere;
+- EIANN's options: ``relu_gate`` (units silent in the forward phase, output units included, get no plateau) and
+  ``cap_negative`` (negative plateaus, too, go to at most ``max_pop_fraction`` of the layer, most negative first);
 - the plateaus nudge the soma (``x_E += P``) and the layer relaxes again from its forward state, so the layer
   below sees the nudged rates through its top-down weights.
 
@@ -66,10 +68,16 @@ def btsp_delta(w: torch.Tensor, et: torch.Tensor, plateau: torch.Tensor, w_max: 
 
 
 def select_plateaus(dendritic: torch.Tensor, rate: torch.Tensor, max_pop_fraction: float, neg_rate_th: float,
-                    selection: str = "sorted", generator: torch.Generator | None = None) -> torch.Tensor:
-    """Plateaus ``P (B, J)`` of a hidden layer from its dendritic states and forward rates (module docstring)."""
+                    selection: str = "sorted", generator: torch.Generator | None = None, relu_gate: bool = False,
+                    cap_negative: bool = False) -> torch.Tensor:
+    """Plateaus ``P (B, J)`` of a hidden layer from its dendritic states and forward rates (module docstring).
+    ``relu_gate``: units silent in the forward phase (rate 0) get no plateau of either sign. ``cap_negative``:
+    negative plateaus, too, go to at most ``max_pop_fraction`` of the layer, the most negative ``D`` first (both as
+    EIANN's ``BTSP_19``)."""
     if selection not in SELECTIONS:
         raise ValueError(f"select_plateaus: selection must be one of {SELECTIONS}, got {selection!r}")
+    if relu_gate:
+        dendritic = torch.where(rate > 0, dendritic, torch.zeros_like(dendritic))
     candidates = dendritic > 0
     if selection == "sampled":
         draw = torch.rand(dendritic.shape, generator=generator, dtype=dendritic.dtype)
@@ -82,6 +90,12 @@ def select_plateaus(dendritic: torch.Tensor, rate: torch.Tensor, max_pop_fractio
             keep.scatter_(1, ranked.topk(n_max, dim=1).indices, True)
         candidates = candidates & keep
     negative = (dendritic < 0) & (rate > neg_rate_th)
+    if cap_negative and n_max < dendritic.shape[1]:
+        ranked = torch.where(negative, -dendritic, torch.full_like(dendritic, -float("inf")))
+        keep = torch.zeros_like(negative)
+        if n_max > 0:
+            keep.scatter_(1, ranked.topk(n_max, dim=1).indices, True)
+        negative = negative & keep
     return torch.where(candidates | negative, dendritic, torch.zeros_like(dendritic))
 
 
@@ -114,6 +128,11 @@ class BTSP(LearningRule):
         neg_rate_th: float = option(0.0, "negative plateaus only in units whose forward rate exceeds this", min=0.0)
         selection: str = option("sorted", "positive plateaus: the largest dendritic states, or drawn with "
                                           "probability D", choices=SELECTIONS)
+        relu_gate: bool = option(False, "units silent in the forward phase get no plateau, output units included "
+                                        "(EIANN's relu_gate; false: any unit with D != 0 may get one)")
+        cap_negative: bool = option(False, "negative plateaus also go to at most max_pop_fraction of a hidden layer, "
+                                           "the most negative D first (EIANN; false: every D < 0 unit above "
+                                           "neg_rate_th)")
         lr_dendritic: float = option(0.01, "learning rate of the dendritic inhibition W_ed (cancels the forward "
                                            "top-down input)", min=0.0)
         lr_top_down: float = option(0.01, "learning rate of learned top-down weights (model.top_down = learned)",
@@ -158,12 +177,15 @@ class BTSP(LearningRule):
         target = F.one_hot(batch.y, y.shape[1]).to(y.dtype)
 
         # backward phase, top to bottom: plateaus, somatic nudge, re-equilibration
-        plateaus: dict[int, torch.Tensor] = {top: (target - y).clamp(-1.0, 1.0)}
+        out_plateau = (target - y).clamp(-1.0, 1.0)
+        if o.relu_gate:
+            out_plateau = torch.where(y > 0, out_plateau, torch.zeros_like(out_plateau))
+        plateaus: dict[int, torch.Tensor] = {top: out_plateau}
         nudged = {top: model.settle(top, fwd[top].pre, plateaus[top], fwd[top])}
         for k in range(top - 1, -1, -1):
             dend = model.dendritic_state(k, nudged[k + 1].e, fwd[k].d)
             plateaus[k] = select_plateaus(dend, fwd[k].e, o.max_pop_fraction, o.neg_rate_th, o.selection,
-                                          self.generator)
+                                          self.generator, o.relu_gate, o.cap_negative)
             nudged[k] = model.settle(k, fwd[k].pre, plateaus[k], fwd[k])
 
         self.last_plateaus = plateaus

@@ -5,7 +5,8 @@ numba was chosen over a JIT-built C++ extension, TorchScript and torch.compile (
 (cached on disk after the first use), and its loops run at C speed on numpy views of the tensors. numba is a
 core dependency, imported at module top: it costs ~0.2 s at import and the kernels compile on first use.
 ``available()`` says whether the kernels may be used; callers fall back to the per-step reference loop
-otherwise (``spikes.neurons.sequence``).
+otherwise (``spikes.neurons.sequence``). ``triton_neuron`` holds the same neuron recurrences for CUDA tensors
+(Triton, imported by ``spikes.neurons.sequence`` where triton is installed).
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@
 2. In this process: every kernel compiles for a GPU (sm_90 PTX and cubin, triton's bundled ptxas) in the flag
    combinations the tests run, without fused multiply-adds (the interpreter cannot catch a kernel that only
    fails to compile, or that would round differently on the GPU).
+3. Where CUDA is available, the tests of 1. also run in this process on the GPU (compiled kernels; their
+   "numba" comparison is then run_sequence's own dispatch, i.e. Triton again).
 """
 from __future__ import annotations
 
@@ -109,12 +111,17 @@ if not INTERPRETED:
     def test_other_devices_are_named():
         p = NeuronParameters()
         assert "CUDA (Triton)" in S.fast_path_unsupported(torch.zeros(3, 2, 4, device="meta"), p)
-        assert S._backend(torch.zeros(1)) == "numba"
+        assert S._backend(torch.zeros(1, device="cpu")) == "numba"
 
-else:
+if INTERPRETED or torch.cuda.is_available():
+    DEVICE = "cpu" if INTERPRETED else "cuda"
+
     @pytest.fixture(autouse=True)
-    def _seed():
+    def _seed_and_device():
         torch.manual_seed(0)
+        torch.set_default_device(DEVICE)
+        yield
+        torch.set_default_device(None)
 
     def _inputs(shape, dtype, scale=0.7, shift=0.25):
         x = (torch.randn(shape, dtype=dtype) * scale + shift).requires_grad_()
@@ -217,6 +224,7 @@ else:
                 torch.testing.assert_close(a, b, **_tol(torch.float64, b))
         assert not torch.allclose(g1[0], torch.autograd.grad(_loss(*S.run_recurrent_reference(x, w_rec, p), w), x)[0])
 
+    @pytest.mark.skipif(not INTERPRETED, reason="CPU tensors given CUDA's backend choice: interpreter only")
     def test_dispatch_runs_the_triton_path(monkeypatch):
         """With the backend choice of a CUDA tensor: the LIF module, RecurrentLIF (dense input) and
         run_recurrent_events (current built densely) run the Triton kernels and equal the numba path."""

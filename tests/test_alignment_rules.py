@@ -4,6 +4,7 @@ angles and resumes exactly."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -382,3 +383,30 @@ def test_rules_train_the_recurrent_feedback(name):
         torch.testing.assert_close(rec.weight_rec.detach() - b1, f * (w0 - b0))
     else:
         assert not torch.equal(b1, b0)
+
+
+@pytest.mark.parametrize("name", ["fa", "ia"])
+def test_feedback_init_weight_keeps_backprops_error_scale(name):
+    """feedback_init='weight' draws B with the spread of the layer's W: through a He-initialised ReLU stack (W std
+    sqrt(2 / fan_in), sqrt(6) times Kaiming-uniform's) the first layer's FA gradient keeps backprop's norm
+    (autograd's, same batch), where the Kaiming-uniform B lets it shrink about sqrt(6) x 2 per layer back."""
+    from spikes.models.mlp import MLP
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 32, dtype=torch.float64), torch.randn(64, 8, dtype=torch.float64)
+    norms = {}
+    for init in ("kaiming", "weight"):
+        torch.manual_seed(1)
+        model = MLP(32, 8, width=64, depth=3).double()
+        rule, _ = _rule(name, model, lr=0.0, feedback_init=init, log_every=0)
+        for n, m in rule.layers:
+            ratio = float(rule.feedback[n].std() / m.weight.detach().std())
+            assert ratio == pytest.approx(1.0 if init == "weight" else 1 / math.sqrt(6), rel=0.1), (init, n)
+        rule.train_step(model, Batch(x, y), MSE())
+        fa_grad = model[0].weight.grad.norm().item()
+        model.zero_grad()
+        with quiet_first_layer():
+            MSE().loss(model(x), Batch(x, y)).backward()
+        norms[init] = fa_grad / model[0].weight.grad.norm().item()
+    assert 0.5 < norms["weight"] < 2.0
+    assert norms["kaiming"] < 0.1

@@ -30,6 +30,7 @@ degrees (left out where a gradient is zero); they land in ``metrics.jsonl``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -97,6 +98,10 @@ class AlignmentRule(BPTT):
                                     "the true gradient costs one more backward pass)", min=0)
         feedback_scale: float = option(1.0, "random feedback: U(-s, s), s = feedback_scale / sqrt(fan_in) (torch's "
                                             "Kaiming-uniform init of a weight)", min=0.0, min_exclusive=True)
+        feedback_init: str = option("kaiming", "random feedback's spread: 'kaiming' (feedback_scale / sqrt(fan_in)) "
+                                               "or 'weight' (the standard deviation of the layer's weight at setup, "
+                                               "times feedback_scale: the error keeps backprop's scale through "
+                                               "He/Glorot-initialised layers)", choices=("kaiming", "weight"))
 
     def __init__(self, options=None):
         super().__init__(options)
@@ -132,8 +137,16 @@ class AlignmentRule(BPTT):
         return torch.Generator().manual_seed((self.seed * 1_000_003 + index + 1) % (1 << 62))
 
     def initial_feedback(self, index: int, name: str, module: nn.Module) -> torch.Tensor | None:
-        """B at the start: random (:func:`spikes.layers.feedback.default_feedback`)."""
-        return default_feedback(module, self.layer_generator(index), self.options.feedback_scale)
+        """B at the start: random, ``U(-s, s)`` (:func:`spikes.layers.feedback.default_feedback`); with
+        ``feedback_init = 'weight'``, ``s = feedback_scale sqrt(3) std(W)`` (W's spread at setup; Kaiming-uniform
+        where W is constant)."""
+        o = self.options
+        scale = o.feedback_scale
+        if o.feedback_init == "weight":
+            std = float(module.weight.detach().double().std()) if module.weight.numel() > 1 else 0.0
+            if std > 0:      # default_feedback's bound is scale / sqrt(fan_in); ask it for sqrt(3) std instead
+                scale = o.feedback_scale * math.sqrt(3.0) * std * math.sqrt(module.weight[0].numel())
+        return default_feedback(module, self.layer_generator(index), scale)
 
     def install(self):
         return FeedbackHooks(self.layers, self.feedback, record_inputs=self.record_inputs)

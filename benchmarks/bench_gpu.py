@@ -15,7 +15,9 @@ spikes: one GEMM over the whole sequence, then ``LIF`` (on CUDA the Triton kerne
 ``Leaky(reset_mechanism="zero")`` per step (its default delayed reset zeroes the membrane at the next step, as
 spikes' zero reset does). norse: ``LIFBoxCell`` (forward Euler ``v += k (-v + I)``; its weights are scaled by
 1/k, k = 1 - alpha, so that it computes ``v = alpha v + I``, and it resets to 0) with ``fc``, one step compiled
-by ``torch.compile`` (mode "reduce-overhead", CUDA graphs, on CUDA, as the harness), stepped in Python.
+by ``torch.compile`` (``--norse-mode``, default "default"), stepped in Python. The harness used "reduce-overhead"
+(CUDA graphs) on a model called once per pass; stepping 500 times in one autograd graph, CUDA graphs recycle a
+step's outputs at the next step while backward still needs them, so that mode is opt-in here (untried: no GPU).
 Median of ``--repeats`` timed calls after one warm-up, the libraries taking turns; peak CUDA memory of the
 warm-up call.
 
@@ -73,7 +75,7 @@ def snntorch_run(w, b, x):
     return fc, run
 
 
-def norse_run(w, b, x, compile_step: bool = True):
+def norse_run(w, b, x, compile_step: bool = True, mode: str = "default"):
     import norse.torch as norse
     from norse.torch.functional.lif_box import LIFBoxFeedForwardState
 
@@ -86,16 +88,17 @@ def norse_run(w, b, x, compile_step: bool = True):
     def step(x_t, state):
         return cell(fc(x_t), state)
     if compile_step:
-        step = torch.compile(step, mode="reduce-overhead" if x.is_cuda else "default")
+        step = torch.compile(step, mode=mode)
+    graphs = compile_step and mode == "reduce-overhead" and x.is_cuda
 
     def run() -> torch.Tensor:
         state = LIFBoxFeedForwardState(v=torch.zeros(x.shape[1], w.shape[0], device=x.device))
         out = []
         for x_t in x:
-            if x.is_cuda and compile_step:
+            if graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             z, state = step(x_t, state)
-            out.append(z.clone() if x.is_cuda and compile_step else z)  # CUDA-graph outputs are overwritten
+            out.append(z.clone() if graphs else z)  # CUDA-graph outputs are overwritten
         return torch.stack(out).sum()
     return fc, run
 
@@ -128,7 +131,7 @@ def bench_size(n: int, args, device: torch.device) -> dict[str, float]:
     ref = nn.Linear(n, n)  # nn.Linear's default initialisation, as the harness
     w, b = ref.weight.detach().to(device), ref.bias.detach().to(device)
     builders = {"spikes": lambda: spikes_run(w, b, x), "snntorch": lambda: snntorch_run(w, b, x),
-                "norse": lambda: norse_run(w, b, x, not args.no_compile)}
+                "norse": lambda: norse_run(w, b, x, not args.no_compile, args.norse_mode)}
     calls, losses, memory = {}, {}, {}
     print(f"\nn = {n}: input ({args.steps}, {args.batch}, {n}) on {device}", flush=True)
     for lib in args.libs.split(","):
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--libs", default="spikes,snntorch,norse")
     ap.add_argument("--no-compile", action="store_true", help="norse without torch.compile")
+    ap.add_argument("--norse-mode", default="default", help="torch.compile mode of norse's step")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda":

@@ -137,8 +137,9 @@ def fit_psychometric(rates: np.ndarray, p_high: np.ndarray) -> dict[str, float]:
     """Least-squares cumulative Gaussian ``Phi((f - mu) / sigma)`` through ``(rates, p_high)``."""
     rates, p_high = np.asarray(rates, float), np.asarray(p_high, float)
     span = float(rates.max() - rates.min()) or 1.0
+    bounds = ([rates.min() - span, 1e-3 * span], [rates.max() + span, 10 * span])
     (mu, sigma), _ = scipy.optimize.curve_fit(_cumulative_gaussian, rates, p_high, p0=(float(rates.mean()), span / 4),
-                                              bounds=([rates.min() - span, 1e-3 * span], [rates.max() + span, 10 * span]))
+                                              bounds=bounds)
     return {"mu": float(mu), "threshold": float(sigma), "slope": float(1.0 / (sigma * math.sqrt(2 * math.pi)))}
 
 
@@ -168,7 +169,8 @@ def format_psychometric(result: dict[str, Any]) -> str:
     lines = [f"{'modality':<9} {'threshold (Hz)':>14} {'mu (Hz)':>8} {'accuracy':>8}"]
     for name, c in result["curves"].items():
         lines.append(f"{name:<9} {c['threshold']:>14.3f} {c['mu']:>8.2f} {c['accuracy']:>8.3f}")
-    lines.append(f"accuracy {result['accuracy']:.3f}, away from the boundary {result['accuracy_away_from_boundary']:.3f}")
+    lines.append(f"accuracy {result['accuracy']:.3f}, away from the boundary "
+                 f"{result['accuracy_away_from_boundary']:.3f}")
     return "\n".join(lines)
 
 

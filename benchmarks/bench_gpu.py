@@ -22,7 +22,8 @@ Median of ``--repeats`` timed calls after one warm-up, the libraries taking turn
 warm-up call.
 
 Usage: ``python benchmarks/bench_gpu.py`` (CUDA, n = 4096, 8192, 16384) or, on a machine without a GPU,
-``python benchmarks/bench_gpu.py --device cpu --sizes 256``.
+``python benchmarks/bench_gpu.py --device cpu --sizes 256``; ``--quick``: n = 4096 on CUDA, n = 256 and T = 100 on
+the CPU, one repeat.
 """
 from __future__ import annotations
 
@@ -181,8 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--libs", default="spikes,snntorch,norse")
     ap.add_argument("--no-compile", action="store_true", help="norse without torch.compile")
     ap.add_argument("--norse-mode", default="default", help="torch.compile mode of norse's step")
+    ap.add_argument("--quick", action="store_true", help="one small size, one repeat (make bench)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if args.quick:
+        args.sizes, args.repeats = ("4096", 1) if device.type == "cuda" else ("256", 1)
+        args.steps = args.steps if device.type == "cuda" else 100
     if device.type == "cuda":
         print(f"device: {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
     else:

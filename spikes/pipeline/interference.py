@@ -17,8 +17,8 @@ Per pair (:func:`analyse_pair`, measures in :mod:`spikes.reports.interference`):
 - input-driven vs recurrent drive on A's response window (A's network on A's trials) and on B's (B's on B's);
 - principal angles between A's activity subspace (A's network, A's trials) and B's (B's network, B's trials),
   and between A's activity before and after B;
-- rate networks (a model with ``step(x, h)``): the fixed points of A's dynamics (the input of A's last response
-  step, per cue sign; the finder started from states on A's trajectories) at every snapshot of B's learning; A's
+- rate networks (:class:`spikes.models.rate_rnn.RateRNN`): the fixed points of A's dynamics (the input of A's
+  last response step, per cue sign; the finder started from states on A's trajectories) at every snapshot of B's learning; A's
   fixed point of a sign is the one nearest the mean final state of its trials; its rotation is the angle between
   that point before B and at the snapshot (mean over the two signs), its shift ``|h*_t - h*_0| / |h*_0|``.
 
@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from spikes.models.rate_rnn import RateRNN
 from spikes.reports.interference import (activity_subspace, angle_deg, drive_norms, find_fixed_points,
                                          principal_angles, update_cosines, update_norms)
 from spikes.reports.plots import png
@@ -220,7 +221,7 @@ def analyse_pair(out_dir: str | Path, drive: float, seed: int, options: Interfer
                        "mean_angle_ab_deg": float(ang.mean()), "min_angle_ab_deg": float(ang.min()),
                        "angles_a_before_after_deg": ang_ab.tolist(), "mean_angle_a_before_after_deg": float(ang_ab.mean())}
 
-    if hasattr(model_a, "step"):                     # rate networks: A's fixed points while B learns
+    if isinstance(model_a, RateRNN):                 # rate networks: A's fixed points while B learns
         track = []
         probe = copy.deepcopy(model_a)
         first = None

@@ -44,7 +44,6 @@ from spikes.models.mlp import ACTIVATIONS as MLP_ACTIVATIONS, MLP
 from spikes.models.rate_rnn import RateRNN, SignedTargetObjective
 from spikes.models.rsnn import RSNN, RSNNConfig
 from spikes.models.spike_slab import NEURONS as SPIKE_SLAB_NEURONS, ReadoutObjective, SpikeSlabRNN
-from spikes.models.spike_slab import NEURONS as SPIKE_SLAB_NEURONS, ReadoutObjective, SpikeSlabRNN
 from spikes.models.stereospike.loss import depth_loss
 from spikes.models.stereospike.metrics import MVSEC_FB, abs_error_sum, one_pixel_count
 from spikes.models.stereospike.ann import ACTIVATIONS, StereoUNetANN
@@ -426,38 +425,6 @@ RATE_RNN_KIND = ModelKind(
     graph_input_shape=lambda shape: (int(math.prod(shape)),),
     prepare_input=lambda x: x.flatten(2))
 KINDS[RATE_RNN_KIND.name] = RATE_RNN_KIND
-
-
-# spike-and-slab ensembles (issue 19): BPTT through the mean-field forward
-@dataclass(frozen=True)
-class SpikeSlabOptions:
-    """The ``[model]`` table of kind ``spike_slab_rnn``."""
-
-    hidden: int = option(64, "recurrent units", min=1)
-    neuron: str = option("rate", "recurrent units: relu rate units (the paper's) or LIF neurons", choices=SPIKE_SLAB_NEURONS)
-    tau_m: float = option(1.0, "membrane time constant in steps (rate: h += (u - h) / tau_m; lif: decay exp(-1/tau_m))",
-                          min=1.0)
-    tau_out: float = option(1.0, "readout integrator time constant in steps (1: no leak)", min=1.0)
-    repeat: int = option(1, "model steps per input step (a finer scan for spiking units)", min=1)
-    input_gain: float = option(1.0, "input slab means N(0, input_gain^2 / n_in)", min=0.0)
-    rec_gain: float = option(1.0, "recurrent slab means: rec_gain * I (rate) or N(0, rec_gain^2 / hidden) (lif)",
-                             min=0.0)
-    pi_init: float = option(0.02, "initial probability of a zero weight", min=0.0, min_exclusive=True, max=0.5)
-    xi_max: float = option(0.1, "initial slab variances U(0, xi_max)", min=0.0)
-    v_th: float = option(1.0, "lif: threshold", min=0.0, min_exclusive=True)
-    sparsity: float = option(0.0, "loss weight of mean(1 - pi): pulls connections towards pruned", min=0.0)
-
-
-SPIKE_SLAB_KIND = ModelKind(
-    "spike_slab_rnn", "spike-and-slab RNN ensemble (weights 0 w.p. pi else N(m, xi)), mean-field forward; rate or LIF "
-    "units", SpikeSlabOptions, "bptt", "sequence",
-    lambda options, train_set: {"n_in": int(train_set.input_shape[-1]), "n_out": int(train_set.n_classes),
-                                **asdict(options)},
-    lambda kw: SpikeSlabRNN(**{k: v for k, v in kw.items() if k != "sparsity"}),
-    lambda kw, penalty: ReadoutObjective(kw["repeat"], kw["sparsity"]),
-    graph_input_shape=lambda shape: (int(shape[-1]),),
-    prepare_input=lambda x: x.transpose(0, 1).contiguous())
-KINDS[SPIKE_SLAB_KIND.name] = SPIKE_SLAB_KIND
 
 
 # spike-and-slab ensembles (issue 19): BPTT through the mean-field forward

@@ -5,7 +5,10 @@ Per step (:func:`spikes.neurons.rate.tanh_rnn_step`)::
     h[t] = (1 - alpha) h[t-1] + alpha tanh(W_rec h[t-1] + W_in x[t] + b),      y[t] = W_out h[t] + b_out
 
 from ``h[-1] = 0``. Weights ``W_in ~ N(0, 1/n_in)``, ``W_rec ~ N(0, g^2/N)``, ``W_out ~ N(0, 1/N)``, biases 0, drawn
-from ``seed``. The parameter names (``w_in``, ``w_rec``, ``w_out``) are those of the e-prop RSNN, so analyses of
+from ``seed``. ``learn = "recurrent"`` trains only ``W_rec`` and ``b``: the input and readout vectors stay the
+random ones they were drawn as (``requires_grad = False``), as in the low-rank RNN studies of learning (Schuessler,
+Mastrogiuseppe, Dubreuil, Ostojic & Barak, NeurIPS 2020), so whatever a task needs the recurrent dynamics do.
+The parameter names (``w_in``, ``w_rec``, ``w_out``) are those of the e-prop RSNN, so analyses of
 recurrent models read either the same way.
 
 Objectives (``[model] loss``):
@@ -13,7 +16,10 @@ Objectives (``[model] loss``):
 - ``ce``: sequence classification by the readout, as the RSNN (:class:`spikes.models.registry.SequenceObjective`:
   softmax cross-entropy on the loss mask's steps);
 - ``mse``: signed targets (:class:`SignedTargetObjective`), the tasks of :mod:`spikes.datasets.tasks.memory`:
-  label ``y`` asks output ``y // 2`` for ``+1`` (``y`` odd) or ``-1`` on every masked step.
+  label ``y`` asks output ``y // 2`` for ``+1`` (``y`` odd) or ``-1`` on every masked step; the other outputs are
+  free;
+- ``mse_silent``: the same, and the other outputs are asked for ``0`` (a task's output stays silent on the other
+  tasks' trials, the multitask convention; a network cannot answer B with A's memory).
 """
 from __future__ import annotations
 
@@ -26,14 +32,20 @@ from spikes.learning.rule import Batch, Objective
 from spikes.neurons.rate import TanhRNNParameters, tanh_rnn_step
 
 
+LEARN = ("all", "recurrent")       # which weights learn: all of them, or W_rec and b only
+
+
 class RateRNN(nn.Module):
     """Leaky tanh RNN (module docstring); ``forward(x (T, B, n_in)) -> (y (T, B, n_out), h (T, B, N))``."""
 
-    def __init__(self, n_in: int, n_rec: int, n_out: int, alpha: float = 0.2, g: float = 0.9, seed: int = 0):
+    def __init__(self, n_in: int, n_rec: int, n_out: int, alpha: float = 0.2, g: float = 0.9, seed: int = 0,
+                 learn: str = "all"):
         super().__init__()
         if min(n_in, n_rec, n_out) < 1 or not 0 < alpha <= 1 or g < 0:
             raise ValueError(f"RateRNN: need n_in, n_rec, n_out >= 1, 0 < alpha <= 1, g >= 0; got n_in={n_in}, "
                              f"n_rec={n_rec}, n_out={n_out}, alpha={alpha}, g={g}")
+        if learn not in LEARN:
+            raise ValueError(f"RateRNN: learn must be one of {LEARN}, got {learn!r}")
         gen = torch.Generator().manual_seed(int(seed))
         self.n_in, self.n_rec, self.n_out, self.alpha = n_in, n_rec, n_out, float(alpha)
         self.w_in = nn.Parameter(torch.randn(n_rec, n_in, generator=gen) / n_in ** 0.5)
@@ -41,6 +53,10 @@ class RateRNN(nn.Module):
         self.b = nn.Parameter(torch.zeros(n_rec))
         self.w_out = nn.Parameter(torch.randn(n_out, n_rec, generator=gen) / n_rec ** 0.5)
         self.b_out = nn.Parameter(torch.zeros(n_out))
+        self.learn = learn
+        if learn == "recurrent":
+            for fixed in (self.w_in, self.w_out, self.b_out):
+                fixed.requires_grad_(False)
 
     def params(self) -> TanhRNNParameters:
         return TanhRNNParameters(self.w_in, self.w_rec, self.b, self.alpha)
@@ -67,8 +83,12 @@ class RateRNN(nn.Module):
 
 class SignedTargetObjective(Objective):
     """Signed targets on the loss mask's steps: label ``y`` asks output ``k = y // 2`` for ``s = +1`` (``y`` odd)
-    or ``-1``. ``loss = mean_b mean_{t in mask} (y_t[b, k_b] - s_b)^2``; a trial is correct when the sign of its
-    output's mean over the masked steps is ``s``. Outputs of other tasks are free (not in the loss)."""
+    or ``-1``. ``loss = mean_b mean_{t in mask} [(y_t[b, k_b] - s_b)^2 + silent sum_{j != k_b} y_t[b, j]^2]``; a
+    trial is correct when the sign of its output's mean over the masked steps is ``s``. With ``silent = False`` the
+    outputs of other tasks are free (not in the loss); with ``silent = True`` they are asked for 0."""
+
+    def __init__(self, silent: bool = False):
+        self.silent = bool(silent)
 
     def _parts(self, output: Any, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         y = output[0]
@@ -83,7 +103,10 @@ class SignedTargetObjective(Objective):
 
     def per_trial_loss(self, output: Any, batch: Batch) -> torch.Tensor:
         out, s, mask = self._parts(output, batch)
-        return (((out - s) ** 2) * mask[:, None]).sum(0) / mask.sum()
+        err = (out - s) ** 2
+        if self.silent:                                  # the other outputs' squares: all outputs' minus the own
+            err = err + (output[0] ** 2).sum(2) - out ** 2
+        return (err * mask[:, None]).sum(0) / mask.sum()
 
     def loss(self, output: Any, batch: Batch) -> torch.Tensor:
         return self.per_trial_loss(output, batch).mean()

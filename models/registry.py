@@ -41,7 +41,7 @@ from spikes.models.ctrnn import CTRNN, CTRNNOptions, LIFPopulation, LIFPopulatio
 from spikes.models.ei_network import EINetwork, EIOptions, RateTargetObjective
 from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
 from spikes.models.mlp import ACTIVATIONS as MLP_ACTIVATIONS, MLP
-from spikes.models.rate_rnn import RateRNN, SignedTargetObjective
+from spikes.models.rate_rnn import LEARN as RATE_RNN_LEARN, RateRNN, SignedTargetObjective
 from spikes.models.rsnn import RSNN, RSNNConfig
 from spikes.models.spike_slab import NEURONS as SPIKE_SLAB_NEURONS, ReadoutObjective, SpikeSlabRNN
 from spikes.models.stereospike.loss import depth_loss
@@ -404,23 +404,28 @@ class RateRNNOptions:
                           min_exclusive=True, max=1.0)
     g: float = option(0.9, "initial recurrent gain: W_rec ~ N(0, g^2 / n_rec)", min=0.0)
     loss: str = option("ce", "ce: sequence cross-entropy on the loss mask (as rsnn); mse: signed targets, label y "
-                             "asks output y // 2 for +1 (y odd) or -1 (the memory tasks)", choices=("ce", "mse"))
+                             "asks output y // 2 for +1 (y odd) or -1 (the memory tasks); mse_silent: and the other "
+                             "outputs 0", choices=("ce", "mse", "mse_silent"))
+    learn: str = option("all", "which weights learn: all, or recurrent (W_rec and b; input and readout stay the random "
+                               "ones drawn)", choices=RATE_RNN_LEARN)
 
 
 def _rate_rnn_resolve(options: RateRNNOptions, train_set) -> dict[str, Any]:
     k = int(train_set.n_classes)
-    if options.loss == "mse" and k % 2:
-        raise ValueError(f"model.loss = 'mse' reads labels as (output, sign) pairs and needs an even class count, "
+    if options.loss != "ce" and k % 2:
+        raise ValueError(f"model.loss = {options.loss!r} reads labels as (output, sign) pairs and needs an even class "
+                         f"count, "
                          f"got {k}")
-    return {"n_in": int(math.prod(train_set.input_shape)), "n_out": k // 2 if options.loss == "mse" else k,
+    return {"n_in": int(math.prod(train_set.input_shape)), "n_out": k // 2 if options.loss != "ce" else k,
             **asdict(options)}
 
 
 RATE_RNN_KIND = ModelKind(
     "rate_rnn", "leaky tanh RNN (rate network) with a linear readout; inputs flattened per step", RateRNNOptions,
     "bptt", "frames", _rate_rnn_resolve,
-    lambda kw: RateRNN(kw["n_in"], kw["n_rec"], kw["n_out"], kw["alpha"], kw["g"], seed=kw.get("seed", 0)),
-    lambda kw, penalty: (SignedTargetObjective() if kw["loss"] == "mse"
+    lambda kw: RateRNN(kw["n_in"], kw["n_rec"], kw["n_out"], kw["alpha"], kw["g"], seed=kw.get("seed", 0),
+                       learn=kw.get("learn", "all")),
+    lambda kw, penalty: (SignedTargetObjective(silent=kw["loss"] == "mse_silent") if kw["loss"] != "ce"
                          else SequenceObjective(kw["n_out"], 0.0, 0.0, 1.0)),
     graph_input_shape=lambda shape: (int(math.prod(shape)),),
     prepare_input=lambda x: x.flatten(2))

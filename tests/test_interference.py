@@ -14,7 +14,7 @@ from spikes.cli import main
 from spikes.datasets.tasks.memory import MemorySet, MemoryTaskConfig, memory_trials
 from spikes.learning.rule import Batch
 from spikes.models.rate_rnn import RateRNN, SignedTargetObjective
-from spikes.pipeline.interference import summarise
+from spikes.pipeline.interference import TaskReadout, summarise
 from spikes.reports.interference import (activity_subspace, drive_norms, find_fixed_points, principal_angles,
                                          update_cosines)
 
@@ -25,9 +25,10 @@ def test_memory_task_cue_window_labels_and_seeds():
     x, y = memory_trials(16, cfg, seed=3)
     assert x.shape == (16, 40, 2) and set(y.tolist()) <= {2, 3}
     s = (y % 2).float() * 2 - 1
-    on = np.zeros(40, bool)
-    on[5:10 + 15] = True                           # cue 5 steps + half of the 30-step response
-    assert torch.equal(x[:, :, 1], s[:, None] * torch.from_numpy(on).float()[None])
+    amp = np.zeros(40, np.float32)
+    amp[5:10] = 1.0                                # the cue's 5 steps, then half amplitude through the response
+    amp[10:] = 0.5
+    assert torch.equal(x[:, :, 1], s[:, None] * torch.from_numpy(amp)[None])
     assert torch.count_nonzero(x[:, :, 0]) == 0    # task A's channel stays silent in B
     assert torch.equal(memory_trials(16, cfg, seed=3)[0], x)
     assert not torch.equal(memory_trials(16, cfg, seed=3, stream=1)[0], x)
@@ -48,6 +49,49 @@ def test_signed_target_objective_by_hand():
     assert obj.loss((out, None), batch).item() == pytest.approx((0.25 + 2.5) / 2)
     m = obj.metric_sums((out, None), batch)
     assert m["accuracy"] == 2.0                    # means +1.0 and -0.5 have the right signs
+
+
+def test_signed_target_objective_silent_others_by_hand():
+    out = torch.tensor([[[0.5, 2.0]], [[1.5, -1.0]]])                              # (T=2, B=1, K=2)
+    batch = Batch(torch.zeros(2, 1, 1), torch.tensor([1]), torch.tensor([True, True]))
+    # own output 0 vs +1: (0.25 + 0.25) / 2; the other output asked for 0: (4 + 1) / 2
+    assert SignedTargetObjective(silent=True).loss((out, None), batch).item() == pytest.approx(0.25 + 2.5)
+    assert SignedTargetObjective().loss((out, None), batch).item() == pytest.approx(0.25)
+
+
+def test_task_readout_masks_the_other_tasks():
+    class Fixed(torch.nn.Module):
+        def __init__(self, y):
+            super().__init__()
+            self.y = y
+
+        def forward(self, x):
+            return self.y, "rest"
+
+    signed = torch.tensor([[[0.3, -2.0]]])
+    y, rest = TaskReadout(Fixed(signed), 0, 2)(None)
+    assert rest == "rest" and torch.equal(y, torch.tensor([[[0.3, 0.0]]]))
+    assert torch.equal(TaskReadout(Fixed(signed), 1, 2, silent=True)(None)[0], torch.zeros(1, 1, 2))
+    logits = torch.tensor([[[1.0, 2.0, 9.0, 9.0]]])
+    y = TaskReadout(Fixed(logits), 0, 2)(None)[0]
+    assert y[0, 0, :2].tolist() == [1.0, 2.0] and (y[0, 0, 2:] == -1e9).all()   # A: a choice between A- and A+
+    with pytest.raises(ValueError, match="3 outputs"):
+        TaskReadout(Fixed(torch.zeros(1, 1, 3)), 0, 2)(None)
+
+
+def test_rate_rnn_learn_recurrent_keeps_input_and_readout():
+    net = RateRNN(2, 8, 2, seed=1, learn="recurrent")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    y, _ = net(torch.randn(5, 3, 2))
+    y.square().sum().backward()
+    opt.step()
+    after = net.state_dict()
+    for k in ("w_in", "w_out", "b_out"):
+        assert torch.equal(after[k], before[k])
+    assert not torch.equal(after["w_rec"], before["w_rec"]) and not torch.equal(after["b"], before["b"])
+    with pytest.raises(ValueError, match="learn"):
+        RateRNN(2, 8, 2, learn="readout")
 
 
 def test_rate_rnn_step_by_hand():
@@ -159,7 +203,9 @@ def test_cli_interference_end_to_end(tmp_path):
     assert [e["drive"] for e in res["table"]] == [1.0, 0.0]
     for r in res["rows"]:
         la = r["a_loss"]
-        assert r["forgetting"] == pytest.approx((la["after_b"] - la["after_a"]) / (la["init"] - la["after_a"]))
+        assert la["silent"] == pytest.approx(1.0)     # outputs of 0 against targets of +-1
+        assert r["forgetting"] == pytest.approx((la["after_b"] - la["after_a"]) / (la["silent"] - la["after_a"]))
+        assert math.isnan(r["update_cosine"]["input"]) and r["update_norm"]["readout"] == {"A": 0.0, "B": 0.0}
         assert r["fixed_points"]["track"][0]["rotation_deg"] == pytest.approx(0.0, abs=1e-6)
         assert len(r["fixed_points"]["track"]) >= 3 and (out / f"drive{r['drive']:.2f}-seed0" / "B" /
                                                          "checkpoint.pt").exists()

@@ -6,17 +6,20 @@ tasks are orthogonal in input and output. A trial of ``T = fixation + cue + resp
 
 - steps ``[0, fixation)``: no input;
 - steps ``[fixation, fixation + cue)``: the cue ``s = +1`` or ``-1`` (each with probability 1/2) on channel ``k``;
-- the response window ``[fixation + cue, T)``: the cue stays on for its first ``round(input_drive * response)``
-  steps and is off afterwards; the network must report ``s`` on every step of the window.
+- the response window ``[fixation + cue, T)``: the cue stays on at the amplitude ``input_drive * s``; the network
+  must report ``s`` on every step of the window.
 
-``input_drive = 1``: the cue is present whenever it must be reported (a purely input-driven task, a reflex);
+``input_drive = 1``: the full cue is present whenever it must be reported (a purely input-driven task, a reflex);
 ``input_drive = 0``: it must be held through the whole window by the network's own dynamics (a memory, i.e. a
-pair of fixed points). Every channel carries Gaussian noise of std ``noise`` on every step.
+pair of fixed points); in between, a weaker tonic input helps the dynamics hold it. At every setting the state the
+network reports from is a fixed point of its dynamics under the window's constant input ``input_drive * s``, so
+the fixed points that carry the task are defined at every drive (a cue switched off part-way through the window
+would leave the state between fixed points). Every channel carries Gaussian noise of std ``noise`` on every step.
 
 Encodings: analog (``spikes_per_channel = 0``: ``n_tasks`` channels, value ``s`` while the cue is on) for rate
 networks, or Poisson spikes for spiking ones (``spikes_per_channel = n``: for each task a ``+`` and a ``-``
-population of n inputs; the cue's population fires with probability ``spike_prob`` per step while it is on, every
-input with ``background_prob``; no Gaussian noise).
+population of n inputs; the cue's population fires with probability ``spike_prob`` per step during the cue and
+``input_drive * spike_prob`` during the response window, every input with ``background_prob``; no Gaussian noise).
 
 Label ``y = 2 k + (s > 0)`` (classes ``A-``, ``A+``, ``B-``, ``B+``, ...), so a task's trials are told apart by
 their label; ``loss_mask`` is the response window ``(T,)``. :class:`MemorySet` is the task as a data set of the
@@ -71,12 +74,12 @@ class MemoryTaskConfig:
     def n_in(self) -> int:
         return self.n_tasks if not self.spikes_per_channel else 2 * self.n_tasks * self.spikes_per_channel
 
-    def cue_on(self) -> np.ndarray:
-        """``(T,)`` bool: the steps on which the cue is present."""
-        on = np.zeros(self.T, bool)
-        start = self.fixation
-        on[start:start + self.cue + int(round(self.input_drive * self.response))] = True
-        return on
+    def cue_amplitude(self) -> np.ndarray:
+        """``(T,)`` float: the cue's amplitude per step (1 during the cue, ``input_drive`` in the response window)."""
+        amp = np.zeros(self.T)
+        amp[self.fixation:self.fixation + self.cue] = 1.0
+        amp[self.fixation + self.cue:] = self.input_drive
+        return amp
 
     def response_mask(self) -> np.ndarray:
         """``(T,)`` bool: the response window (where the loss and the decision are taken)."""
@@ -97,17 +100,17 @@ def memory_trials(n: int, cfg: MemoryTaskConfig, seed: int = 0,
     rng = np.random.default_rng([int(seed), int(stream), cfg.task, cfg.n_tasks])
     positive = rng.random(n) < 0.5
     sign = np.where(positive, 1.0, -1.0)
-    on = cfg.cue_on()
+    amp = cfg.cue_amplitude()
     if not cfg.spikes_per_channel:
         x = rng.normal(0.0, cfg.noise, (n, cfg.T, cfg.n_tasks)) if cfg.noise else np.zeros((n, cfg.T, cfg.n_tasks))
-        x[:, on, cfg.task] += sign[:, None]
+        x[:, :, cfg.task] += sign[:, None] * amp[None]
     else:
         m = cfg.spikes_per_channel
         x = rng.random((n, cfg.T, cfg.n_in)) < cfg.background_prob
-        burst = rng.random((n, cfg.T, m)) < cfg.spike_prob
+        burst = rng.random((n, cfg.T, m)) < cfg.spike_prob * amp[None, :, None]
         for i in range(n):                       # population (task, sign) at inputs [(2 task + positive) m, ... + m)
             lo = (2 * cfg.task + int(positive[i])) * m
-            x[i, on, lo:lo + m] |= burst[i, on]
+            x[i, :, lo:lo + m] |= burst[i]
     y = 2 * cfg.task + positive.astype(np.int64)
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y)
 

@@ -4,15 +4,21 @@ trainer, and measure what B's learning did to A (``spikes analyse interference``
 The tasks are the signed working-memory pair of :mod:`spikes.datasets.tasks.memory` (data set ``memory``): A and B
 use their own input channel and output, so they are orthogonal in input and output; A's ``input_drive`` (the
 fraction of its response window the cue stays on) sets how much A relies on its input rather than on the
-network's own dynamics, and is swept. B is a memory (``drive_b = 0`` by default). Each (drive, seed) pair is two
+network's own dynamics, and is swept. B is a memory (``drive_b = 0`` by default). Rate networks train on signed
+targets with the other task's output held at 0 (``model.loss = mse_silent``: B cannot answer with A's memory and
+readout) and learn only their recurrent weights (``model.learn = recurrent``: input and readout vectors stay random,
+as in the low-rank RNN studies of learning), so whatever B changes in A's behaviour it changes through the shared
+dynamics; ``overrides`` can set either back. Each (drive, seed) pair is two
 ``spikes train`` runs: ``A/`` on task A, ``B/`` on task B with ``train.init_from = A/checkpoint.pt``; while B
 learns, a callback keeps ``snapshots`` copies of the weights.
 
 Per pair (:func:`analyse_pair`, measures in :mod:`spikes.reports.interference`):
 
-- forgetting ``(L_A(after B) - L_A(after A)) / (L_A(before A) - L_A(after A))``: the share of what A's training
-  gained on A's test loss that B's training lost (0: nothing forgotten; 1: back to the untrained network), and A's
-  accuracy after A and after B;
+- forgetting ``(L_A(after B) - L_A(after A)) / (L_A(silent) - L_A(after A))``: the share of what A's training
+  gained on A's test loss that B's training lost, measured against a silent readout (0: nothing forgotten; 1: A is
+  answered no better than by outputs of 0). A is scored on its own readout: other tasks' outputs are left out
+  (signed targets) or their logits masked (classifiers: A is a choice between its own two classes), so the class
+  competition of a shared softmax does not count as forgetting. A's accuracy after A and after B likewise;
 - the update cosines per block (input, recurrent, readout) and the update norms;
 - input-driven vs recurrent drive on A's response window (A's network on A's trials) and on B's (B's on B's);
 - principal angles between A's activity subspace (A's network, A's trials) and B's (B's network, B's trials),
@@ -93,10 +99,11 @@ class InterferenceOptions:
 def task_config(options: InterferenceOptions, task: int, drive: float, seed: int, epochs: int,
                 init_from: str = "") -> RunConfig:
     """The run config of one task of the pair (the ``[model]`` defaults of the kind, ``n_rec``; rate networks on
-    signed targets, ``model.loss = mse``)."""
+    signed targets with the other output silent, learning their recurrent weights: ``model.loss = mse_silent``,
+    ``model.learn = recurrent``)."""
     model: dict[str, Any] = {"kind": options.model, "n_rec": options.n_rec}
     if options.model == "rate_rnn":
-        model["loss"] = "mse"
+        model.update(loss="mse_silent", learn="recurrent")
     tables = {"model": model, "rule": {"name": options.rule} if options.rule else {},
               "data": {"dataset": "memory", "memory_task": task, "input_drive": float(drive),
                        "memory_spikes": options.memory_spikes, "train_limit": options.train_limit,
@@ -136,6 +143,32 @@ def _states(model, kind, dataset) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     batch = make_batch(kind, *dataset.batch(torch.arange(len(dataset))), dataset.loss_mask)
     _, h = model(batch.x)
     return batch.x, h.detach(), batch.y
+
+
+class TaskReadout(torch.nn.Module):
+    """``model`` scored on one task's own readout: ``forward(x) -> (y', *rest)`` where, for ``n_tasks`` outputs
+    (signed targets), the other tasks' outputs are 0, and for ``2 n_tasks`` logits (classifiers) the other tasks'
+    logits are -1e9; with ``silent = True`` the task's own outputs are 0 as well (the reference of forgetting)."""
+
+    def __init__(self, model, task: int, n_tasks: int, silent: bool = False):
+        super().__init__()
+        self.model, self.task, self.n_tasks, self.silent = model, int(task), int(n_tasks), bool(silent)
+
+    def forward(self, x):
+        out = self.model(x)
+        y, rest = out[0], tuple(out[1:])
+        width = y.shape[-1]
+        if width == self.n_tasks:
+            own, other = slice(self.task, self.task + 1), 0.0
+        elif width == 2 * self.n_tasks:
+            own, other = slice(2 * self.task, 2 * self.task + 2), -1e9
+        else:
+            raise ValueError(f"TaskReadout: a model with {width} outputs serves neither {self.n_tasks} signed "
+                             f"targets nor {2 * self.n_tasks} classes")
+        keep = torch.zeros(width, dtype=torch.bool)
+        keep[own] = True
+        y = torch.where(keep, torch.zeros_like(y) if self.silent else y, torch.full_like(y, other))
+        return (y, *rest)
 
 
 def _recurrent(model) -> torch.Tensor:
@@ -187,14 +220,15 @@ def analyse_pair(out_dir: str | Path, drive: float, seed: int, options: Interfer
     objective = kind.objective(dict(ckpt_a["model"]["kwargs"]), 0.0)
     bs = 2 * cfg_a.train.batch_size
     model_0.eval()
-    on_a = {name: evaluate(m, kind, objective, test_a, bs) for name, m in
-            (("init", model_0), ("after_a", model_a), ("after_b", model_b))}
+    n_tasks = test_a.cfg.n_tasks
+    on_a = {name: evaluate(TaskReadout(m, 0, n_tasks, silent=name == "silent"), kind, objective, test_a, bs)
+            for name, m in (("init", model_0), ("silent", model_a), ("after_a", model_a), ("after_b", model_b))}
     metric = objective.metric_name
-    l0, la, lb = (on_a[k]["loss"] for k in ("init", "after_a", "after_b"))
-    gained = l0 - la
+    l0, ls, la, lb = (on_a[k]["loss"] for k in ("init", "silent", "after_a", "after_b"))
+    gained = ls - la
     row: dict[str, Any] = {
         "drive": float(drive), "seed": int(seed), "model": options.model, "rule": cfg_a.rule,
-        "a_loss": {"init": l0, "after_a": la, "after_b": lb},
+        "a_loss": {"init": l0, "silent": ls, "after_a": la, "after_b": lb},
         "a_metric": {k: on_a[k].get(metric) for k in on_a}, "metric_name": metric,
         "b_metric": summary_b.get("test_metric"), "b_loss": summary_b.get("test_loss"),
         "forgetting": (lb - la) / gained if gained > 0 else math.nan,
@@ -236,7 +270,7 @@ def analyse_pair(out_dir: str | Path, drive: float, seed: int, options: Interfer
                      for p0, p in zip(first["points"], fp["points"])]
             track.append({"step": step, "rotation_deg": float(np.mean(rot)), "shift": float(np.mean(shift)),
                           "q": [float(q) for q in fp["q"]], "found": fp["found"], "stable": fp["stable"],
-                          "a_loss": evaluate(probe, kind, objective, test_a, bs)["loss"]})
+                          "a_loss": evaluate(TaskReadout(probe, 0, n_tasks), kind, objective, test_a, bs)["loss"]})
         row["fixed_points"] = {"track": track, "rotation_deg": track[-1]["rotation_deg"],
                                "shift": track[-1]["shift"], "found_after_a": first["found"],
                                "stable_after_a": first["stable"], "norm_after_a": [float(np.linalg.norm(p))
@@ -297,7 +331,8 @@ def format_table(summary: dict[str, Any], title: str = "") -> str:
         cells = [f"{e['drive']:.2f}", f"{e['input_fraction_a']:.2f}", f"{e['a_metric_after_a']:.3f}",
                  f"{e['a_metric_after_b']:.3f}", f"{e['b_metric']:.3f}",
                  f"{e['forgetting']:.3f} ± {e['forgetting_sd']:.3f}",
-                 *(f"{e['cos'][b]:+.2f}" for b in ("input", "recurrent", "readout")),
+                 *(f"{e['cos'][b]:+.2f}" if not math.isnan(e["cos"][b]) else "fixed"
+                   for b in ("input", "recurrent", "readout")),
                  f"{e['mean_angle_ab_deg']:.0f}°", f"{e['mean_angle_a_before_after_deg']:.0f}°"]
         if fp:
             cells += [f"{e['fixed_points_after_a']:.1f}", f"{e['rotation_deg']:.1f}°", f"{e['shift']:.2f}"]

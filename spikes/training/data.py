@@ -44,8 +44,8 @@ Names (``DATASETS``, plus the two patterns ``events:DIR`` and ``stereo:PATH``):
   a lifetime of ``train_limit`` (default 20) segments of ``segment_steps`` zero-input steps, in order; the test
   set is one segment of 3 ``segment_steps``.
 - ``memory``: a signed working-memory task of a pair (:mod:`spikes.datasets.tasks.memory`: task ``memory_task``
-  = 0 (A) or 1 (B), each with its own input channel and output; the cue stays on for the fraction ``input_drive``
-  of the response window; analog inputs, or ``memory_spikes`` Poisson inputs per task and sign), generated from
+  = 0 (A) or 1 (B), each with its own input channel and output; the cue stays on at the amplitude ``input_drive``
+  through the response window; analog inputs, or ``memory_spikes`` Poisson inputs per task and sign), generated from
   ``seed``: 1024 train / 256 test trials of 40 steps, loss on the response window.
 - ``stereo-embedded``, ``stereo:PATH``: StereoSpike's depth data (:func:`spikes.models.stereospike.data.open_split`:
   the embedded synthetic scene, an MVSEC-layout file or a folder of MVSEC indoor_flying files; train/val/test).
@@ -128,7 +128,7 @@ class DataOptions:
     segment_steps: int = option(1000, "oscillator: steps per segment of the lifetime (one training step)", min=1)
     memory_task: int = option(0, "memory: which task of the pair (0 = A, 1 = B: its own input channel and output)",
                               min=0, max=1)
-    input_drive: float = option(0.0, "memory: fraction of the response window the cue stays on (1: input-driven, "
+    input_drive: float = option(0.0, "memory: the cue's amplitude through the response window (1: input-driven, "
                                      "0: held by the network's dynamics)", min=0.0, max=1.0)
     memory_spikes: int = option(0, "memory: 0 = analog input channels (rate networks); N = Poisson populations of N "
                                    "inputs per task and sign (spiking networks)", min=0)

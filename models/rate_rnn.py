@@ -8,7 +8,11 @@ from ``h[-1] = 0``. Weights ``W_in ~ N(0, 1/n_in)``, ``W_rec ~ N(0, g^2/N)``, ``
 from ``seed``. ``learn = "recurrent"`` trains only ``W_rec`` and ``b``: the input and readout vectors stay the
 random ones they were drawn as (``requires_grad = False``), as in the low-rank RNN studies of learning (Schuessler,
 Mastrogiuseppe, Dubreuil, Ostojic & Barak, NeurIPS 2020), so whatever a task needs the recurrent dynamics do.
-The parameter names (``w_in``, ``w_rec``, ``w_out``) are those of the e-prop RSNN, so analyses of
+``readout = "input"`` (needs ``n_out = n_in``) reads output ``k`` along input ``k``'s vector instead,
+``W_out[k] = W_in[:, k]^T / |W_in[:, k]|^2``: an input held on drives its own output (``W_out[k] tanh(W_in[:, k] s)
+~ 0.7 s``), so a task whose input stays on is solved by the input itself, and one whose input is gone must hold a
+fixed point along that vector (the minimal model of input-driven vs recurrent tasks in the sequential-learning
+studies). The parameter names (``w_in``, ``w_rec``, ``w_out``) are those of the e-prop RSNN, so analyses of
 recurrent models read either the same way.
 
 Objectives (``[model] loss``):
@@ -33,19 +37,23 @@ from spikes.neurons.rate import TanhRNNParameters, tanh_rnn_step
 
 
 LEARN = ("all", "recurrent")       # which weights learn: all of them, or W_rec and b only
+READOUTS = ("random", "input")     # W_out drawn at random, or along the input vectors
 
 
 class RateRNN(nn.Module):
     """Leaky tanh RNN (module docstring); ``forward(x (T, B, n_in)) -> (y (T, B, n_out), h (T, B, N))``."""
 
     def __init__(self, n_in: int, n_rec: int, n_out: int, alpha: float = 0.2, g: float = 0.9, seed: int = 0,
-                 learn: str = "all"):
+                 learn: str = "all", readout: str = "random"):
         super().__init__()
         if min(n_in, n_rec, n_out) < 1 or not 0 < alpha <= 1 or g < 0:
             raise ValueError(f"RateRNN: need n_in, n_rec, n_out >= 1, 0 < alpha <= 1, g >= 0; got n_in={n_in}, "
                              f"n_rec={n_rec}, n_out={n_out}, alpha={alpha}, g={g}")
         if learn not in LEARN:
             raise ValueError(f"RateRNN: learn must be one of {LEARN}, got {learn!r}")
+        if readout not in READOUTS or (readout == "input" and n_out != n_in):
+            raise ValueError(f"RateRNN: readout must be one of {READOUTS} ('input' needs n_out = n_in), got "
+                             f"{readout!r} with n_in={n_in}, n_out={n_out}")
         gen = torch.Generator().manual_seed(int(seed))
         self.n_in, self.n_rec, self.n_out, self.alpha = n_in, n_rec, n_out, float(alpha)
         self.w_in = nn.Parameter(torch.randn(n_rec, n_in, generator=gen) / n_in ** 0.5)
@@ -53,7 +61,10 @@ class RateRNN(nn.Module):
         self.b = nn.Parameter(torch.zeros(n_rec))
         self.w_out = nn.Parameter(torch.randn(n_out, n_rec, generator=gen) / n_rec ** 0.5)
         self.b_out = nn.Parameter(torch.zeros(n_out))
-        self.learn = learn
+        if readout == "input":
+            with torch.no_grad():
+                self.w_out.copy_((self.w_in / self.w_in.square().sum(0)).T)
+        self.learn, self.readout = learn, readout
         if learn == "recurrent":
             for fixed in (self.w_in, self.w_out, self.b_out):
                 fixed.requires_grad_(False)

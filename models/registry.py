@@ -41,7 +41,8 @@ from spikes.models.ctrnn import CTRNN, CTRNNOptions, LIFPopulation, LIFPopulatio
 from spikes.models.ei_network import EINetwork, EIOptions, RateTargetObjective
 from spikes.models.gt_network import ARCHITECTURES, GTNetwork, GTNetworkConfig
 from spikes.models.mlp import ACTIVATIONS as MLP_ACTIVATIONS, MLP
-from spikes.models.rate_rnn import LEARN as RATE_RNN_LEARN, RateRNN, SignedTargetObjective
+from spikes.models.rate_rnn import (LEARN as RATE_RNN_LEARN, READOUTS as RATE_RNN_READOUTS, RateRNN,
+                                    SignedTargetObjective)
 from spikes.models.rsnn import RSNN, RSNNConfig
 from spikes.models.spike_slab import NEURONS as SPIKE_SLAB_NEURONS, ReadoutObjective, SpikeSlabRNN
 from spikes.models.stereospike.loss import depth_loss
@@ -408,6 +409,9 @@ class RateRNNOptions:
                              "outputs 0", choices=("ce", "mse", "mse_silent"))
     learn: str = option("all", "which weights learn: all, or recurrent (W_rec and b; input and readout stay the random "
                                "ones drawn)", choices=RATE_RNN_LEARN)
+    readout: str = option("random", "W_out: random N(0, 1/n_rec), or input (output k reads along input k's vector, "
+                                    "W_in[:, k] / |W_in[:, k]|^2; needs as many outputs as inputs)",
+                          choices=RATE_RNN_READOUTS)
 
 
 def _rate_rnn_resolve(options: RateRNNOptions, train_set) -> dict[str, Any]:
@@ -424,7 +428,7 @@ RATE_RNN_KIND = ModelKind(
     "rate_rnn", "leaky tanh RNN (rate network) with a linear readout; inputs flattened per step", RateRNNOptions,
     "bptt", "frames", _rate_rnn_resolve,
     lambda kw: RateRNN(kw["n_in"], kw["n_rec"], kw["n_out"], kw["alpha"], kw["g"], seed=kw.get("seed", 0),
-                       learn=kw.get("learn", "all")),
+                       learn=kw.get("learn", "all"), readout=kw.get("readout", "random")),
     lambda kw, penalty: (SignedTargetObjective(silent=kw["loss"] == "mse_silent") if kw["loss"] != "ce"
                          else SequenceObjective(kw["n_out"], 0.0, 0.0, 1.0)),
     graph_input_shape=lambda shape: (int(math.prod(shape)),),

@@ -94,6 +94,16 @@ def test_rate_rnn_learn_recurrent_keeps_input_and_readout():
         RateRNN(2, 8, 2, learn="readout")
 
 
+def test_rate_rnn_readout_along_the_inputs():
+    net = RateRNN(2, 64, 2, seed=3, readout="input")
+    assert torch.allclose(torch.diagonal(net.w_out @ net.w_in), torch.ones(2))   # W_out[k] . W_in[:, k] = 1
+    with torch.no_grad():                          # a held input answers its own output with its sign, by itself
+        y, _ = net(torch.tensor([1.0, 0.0]).expand(60, 1, 2))
+    assert 0.3 < float(y[-1, 0, 0]) < 1.0
+    with pytest.raises(ValueError, match="n_out = n_in"):
+        RateRNN(2, 8, 3, readout="input")
+
+
 def test_rate_rnn_step_by_hand():
     net = RateRNN(2, 3, 1, alpha=0.5, seed=0)
     x = torch.randn(4, 2, 2)

@@ -8,7 +8,10 @@ network's own dynamics, and is swept. B is a memory (``drive_b = 0`` by default)
 targets with the other task's output held at 0 (``model.loss = mse_silent``: B cannot answer with A's memory and
 readout) and learn only their recurrent weights (``model.learn = recurrent``: input and readout vectors stay random,
 as in the low-rank RNN studies of learning), so whatever B changes in A's behaviour it changes through the shared
-dynamics; ``overrides`` can set either back. Each (drive, seed) pair is two
+dynamics; each output reads along its own task's input vector (``model.readout = input``), so "input-driven" means
+what it says: A's cue held on answers A by itself, and A without its cue must hold a fixed point along that vector
+(with a random readout even a fully input-driven A needs the recurrent weights to route its input to its output, and
+forgetting no longer tracks the drive). ``overrides`` can set each back. Each (drive, seed) pair is two
 ``spikes train`` runs: ``A/`` on task A, ``B/`` on task B with ``train.init_from = A/checkpoint.pt``; while B
 learns, a callback keeps ``snapshots`` copies of the weights.
 
@@ -100,10 +103,10 @@ def task_config(options: InterferenceOptions, task: int, drive: float, seed: int
                 init_from: str = "") -> RunConfig:
     """The run config of one task of the pair (the ``[model]`` defaults of the kind, ``n_rec``; rate networks on
     signed targets with the other output silent, learning their recurrent weights: ``model.loss = mse_silent``,
-    ``model.learn = recurrent``)."""
+    ``model.learn = recurrent``, each output read along its task's input vector, ``model.readout = input``)."""
     model: dict[str, Any] = {"kind": options.model, "n_rec": options.n_rec}
     if options.model == "rate_rnn":
-        model.update(loss="mse_silent", learn="recurrent")
+        model.update(loss="mse_silent", learn="recurrent", readout="input")
     tables = {"model": model, "rule": {"name": options.rule} if options.rule else {},
               "data": {"dataset": "memory", "memory_task": task, "input_drive": float(drive),
                        "memory_spikes": options.memory_spikes, "train_limit": options.train_limit,

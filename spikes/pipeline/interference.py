@@ -360,7 +360,7 @@ def figure(rows: list[dict[str, Any]], summary: dict[str, Any], title: str = "")
     ax.errorbar(d, [e["forgetting"] for e in t], yerr=[e["forgetting_sd"] for e in t], marker="o", capsize=3,
                 label="forgetting of A")
     ax.plot(d, [e["input_fraction_a"] for e in t], marker="s", ls="--", label="measured input fraction")
-    ax.set_xlabel("A's input drive (cue-on fraction of the response)")
+    ax.set_xlabel("A's input drive (cue amplitude through the response)")
     ax.set_title(title or "interference", fontsize=9)
     ax.legend(fontsize=7)
     ax = axes[1]

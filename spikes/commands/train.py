@@ -77,10 +77,13 @@ def flat_overrides(args: argparse.Namespace) -> dict:
 def _rank_main(config, run_dir: Path, resume: bool) -> dict:
     """One process of ``--nproc N`` (started by the elastic launcher, which sets RANK, WORLD_SIZE, ...)."""
     init_from_env()
+    done = False
     try:
-        return train(config, run_dir, resume=resume, log=lambda m: print(m, file=sys.stderr))
+        summary = train(config, run_dir, resume=resume, log=lambda m: print(m, file=sys.stderr))
+        done = True
+        return summary
     finally:
-        shutdown()
+        shutdown(barrier=done)
 
 
 class LaunchError(RuntimeError):
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"spikes train: --nproc {args.nproc} under torchrun (WORLD_SIZE={world.size}): torchrun already "
               "started the processes; leave --nproc out", file=sys.stderr)
         return 2
-    config_path = args.config
+    config_path, trained = args.config, False
     if config_path is None and args.resume and (args.run_dir / CONFIG_FILE).is_file():
         config_path = args.run_dir / CONFIG_FILE
     try:
@@ -134,12 +137,13 @@ def run(args: argparse.Namespace) -> int:
             summary = launch(config, args.run_dir, args.resume, args.nproc)
         else:
             summary = train(config, args.run_dir, resume=args.resume, log=lambda m: print(m, file=sys.stderr))
+        trained = True
     except (ConfigError, FileExistsError, FileNotFoundError, LaunchError) as exc:
         print(f"spikes train: {exc}", file=sys.stderr)
         return 2
     finally:
         if world.distributed:
-            shutdown()
+            shutdown(barrier=trained)
     if world.distributed and not world.main:      # rank 0 reports
         return 0
     metric = summary["metric_name"]

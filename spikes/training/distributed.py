@@ -96,10 +96,16 @@ def init_from_env(backend: str | None = None, timeout_s: float = 1800.0) -> Worl
     return current()
 
 
-def shutdown() -> None:
-    """Leave the process group (if this process is in one)."""
+def shutdown(barrier: bool = False) -> None:
+    """Leave the process group (if this process is in one). ``barrier``: first wait until every rank is leaving
+    (the success path: a rank that tore gloo down while another still sent to it aborted that one, "terminate called
+    without an active exception"); an error path leaves at once, since the other ranks may be gone."""
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if barrier:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def broadcast_object(obj: Any, world: World) -> Any:

@@ -257,3 +257,26 @@ def test_tiny_zoo_end_to_end(tmp_path, capsys):
     assert "activity_change" in result["families_missing"]         # e-prop's recurrent and GT layers have none
     assert (tmp_path / "id" / "robustness.png").stat().st_size > 0 and (tmp_path / "id" / "accuracy.png").exists()
     assert main(["rules", "identify", str(tmp_path / "none.npz")]) == 2
+
+
+def test_zoo_alignment_networks_draw_feedback_with_the_weights_spread():
+    """Every fa/ia network of the zoo asks for feedback_init='weight', and the rule built from its rule table gives
+    each layer a B whose std matches W's (Kaiming-uniform B would be sqrt(6) narrower than the mlp kind's W)."""
+    from spikes.learning.rule import RULES
+    from spikes.models.mlp import MLP
+    from spikes.pipeline.rule_zoo import ZooOptions, population
+
+    specs = [s for s in population(ZooOptions(networks=6)) if s["cls"] in ("fa", "ia")]
+    assert {s["cls"] for s in specs} == {"fa", "ia"}
+    for spec in specs:
+        table = dict(spec["tables"]["rule"])
+        assert table.pop("name") == spec["cls"]
+        table.pop("grad_clip", None)
+        cls = RULES[spec["cls"]]
+        rule = cls(cls.Options(**table))
+        torch.manual_seed(0)
+        model = MLP(64, 10, width=64, depth=2)
+        rule.setup(model, torch.optim.SGD(model.parameters(), lr=0.0), seed=1)
+        for name, module in rule.layers:
+            ratio = float(rule.feedback[name].std() / module.weight.detach().std())
+            assert ratio == pytest.approx(1.0, rel=0.15), (spec["name"], name)

@@ -70,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(SWEEPS))
     ap.add_argument("--one", nargs=2, metavar=("SWEEP", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--figure", default=None, help="draw ratio vs size per sweep (log x) into this PNG")
+    ap.add_argument("--from-json", action="append", default=[], help="draw the figure from earlier results only")
     args = ap.parse_args(argv)
+    if args.from_json:
+        results = [r for path in args.from_json for r in json.loads(Path(path).read_text())]
+        plot(results, args.figure or str(HERE / "figures" / "scaling.png"))
+        return 0
     repeats = 1 if args.quick else args.repeats
     if args.one:
         result = run_one(args.one[0], float(args.one[1]), repeats)
@@ -98,7 +104,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from spikes.io import atomic_write_json
         atomic_write_json(args.json, results)
+    if args.figure:
+        plot(results, args.figure)
     return 0
+
+
+def plot(results: list[dict], path: str) -> None:
+    """One panel per sweep: each ratio against the swept size, log x."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from spikes.io import atomic_write
+
+    sweeps = list(dict.fromkeys(r["sweep"] for r in results))
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(4.2 * len(sweeps), 3.4), squeeze=False)
+    for ax, sweep in zip(axes[0], sweeps):
+        rows = [r for r in results if r["sweep"] == sweep]
+        for key in rows[0]["ratios"]:
+            ax.plot([r["size"] for r in rows], [r["ratios"][key] for r in rows], "o-", label=key)
+        ax.set_xscale("log")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_xlabel({"a_T": "T (case a, N 100)", "b_density": "input density (case b)", "onm": "n (ONM, CPU)"}[sweep])
+        ax.set_ylabel("ratio (x)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ def test_quick_sweep_prints_ratios_and_memory(monkeypatch, capsys):
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("[a_T 200]"))
     assert "vs snntorch" in line and "vs norse" in line and "spikes/floor" in line
-    assert float(line.split("peak RSS +")[1].split()[0]) > 0
+    # the growth over the imports' peak is a measurement, 0 when the case fits in memory the imports already
+    # touched (seen once in a full run): only that it is reported as a size is checked
+    assert float(line.split("peak RSS +")[1].split()[0]) >= 0
 
 
 def test_onm_size_refuses_a_perturbed_peer(monkeypatch):

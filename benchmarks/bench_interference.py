@@ -22,7 +22,8 @@ from spikes.pipeline.interference import FIGURE_FILE, TABLE_FILE, InterferenceOp
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 DRIVES = (0.0, 0.25, 0.5, 0.75, 1.0)
-# rate: the defaults (64 tanh units learning W_rec and b, the other output silent; lr 3e-3, 10 + 10 epochs), 5 seeds
+# rate: the defaults (64 tanh units learning W_rec and b, outputs read along the inputs, the other output silent;
+# lr 3e-3, 10 + 10 epochs), 5 seeds
 PARTS = {
     "rate": InterferenceOptions(model="rate_rnn", drives=DRIVES, seeds=(0, 1, 2, 3, 4), snapshots=4,
                                 fixed_point_starts=32),

@@ -418,8 +418,7 @@ def _rate_rnn_resolve(options: RateRNNOptions, train_set) -> dict[str, Any]:
     k = int(train_set.n_classes)
     if options.loss != "ce" and k % 2:
         raise ValueError(f"model.loss = {options.loss!r} reads labels as (output, sign) pairs and needs an even class "
-                         f"count, "
-                         f"got {k}")
+                         f"count, got {k}")
     return {"n_in": int(math.prod(train_set.input_shape)), "n_out": k // 2 if options.loss != "ce" else k,
             **asdict(options)}
 

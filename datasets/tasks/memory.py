@@ -16,7 +16,7 @@ network reports from is a fixed point of its dynamics under the window's constan
 the fixed points that carry the task are defined at every drive (a cue switched off part-way through the window
 would leave the state between fixed points). Every channel carries Gaussian noise of std ``noise`` on every step.
 
-Encodings: analog (``spikes_per_channel = 0``: ``n_tasks`` channels, value ``s`` while the cue is on) for rate
+Encodings: analog (``spikes_per_channel = 0``: ``n_tasks`` channels, value ``s`` times the cue's amplitude) for rate
 networks, or Poisson spikes for spiking ones (``spikes_per_channel = n``: for each task a ``+`` and a ``-``
 population of n inputs; the cue's population fires with probability ``spike_prob`` per step during the cue and
 ``input_drive * spike_prob`` during the response window, every input with ``background_prob``; no Gaussian noise).

@@ -3,7 +3,7 @@ trainer, and measure what B's learning did to A (``spikes analyse interference``
 
 The tasks are the signed working-memory pair of :mod:`spikes.datasets.tasks.memory` (data set ``memory``): A and B
 use their own input channel and output, so they are orthogonal in input and output; A's ``input_drive`` (the
-fraction of its response window the cue stays on) sets how much A relies on its input rather than on the
+cue's amplitude through its response window) sets how much A relies on its input rather than on the
 network's own dynamics, and is swept. B is a memory (``drive_b = 0`` by default). Rate networks train on signed
 targets with the other task's output held at 0 (``model.loss = mse_silent``: B cannot answer with A's memory and
 readout) and learn only their recurrent weights (``model.learn = recurrent``: input and readout vectors stay random,

@@ -14,8 +14,16 @@ Neuron equations: spikes and snntorch run ``v = alpha v + I; s = H(v - 1)``, sub
 surrogate (snntorch's default; it applies the reset one step late, its documented ``reset_delay``). norse's
 LIF integrates forward Euler ``v += k (-v + I)``: its input weights are scaled by 1/k, ``k = 1 - alpha``, so
 that it computes ``v = alpha v + I`` too, with its own reset to 0 and SuperSpike surrogate; its recurrent
-cell (case a) is current-based, with the current decay set to 1 per step (the current is the input of the
-previous step). Peers step through time in Python, as their tutorials do (``x.unbind(0)``, not ``x[t]``).
+cell (case a) is current-based, with the current decay set to 1 per step (norse 1.1 adds a step's input to the
+current before the voltage update, so the current is that step's input). Peers step through time in Python, as
+their tutorials do (``x.unbind(0)``, not ``x[t]``).
+
+Sizes: ``CaseSize`` (T, B, input density, input features or channels, hidden N, conv channels, input side); the
+builders take one and default to ``CASES``, the three sizes above (``bench_scaling.py`` sweeps them). ``--check``
+(and ``run_case(check=True)``) first asserts that the three libraries compute the same network
+(``same_network``): first-step losses equal to 1e-4 relative with reset to zero in all three (snntorch's
+subtractive reset is one step late and subtracts the threshold after the decay, spikes' before it, so the default
+settings are not one network); the timed steps keep the defaults.
 
 spikes runs its sequence kernels (``spikes.kernels``, numba). Alternatives measured for a LIF recurrence
 (T=1000, B=64, N=100, forward + backward, 2 threads; the machine was shared, so figures are noisy):
@@ -60,7 +68,7 @@ quoted and only same-run comparisons count):
   (b) 35 -> 28 ms wall; (c) 7423 -> 1925 ms wall, 4667 -> 1087 ms CPU, against dense floor 3745 ms /
   2194 ms CPU (NCHW) and 2047 ms / 1637 ms CPU (channels-last). Losses of old and new are identical.
 
-Usage: ``python benchmarks/bench_training.py [--quick] [--only a|b|c] [--repeats N]``.
+Usage: ``python benchmarks/bench_training.py [--quick] [--only a|b|c] [--repeats N] [--check]``.
 """
 from __future__ import annotations
 
@@ -69,6 +77,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -83,15 +92,65 @@ ALPHA = 0.95
 GAIN = {"a": (4.0, 1.0, 1.0), "b": (6.0, 4.0), "c": (4.0, 3.0, 3.0)}  # init x gain: hidden layers fire a few %
 
 
-def spikes_models(case: str):
-    model = _spikes_models(case)
+@dataclass(frozen=True)
+class CaseSize:
+    """The sizes of one case. ``steps`` T, ``batch`` B, ``density`` the input's spike probability per entry;
+    ``n_in`` input features (a, b) or input channels (c); ``outputs`` readout width (a: regression targets, b, c:
+    classes); ``hidden`` the recurrent population N (a) or the hidden layer (b); ``channels`` the two convs'
+    output channels and ``input_size`` the square input's side (c; avg-pool 2 halves it, floor)."""
+
+    steps: int
+    batch: int
+    density: float
+    n_in: int
+    outputs: int
+    hidden: int = 0
+    channels: tuple[int, int] = (16, 32)
+    input_size: int = 34
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "n_in", "outputs", "input_size"):
+            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
+                raise ValueError(f"CaseSize.{name} must be a whole number >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.density <= 1.0:
+            raise ValueError(f"CaseSize.density (input spike probability) must be in (0, 1], got {self.density}")
+        if len(self.channels) != 2 or min(self.channels) < 1:
+            raise ValueError(f"CaseSize.channels must be two channel counts >= 1, got {self.channels}")
+        if self.input_size < 2:
+            raise ValueError(f"CaseSize.input_size must be >= 2 (avg-pool 2 follows the convs), got {self.input_size}")
+
+    def input_shape(self, case: str) -> tuple[int, ...]:
+        if case == "c":
+            return (self.steps, self.batch, self.n_in, self.input_size, self.input_size)
+        return (self.steps, self.batch, self.n_in)
+
+    def pooled_features(self) -> int:
+        """Case c: inputs of the Linear head, ``channels[1] * (input_size // 2)**2``."""
+        return self.channels[1] * (self.input_size // 2) ** 2
+
+
+CASES = {  # today's sizes (the defaults of every builder)
+    "a": CaseSize(steps=1000, batch=64, density=0.05, n_in=40, outputs=2, hidden=100),
+    "b": CaseSize(steps=100, batch=32, density=0.02, n_in=2312, outputs=10, hidden=256),
+    "c": CaseSize(steps=50, batch=32, density=0.02, n_in=2, outputs=10, channels=(16, 32), input_size=34),
+}
+
+
+def _size(case: str, size: CaseSize | None) -> CaseSize:
+    if case not in CASES:
+        raise ValueError(f"case must be one of {sorted(CASES)}, got {case!r}")
+    return CASES[case] if size is None else size
+
+
+def spikes_models(case: str, size: CaseSize | None = None, reset: str = "subtract"):
+    model = _spikes_models(case, _size(case, size), reset)
     with torch.no_grad():
         for (w, _), g in zip(layer_weights(case, model), GAIN[case]):
             w.mul_(g)
     return model
 
 
-def _spikes_models(case: str):
+def _spikes_models(case: str, size: CaseSize, reset: str):
     from spikes.layers import EventConv2d, EventLinear, RecurrentLIF, TimeDistributed
     from spikes.neurons import LIF, NeuronParameters
 
@@ -99,18 +158,22 @@ def _spikes_models(case: str):
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.rec = RecurrentLIF(40, 100, NeuronParameters(alpha=ALPHA), bias=False)  # norse's has no input bias
-                self.out = nn.Linear(100, 2)
+                self.rec = RecurrentLIF(size.n_in, size.hidden, NeuronParameters(alpha=ALPHA, reset=reset),
+                                        bias=False)  # norse's has no input bias
+                self.out = nn.Linear(size.hidden, size.outputs)
 
             def forward(self, x):
                 # readout of the time-mean: the same as the mean of the per-step readout (the readout is linear)
                 return self.out(self.rec(x).mean(0))
         return Net()
     if case == "b":
-        return nn.Sequential(EventLinear(2312, 256), LIF(ALPHA), nn.Linear(256, 10), LIF(ALPHA))
-    return nn.Sequential(EventConv2d(2, 16, 3, padding=1), LIF(ALPHA),
-                         EventConv2d(16, 32, 3, padding=1), LIF(ALPHA),
-                         TimeDistributed(nn.AvgPool2d(2)), nn.Flatten(2), nn.Linear(32 * 17 * 17, 10), LIF(ALPHA))
+        return nn.Sequential(EventLinear(size.n_in, size.hidden), LIF(ALPHA, reset=reset),
+                             nn.Linear(size.hidden, size.outputs), LIF(ALPHA, reset=reset))
+    c1, c2 = size.channels
+    return nn.Sequential(EventConv2d(size.n_in, c1, 3, padding=1), LIF(ALPHA, reset=reset),
+                         EventConv2d(c1, c2, 3, padding=1), LIF(ALPHA, reset=reset),
+                         TimeDistributed(nn.AvgPool2d(2)), nn.Flatten(2), nn.Linear(size.pooled_features(), size.outputs),
+                         LIF(ALPHA, reset=reset))
 
 
 def layer_weights(case: str, model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -123,26 +186,37 @@ def layer_weights(case: str, model: nn.Module) -> list[tuple[torch.Tensor, torch
 
 # ------------------------------------------------------------------------------------------------ peers
 
-def snntorch_model(case: str, weights):
+def snntorch_model(case: str, weights, size: CaseSize | None = None, reset: str = "subtract",
+                   spike_grad: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    """``reset="zero"``: the configuration that computes spikes' zero-reset network (the check of ``same_network``).
+    Leaky's zero reset, delayed as by default, zeroes ``beta * mem`` at the step after a spike, as spikes' zero
+    reset does; RLeaky's delayed zero reset zeroes that step's whole membrane, its input included, so RLeaky
+    runs with ``reset_delay=False`` there (the membrane after a spike is 0, so its own reset never fires twice).
+    ``spike_grad``: snntorch's spike function (default: its atan surrogate, whose forward returns float32)."""
     import snntorch as snn
 
+    size = _size(case, size)
+    mechanism = {"subtract": "subtract", "zero": "zero"}[reset]
+
     def leaky():
-        return snn.Leaky(beta=ALPHA, threshold=1.0, reset_mechanism="subtract")
+        return snn.Leaky(beta=ALPHA, threshold=1.0, reset_mechanism=mechanism, spike_grad=spike_grad)
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
             if case == "a":
-                self.fc1, self.fc2 = nn.Linear(40, 100), nn.Linear(100, 2)
-                self.lif = snn.RLeaky(beta=ALPHA, linear_features=100, threshold=1.0, reset_mechanism="subtract")
+                self.fc1, self.fc2 = nn.Linear(size.n_in, size.hidden), nn.Linear(size.hidden, size.outputs)
+                self.lif = snn.RLeaky(beta=ALPHA, linear_features=size.hidden, threshold=1.0,
+                                      reset_mechanism=mechanism, reset_delay=reset != "zero", spike_grad=spike_grad)
                 _copy([self.fc1, self.lif.recurrent, self.fc2], weights)
             elif case == "b":
-                self.fc1, self.fc2 = nn.Linear(2312, 256), nn.Linear(256, 10)
+                self.fc1, self.fc2 = nn.Linear(size.n_in, size.hidden), nn.Linear(size.hidden, size.outputs)
                 self.l1, self.l2 = leaky(), leaky()
                 _copy([self.fc1, self.fc2], weights)
             else:
-                self.c1, self.c2 = nn.Conv2d(2, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)
-                self.fc = nn.Linear(32 * 17 * 17, 10)
+                c1, c2 = size.channels
+                self.c1, self.c2 = nn.Conv2d(size.n_in, c1, 3, padding=1), nn.Conv2d(c1, c2, 3, padding=1)
+                self.fc = nn.Linear(size.pooled_features(), size.outputs)
                 self.l1, self.l2, self.l3 = leaky(), leaky(), leaky()
                 _copy([self.c1, self.c2, self.fc], weights)
 
@@ -171,9 +245,11 @@ def snntorch_model(case: str, weights):
     return Net()
 
 
-def norse_model(case: str, weights):
+def norse_model(case: str, weights, size: CaseSize | None = None):
+    """norse resets to 0 at the step of the spike: it computes spikes' ``reset="zero"`` network."""
     import norse.torch as norse
 
+    size = _size(case, size)
     k = 1.0 - ALPHA
     dt = 1e-3
     box = norse.LIFBoxParameters(tau_mem_inv=torch.as_tensor(k / dt), v_th=torch.as_tensor(1.0))
@@ -184,19 +260,20 @@ def norse_model(case: str, weights):
             if case == "a":
                 p = norse.LIFParameters(tau_mem_inv=torch.as_tensor(k / dt), tau_syn_inv=torch.as_tensor(1.0 / dt),
                                         v_th=torch.as_tensor(1.0))
-                self.rec = norse.LIFRecurrent(40, 100, p=p, dt=dt, autapses=True)
-                self.fc2 = nn.Linear(100, 2)
+                self.rec = norse.LIFRecurrent(size.n_in, size.hidden, p=p, dt=dt, autapses=True)
+                self.fc2 = nn.Linear(size.hidden, size.outputs)
                 with torch.no_grad():
                     self.rec.input_weights.copy_(weights[0][0] / k)
                     self.rec.recurrent_weights.copy_(weights[1][0] / k)
                 _copy([self.fc2], weights[2:])
             elif case == "b":
-                self.fc1, self.fc2 = nn.Linear(2312, 256), nn.Linear(256, 10)
+                self.fc1, self.fc2 = nn.Linear(size.n_in, size.hidden), nn.Linear(size.hidden, size.outputs)
                 self.l1, self.l2 = norse.LIFBoxCell(box, dt=dt), norse.LIFBoxCell(box, dt=dt)
                 _copy([self.fc1, self.fc2], weights, 1.0 / k)
             else:
-                self.c1, self.c2 = nn.Conv2d(2, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1)
-                self.fc = nn.Linear(32 * 17 * 17, 10)
+                c1, c2 = size.channels
+                self.c1, self.c2 = nn.Conv2d(size.n_in, c1, 3, padding=1), nn.Conv2d(c1, c2, 3, padding=1)
+                self.fc = nn.Linear(size.pooled_features(), size.outputs)
                 self.l1, self.l2, self.l3 = (norse.LIFBoxCell(box, dt=dt) for _ in range(3))
                 _copy([self.c1, self.c2, self.fc], weights, 1.0 / k)
 
@@ -264,11 +341,15 @@ def dense_floor_model(case: str, weights, channels_last: bool = False):
 
 # ------------------------------------------------------------------------------------------------ driver
 
-CASES = {
-    "a": dict(shape=(1000, 64, 40), density=0.05, classes=None),
-    "b": dict(shape=(100, 32, 2312), density=0.02, classes=10),
-    "c": dict(shape=(50, 32, 2, 34, 34), density=0.02, classes=10),
-}
+LOSS_RTOL = 1e-4  # first losses of the libraries must agree to this, relative (issue 21 item 5)
+
+
+def loss_of(case: str, out: torch.Tensor, target: torch.Tensor, rescale_floor: bool = False) -> torch.Tensor:
+    """Case a: MSE of the readout; b, c: cross-entropy of the output spike counts (the floor's counts, which are
+    currents, scaled by 1e-3)."""
+    if case == "a":
+        return F.mse_loss(out, target)
+    return F.cross_entropy(out.sum(0) * (1e-3 if rescale_floor else 1.0), target)
 
 
 def make_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, case: str, rescale_floor: bool = False) -> Callable[[], float]:
@@ -276,16 +357,75 @@ def make_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, case: str
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)
-        out = model(x)
-        if case == "a":
-            loss = F.mse_loss(out, target)
-        else:
-            counts = out.sum(0)
-            loss = F.cross_entropy(counts * (1e-3 if rescale_floor else 1.0), target)
+        loss = loss_of(case, model(x), target, rescale_floor)
         loss.backward()
         opt.step()
         return float(loss.detach())
     return step
+
+
+def case_inputs(case: str, size: CaseSize | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input spikes (seed 0) and the target (a: uniform regression targets, b, c: class labels)."""
+    size = _size(case, size)
+    torch.manual_seed(0)
+    x = (torch.rand(size.input_shape(case)) < size.density).float()
+    if case == "a":
+        return x, torch.rand(size.batch, size.outputs)
+    return x, torch.randint(0, size.outputs, (size.batch,))
+
+
+def _step_in_dtype(v_minus_threshold: torch.Tensor) -> torch.Tensor:
+    """H(v - v_th), strict, in the membrane's dtype (no surrogate: the check runs forward only)."""
+    return (v_minus_threshold > 0).to(v_minus_threshold.dtype)
+
+
+def same_network(case: str, weights, x: torch.Tensor, target: torch.Tensor, size: CaseSize | None = None,
+                 libs: tuple[str, ...] = ("spikes", "snntorch", "norse")) -> str:
+    """Assert that spikes, snntorch and norse compute the same network: their first-step losses (the loss of the
+    first training step is the forward pass's) agree to ``LOSS_RTOL`` relative to spikes'. All three run with the
+    same reset timing, reset to zero at the step of the spike (spikes ``reset="zero"``, snntorch
+    ``reset_mechanism="zero"``, norse's own reset), the same weights (norse's scaled by 1/k), in float64 so that
+    rounding cannot flip a spike that sits at the threshold (in float32 the libraries' different summation orders
+    do, and a recurrent network or 1000 steps spread one flip). The dense floor is no spiking network: not
+    checked. Returns the configuration checked, for the output; raises AssertionError naming the library."""
+    size = _size(case, size)
+
+    def spikes_zero_reset():
+        model = spikes_models(case, size, reset="zero")
+        with torch.no_grad():
+            for (w, b), (w0, b0) in zip(layer_weights(case, model), weights):
+                w.copy_(w0)
+                if b is not None:
+                    b.copy_(b0)
+        return model
+    # snntorch's atan spike function returns float32 spikes, which its float64 layers refuse: the check runs it with
+    # the same strict step H(v - 1) in the membrane's dtype (the forward pass is unchanged, only no surrogate)
+    builders = {"spikes": spikes_zero_reset,
+                "snntorch": lambda: snntorch_model(case, weights, size, reset="zero", spike_grad=_step_in_dtype),
+                "norse": lambda: norse_model(case, weights, size)}
+    x64, target64 = x.double(), target.double() if target.is_floating_point() else target
+    losses: dict[str, float] = {}
+    for lib in libs:
+        try:
+            model = builders[lib]().double()
+        except ImportError as exc:
+            print(f"  {lib:14s} not checked ({exc})")
+            continue
+        with torch.no_grad():
+            losses[lib] = float(loss_of(case, model(x64), target64))
+        del model
+    if "spikes" not in losses:
+        raise AssertionError("same_network needs spikes' loss as the reference")
+    ref = losses["spikes"]
+    for lib, loss in losses.items():
+        rel = abs(loss - ref) / max(abs(ref), 1e-12)
+        assert rel <= LOSS_RTOL, (f"case {case}: {lib}'s first loss {loss:.8g} differs from spikes' {ref:.8g} by "
+                                  f"{rel:.2e} relative (> {LOSS_RTOL:g}): not the same network")
+    spread = max(abs(v - ref) / max(abs(ref), 1e-12) for v in losses.values())
+    return (f"same network: first losses ({', '.join(f'{k} {v:.6f}' for k, v in losses.items())}) agree to "
+            f"{spread:.1e} <= {LOSS_RTOL:g} relative, checked in float64 with reset to zero in all "
+            f"(snntorch reset_mechanism='zero'{', RLeaky reset_delay=False' if case == 'a' else ''}); timed: each "
+            f"library's default settings")
 
 
 def time_steps(steps: dict[str, Callable[[], float]], repeats: int) -> dict[str, tuple[float, float, float]]:
@@ -303,21 +443,23 @@ def time_steps(steps: dict[str, Callable[[], float]], repeats: int) -> dict[str,
     return {lib: (statistics.median(walls[lib]) * 1e3, statistics.median(cpus[lib]) * 1e3, losses[lib]) for lib in steps}
 
 
-def run_case(case: str, repeats: int, libs: list[str]) -> dict[str, float]:
-    cfg = CASES[case]
-    torch.manual_seed(0)
-    x = (torch.rand(cfg["shape"]) < cfg["density"]).float()
-    b = cfg["shape"][1]
-    target = torch.rand(b, 2) if cfg["classes"] is None else torch.randint(0, cfg["classes"], (b,))
+def run_case(case: str, repeats: int, libs: list[str], size: CaseSize | None = None,
+             check: bool = False) -> dict[str, float]:
+    """Median ms per training step per library; ``check``: assert ``same_network`` before any timing."""
+    size = _size(case, size)
+    x, target = case_inputs(case, size)
     torch.manual_seed(1)
-    ours = spikes_models(case)
+    ours = spikes_models(case, size)
     weights = [(w.detach().clone(), None if bias is None else bias.detach().clone()) for w, bias in layer_weights(case, ours)]
-    builders = {"spikes": lambda: ours, "snntorch": lambda: snntorch_model(case, weights),
-                "norse": lambda: norse_model(case, weights), "dense floor": lambda: dense_floor_model(case, weights),
+    builders = {"spikes": lambda: ours, "snntorch": lambda: snntorch_model(case, weights, size),
+                "norse": lambda: norse_model(case, weights, size), "dense floor": lambda: dense_floor_model(case, weights),
                 "dense floor CL": lambda: dense_floor_model(case, weights, channels_last=True)}
     results: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    print(f"\n({case}) input {cfg['shape']}, density {cfg['density']:.0%}, {repeats} repeats (median)", flush=True)
+    print(f"\n({case}) input {size.input_shape(case)}, density {size.density:.0%}, {repeats} repeats (median)", flush=True)
+    if check:
+        print("  " + same_network(case, weights, x, target, size,
+                                  tuple(lib for lib in ("spikes", "snntorch", "norse") if lib in libs)), flush=True)
     steps = {}
     for lib in libs:
         if lib == "dense floor CL" and case != "c":
@@ -348,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--only", choices=sorted(CASES), action="append", help="run only this case (repeatable)")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--check", action="store_true",
+                    help="assert that the libraries compute the same network (first losses, zero reset) before timing")
     ap.add_argument("--libs", default="spikes,snntorch,norse,dense floor,dense floor CL",
                     help="comma-separated; 'dense floor CL' (channels-last convs) runs in case c only")
     args = ap.parse_args(argv)
@@ -356,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32; load average {os.getloadavg()[0]:.1f} "
           f"at start ({os.cpu_count()} cores: compare only figures measured in the same run)")
     for case in args.only or sorted(CASES):
-        run_case(case, repeats, [s.strip() for s in args.libs.split(",")])
+        run_case(case, repeats, [s.strip() for s in args.libs.split(",")], check=args.check)
     return 0
 
 

@@ -40,7 +40,7 @@ PARALLEL_MIN_WORK = 2**20   # neuron-steps (~1 ms on one thread) below which a k
 
 U_LIMIT = 2**23
 INT32 = 2**31
-CONV_WRAP = 40      # (a << 40) >> 40: sign-extend the low 24 bits of an int64
+CONV_WRAP = 8       # (a << 8) >> 8: sign-extend the low 24 bits of an int32
 PACK_MAGIC = np.uint64(0x0102040810204080)
 
 
@@ -112,14 +112,44 @@ def _neuron(a, u, v, bias, fu, fv, th):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
+def _decay32(x, f):  # pragma: no cover - compiled
+    """sign(x) (|x| f >> 12) in int32 lanes for |x| <= 2**23, f <= 4096: with |x| = 4096 h + l,
+    (|x| f) >> 12 = h f + ((l f) >> 12) and both products stay below 2**24 (the int64 product of ``_decay``
+    needs 35 bits; int32 lanes are twice as many per vector)."""
+    s = np.int32(x >> 31)
+    m = np.int32((x ^ s) - s)
+    r = np.int32(np.int32(m >> 12) * f + np.int32(np.int32((m & 4095) * f) >> 12))
+    return np.int32((r ^ s) - s)
+
+
+@njit(cache=True, inline="always")
+def _neuron32(a6, u, v, bias, fu, fv, th):  # pragma: no cover - compiled
+    """``_neuron`` in int32 lanes: ``a6`` = (a << 6) modulo 2**32; u, v within Lava's 24 bits, |bias| < 2**30.
+    The int32 sum ``decay(u) + a6`` wraps exactly as Lava's int32 arithmetic does."""
+    x = np.int32(_decay32(u, fu) + a6)
+    w = np.int32(x - 2 * U_LIMIT) if x > U_LIMIT else x
+    w = np.int32(w + 2 * U_LIMIT) if w <= -U_LIMIT else w
+    y = np.int32(_decay32(v, fv) + w + bias)
+    c = min(max(y, np.int32(-U_LIMIT + 1)), np.int32(U_LIMIT - 1))
+    s = c > th
+    return s, w, np.int32(0) if s else c, w != x, c != y
+
+
+@njit(cache=True, inline="always")
 def _lif_block(acc, shl, shr, u, v, bias, fu, fv, th, spikes):  # pragma: no cover - compiled
-    """The neurons of one block, one step: a = (acc << shl) >> shr; u, v, bias, spikes (n,) views updated in
-    place; returns (u wraps, v saturations)."""
+    """The neurons of one block, one step, in int32 lanes: a = (acc << shl) >> shr (int32: Dense/Sparse
+    (e, 0) or (0, -e), Conv (8, 8) sign-extends the low 24 bits), ``_neuron32``; acc is zeroed as it is read
+    (ready for the next step); u, v, bias (int32), spikes (n,) views updated in place; returns (u wraps,
+    v saturations)."""
     wraps = 0
     sats = 0
+    fu = np.int32(fu)
+    fv = np.int32(fv)
+    th = np.int32(th)
     for j in range(acc.shape[0]):
-        a = (np.int64(acc[j]) << shl) >> shr
-        s, uu, vv, wr, sa = _neuron(a, u[j], v[j], bias[j], fu, fv, th)
+        a = np.int32(np.int32(acc[j] << shl) >> shr)
+        acc[j] = 0
+        s, uu, vv, wr, sa = _neuron32(np.int32(a << 6), u[j], v[j], bias[j], fu, fv, th)
         spikes[j] = s
         u[j] = uu
         v[j] = vv
@@ -187,7 +217,16 @@ def _events(src, words, bits, r, idx, val):  # pragma: no cover - compiled
 @njit(cache=True, inline="always")
 def _pack_bits(s, lo, hi, bits):  # pragma: no cover - compiled
     """Pack the 0/1 bytes s[lo:hi] into ``bits`` (bit k of word k // 64; lo a multiple of 64): 8 bytes at a
-    time, ``(w * 0x0102040810204080) >> 56`` gathers their low bits."""
+    time, ``(w * 0x0102040810204080) >> 56`` gathers their low bits (one 8-byte load each when len(s) is a
+    multiple of 8, else assembled byte by byte)."""
+    if s.shape[0] % 8 == 0:
+        s64 = s.view(np.uint64)
+        for i in range(lo // 64, (hi + 63) // 64):
+            word = np.uint64(0)
+            for g in range(min(8, (hi - 64 * i) // 8)):
+                word |= ((s64[8 * i + g] * PACK_MAGIC) >> np.uint64(56)) << np.uint64(8 * g)
+            bits[i] = word
+        return
     for i in range(lo // 64, (hi + 63) // 64):
         word = np.uint64(0)
         for g in range(8):
@@ -242,7 +281,7 @@ def dense_lif_events(claim, counts, src, words, bits, delay, wt, shl, shr, du, d
                      block):  # pragma: no cover - compiled
     """Event-driven Dense + LIF: ``acc[t, b] = sum over non-zero x = src[(t - delay) B + b, k] of x wt[k]``
     (src (T B, K), see ``_events``; wt = W.T (K, N') int16, Lava's weights have 8 bits; N' >= N: zero columns
-    pad a small layer to a full vector), then ``_lif_block``. u, v (B, N) int64 in place; spikes (T, B, N) uint8
+    pad a small layer to a full vector), then ``_lif_block``. u, v (B, N) int32 in place; spikes (T, B, N) uint8
     and their packed bits ``out_bits`` (T B, ceil(N / 64)) out. Work items (claimed through ``claim``, see
     ``run_items``; (u wraps, v saturations) into ``counts[item]``) are (neuron block, sample), block-major, so
     the threads share the weight columns in cache (``block``: a multiple of 64 unless it covers N)."""
@@ -260,18 +299,18 @@ def dense_lif_events(claim, counts, src, words, bits, delay, wt, shl, shr, du, d
         lo = blk * block
         hi = min(n, lo + block)
         hi_acc = min(wt.shape[1], lo + block)
-        acc = np.empty(hi_acc - lo, np.int32)
+        acc = np.zeros(hi_acc - lo, np.int32)       # zeroed again by _lif_block as it reads it
         idx = np.empty(k_in, np.int32)
         val = np.empty(k_in, np.int32)
         ub, vb, bb = u[b, lo:hi], v[b, lo:hi], bias[lo:hi]
         wraps = 0
         sats = 0
         for t in range(t_steps):
-            acc[:] = 0
             if t >= delay:
                 _add_rows(acc, wt, lo, hi_acc, idx, val, _events(src, words, bits, (t - delay) * batch + b, idx, val),
                           bits.shape[1] > 0)
             wr, sa = _lif_block(acc[:hi - lo], shl, shr, ub, vb, bb, fu, fv, th, spikes[t, b, lo:hi])
+            acc[hi - lo:] = 0                            # the zero columns that pad a small layer
             _pack_bits(spikes[t, b], lo, hi, out_bits[t * batch + b])
             wraps += wr
             sats += sa
@@ -294,13 +333,12 @@ def sparse_lif_events(claim, counts, src, words, bits, delay, col_ptr, rows, dat
         b = _next_item(claim, counts.shape[0])
         if b < 0:
             break
-        acc = np.empty(n, np.int32)
+        acc = np.zeros(n, np.int32)
         idx = np.empty(src.shape[1], np.int32)
         val = np.empty(src.shape[1], np.int32)
         wraps = 0
         sats = 0
         for t in range(t_steps):
-            acc[:] = 0
             if t >= delay:
                 for e in range(_events(src, words, bits, (t - delay) * batch + b, idx, val)):
                     k = idx[e]
@@ -399,11 +437,61 @@ def _channels_first(x, c, plane, out):  # pragma: no cover - compiled
             out[o * plane + p] = x[p * c + o]
 
 
+SPREAD_BITS = np.uint64(0x0101010101010101)
+SPREAD_PICK = np.uint64(0x8040201008040201)
+SPREAD_CARRY = np.uint64(0x00406070787C7E7F)
+SPREAD_HIGH = np.uint64(0x8080808080808080)
+
+
+@njit(cache=True, inline="always")
+def _channels_first_bits(s_cl, c, plane, out, bits):  # pragma: no cover - compiled
+    """``_channels_first`` of 0/1 bytes and ``_pack_bits`` of the result in one pass, for c % 8 == 0 and
+    plane % 64 == 0: eight pixels' 8-channel words w_i (one byte per channel) give OR_i (w_i << i), whose
+    byte o is channel o's 8-pixel mask m; ``((m 0x01..01 & 0x8040201008040201) + 0x00406070787C7E7F) &
+    0x80..80 >> 7`` spreads m back into eight 0/1 bytes (each byte's sum reaches 0x80 only if its bit was set)."""
+    s64 = s_cl.view(np.uint64)
+    o64 = out.view(np.uint64)
+    cw = c // 8
+    for g in range(cw):
+        for p0 in range(0, plane, 64):
+            w0 = w1 = w2 = w3 = w4 = w5 = w6 = w7 = np.uint64(0)
+            for k in range(8):
+                x = np.uint64(0)
+                base = (p0 + 8 * k) * cw + g
+                for i in range(8):
+                    x |= s64[base + i * cw] << np.uint64(i)
+                sh = np.uint64(8 * k)
+                w0 |= (x & np.uint64(255)) << sh
+                w1 |= ((x >> np.uint64(8)) & np.uint64(255)) << sh
+                w2 |= ((x >> np.uint64(16)) & np.uint64(255)) << sh
+                w3 |= ((x >> np.uint64(24)) & np.uint64(255)) << sh
+                w4 |= ((x >> np.uint64(32)) & np.uint64(255)) << sh
+                w5 |= ((x >> np.uint64(40)) & np.uint64(255)) << sh
+                w6 |= ((x >> np.uint64(48)) & np.uint64(255)) << sh
+                w7 |= (x >> np.uint64(56)) << sh
+                at = (8 * g * plane + p0 + 8 * k) // 8
+                for o in range(8):
+                    m = (x >> np.uint64(8 * o)) & np.uint64(255)
+                    y = ((m * SPREAD_BITS) & SPREAD_PICK) + SPREAD_CARRY
+                    o64[at + o * (plane // 8)] = (y & SPREAD_HIGH) >> np.uint64(7)
+            at = (8 * g * plane + p0) // 64
+            step = plane // 64
+            bits[at] = w0
+            bits[at + step] = w1
+            bits[at + 2 * step] = w2
+            bits[at + 3 * step] = w3
+            bits[at + 4 * step] = w4
+            bits[at + 5 * step] = w5
+            bits[at + 6 * step] = w6
+            bits[at + 7 * step] = w7
+
+
 @njit(cache=True, nogil=True)
-def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups, wc, run_ptr, run_start, run_wofs,
-                    run_len, du, dv, vth, bias, u, v, spikes, out_bits):  # pragma: no cover - compiled
+def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups, wc, shl, run_ptr, run_start,
+                    run_wofs, run_len, du, dv, vth, bias, u, v, spikes, out_bits):  # pragma: no cover - compiled
     """Event-driven Conv (Lava: 24-bit wrap) + LIF. src (T B, C H W) flat (C, H, W) inputs (see ``_events``;
-    ``hw_in`` = H W); weights ``wc`` and runs from ``conv_runs``. The accumulator is channels-last
+    ``hw_in`` = H W); weights ``wc`` (int16, ``shl`` = 8, or int8 halves, ``shl`` = 9: the sum is doubled
+    before its low 24 bits are sign-extended) and runs from ``conv_runs``. The accumulator is channels-last
     ((Ho, Wo, Cout): an event adds a few contiguous runs), and so is the neuron update (``_lif_block``);
     spikes (and ``out_bits``, as in ``dense_lif_events``) and the final u, v are stored in flat (Cout, Ho, Wo)
     order. One work item per sample, as in ``sparse_lif_events``."""
@@ -414,7 +502,8 @@ def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups
     fu = 4096 - du - 1
     fv = 4096 - dv
     th = vth << 6
-    bias_cl = np.empty(n, np.int64)
+    fast_order = c_out % 8 == 0 and plane % 64 == 0
+    bias_cl = np.empty(n, np.int32)
     _channels_last(bias, c_out, plane, bias_cl)
     while True:
         b = _next_item(claim, counts.shape[0])
@@ -426,8 +515,8 @@ def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups
         idx = np.empty(src.shape[1], np.int32)
         val = np.empty(src.shape[1], np.int32)
         s_cl = np.empty(n, np.uint8)
-        u_cl = np.empty(n, np.int64)
-        v_cl = np.empty(n, np.int64)
+        u_cl = np.empty(n, np.int32)
+        v_cl = np.empty(n, np.int32)
         _channels_last(u[b], c_out, plane, u_cl)
         _channels_last(v[b], c_out, plane, v_cl)
         for t in range(t_steps):
@@ -449,12 +538,14 @@ def conv_lif_events(claim, counts, src, words, bits, delay, hw_in, c_out, groups
                         w_r = w_c[run_wofs[r]:run_wofs[r] + m]
                         for j in range(m):
                             dst[j] += x_val * w_r[j]
-            wr, sa = _lif_block(acc, CONV_WRAP, CONV_WRAP, u_cl, v_cl, bias_cl, fu, fv, th, s_cl)
+            wr, sa = _lif_block(acc, shl, CONV_WRAP, u_cl, v_cl, bias_cl, fu, fv, th, s_cl)
             wraps += wr
             sats += sa
-            acc[:] = 0
-            _channels_first(s_cl, c_out, plane, spikes[t, b])
-            _pack_bits(spikes[t, b], 0, n, out_bits[t * batch + b])
+            if fast_order:
+                _channels_first_bits(s_cl, c_out, plane, spikes[t, b], out_bits[t * batch + b])
+            else:
+                _channels_first(s_cl, c_out, plane, spikes[t, b])
+                _pack_bits(spikes[t, b], 0, n, out_bits[t * batch + b])
         _channels_first(u_cl, c_out, plane, u[b])
         _channels_first(v_cl, c_out, plane, v[b])
         counts[b, 0] = wraps

@@ -88,6 +88,10 @@ CASES = {
     "conv 5x3 no pad, stride (2, 1)": lambda: _conv_net(11, in_shape=(3, 9, 8), kernel=(5, 3), stride=(2, 1), padding=0),
     "conv 1x1, 16 channels, delay 2": lambda: _conv_net(12, c_out=16, kernel=(1, 1), padding=0, delay=2),
     "overflow": lambda: _overflow_net(13, 7),
+    # channel counts that are multiples of 8 on planes of 64k pixels: spikes leave the channels-last
+    # update through the bit-transposing packer (kernels._channels_first_bits)
+    "conv 8 channels, 8x8 plane": lambda: _conv_net(14, in_shape=(2, 8, 8), c_out=8),
+    "conv 16 channels, 16x8 plane, groups 2": lambda: _conv_net(15, in_shape=(4, 16, 8), c_out=16, groups=2),
 }
 
 

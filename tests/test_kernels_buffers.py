@@ -50,3 +50,18 @@ def test_cache_limit_and_disable(monkeypatch):
     z = buffers.zeros((3, 4), np.int32)
     assert z.dtype == np.int32 and not z.any()
     buffers.clear()
+
+
+def test_single_threaded_blas_limits_openblas_only_inside():
+    from threadpoolctl import threadpool_info
+
+    from spikes import kernels
+
+    def blas_threads():
+        return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    before = blas_threads()
+    assert before, "numpy/scipy's OpenBLAS is loaded"
+    with kernels.single_threaded_blas():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before

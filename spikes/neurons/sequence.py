@@ -416,11 +416,12 @@ class _RecurrentFunction(torch.autograd.Function):
         offsets, cols, vals = _csr_arrays(events, dt)
         b_rec = ctx.feedback() if ctx.feedback is not None else None     # the kernel uses it only to send g back
         w_back = w_rec if b_rec is None else b_rec.detach().to(w_rec.dtype).contiguous()
-        K.recurrent_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0), _np(s0), _np(w_back),
-                             events is not None, offsets, cols, vals,
-                             c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
-                             c["zr"], c["one"], p.adaptive, c["code"], c["c1"], c["c2"], need_galpha,
-                             gx, gv0, gi0, ga0, gs0, gw_parts, gw_in_parts, gb_parts, parts)
+        with kernels.single_threaded_blas():
+            K.recurrent_backward(gs, gv_t, gi_t, ga_t, _np(u), _np(s), _np(aprev), _np(refr), _np(v0), _np(s0), _np(w_back),
+                                 events is not None, offsets, cols, vals,
+                                 c["alpha"], c["alpha_syn"], c["v_th"], c["beta"], c["rho"], p.refractory_steps > 0,
+                                 c["zr"], c["one"], p.adaptive, c["code"], c["c1"], c["c2"], need_galpha,
+                                 gx, gv0, gi0, ga0, gs0, gw_parts, gw_in_parts, gb_parts, parts)
         g_w = torch.from_numpy(gw_parts.sum(0).T.copy()) if ctx.needs_input_grad[1] else None
         g_alpha = torch.tensor(parts.sum(), dtype=p.alpha.dtype).reshape(p.alpha.shape) if need_galpha else None
         g_i0 = torch.from_numpy(gi0) if p.has_current else g_i

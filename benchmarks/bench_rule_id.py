@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--classes", nargs="+", default=["sgdm", "adam", "fa", "ia"])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--snn-fraction", type=float, default=0.2)
+    p.add_argument("--datasets", nargs="+", default=None, help="the ANN networks' tabular sets (zoo default: all)")
+    p.add_argument("--lr-spread", type=float, default=1.5)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--trees", type=int, default=100)
     p.add_argument("--features", default="change", choices=("raw", "change", "both"))
@@ -62,7 +64,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if not args.skip_zoo:
         run_zoo(out, ZooOptions(networks=args.networks, classes=tuple(args.classes), steps=args.steps,
-                                snn_fraction=args.snn_fraction), jobs=args.jobs, threads=1)
+                                snn_fraction=args.snn_fraction, lr_spread=args.lr_spread,
+                                **({"datasets": tuple(args.datasets)} if args.datasets else {})), jobs=args.jobs, threads=1)
     generation = time.perf_counter() - t0
     load_after = os.getloadavg()
     meta = json.loads((out / ZOO_FILE).with_suffix(".json").read_text())

@@ -280,3 +280,27 @@ def test_zoo_alignment_networks_draw_feedback_with_the_weights_spread():
         for name, module in rule.layers:
             ratio = float(rule.feedback[name].std() / module.weight.detach().std())
             assert ratio == pytest.approx(1.0, rel=0.15), (spec["name"], name)
+
+
+def test_zoo_learning_rates_and_datasets_follow_the_options():
+    """Each paper-class network's lr lies within BASE_LR / spread ... BASE_LR * spread of its optimiser, no network
+    clips its gradient, ``datasets`` restricts the ANN networks' sets, and a bad option is named."""
+    from spikes.pipeline.rule_zoo import BASE_LR, ZooOptions, population
+
+    specs = population(ZooOptions(networks=12, datasets=("digits",), lr_spread=2.0))
+    lrs = {"sgd": [], "adam": []}
+    for spec in specs:
+        train, rule = spec["tables"]["train"], spec["tables"]["rule"]
+        assert "grad_clip" not in rule
+        assert train["optimizer"] == ("adam" if spec["cls"] == "adam" else "sgd")
+        lrs[train["optimizer"]].append(train["lr"])
+        if spec["arch"] == "ann":
+            assert spec["tables"]["data"]["dataset"] == "digits"
+    for opt, values in lrs.items():
+        ratio = np.asarray(values) / BASE_LR[opt]
+        assert ratio.min() >= 0.5 and ratio.max() <= 2.0 and ratio.max() / ratio.min() > 1.5, opt
+    assert population(ZooOptions(networks=3)) == population(ZooOptions(networks=3))
+    with pytest.raises(ValueError, match="'cifar'"):
+        ZooOptions(datasets=("cifar",))
+    with pytest.raises(ValueError, match="lr_spread"):
+        ZooOptions(lr_spread=0.5)

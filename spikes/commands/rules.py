@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from spikes.pipeline.rule_zoo import CLASSES, PAPER_CLASSES, ZooOptions, run_zoo
+from spikes.pipeline.rule_zoo import ANN_SETS, CLASSES, PAPER_CLASSES, ZooOptions, run_zoo
 from spikes.reports.plots import png
 from spikes.reports.rule_identify import (CLASSIFIERS, FAMILIES, FEATURE_MODES, accuracy_figure, format_result,
                                           identify, load_zoo, robustness_drop, robustness_figure, select_classes)
@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     z.add_argument("--snn-fraction", type=float, default=0.25,
                    help="share of the paper classes' networks that are spiking MLPs (default 0.25)")
     z.add_argument("--seed", type=int, default=0, help="seed of the population (default 0)")
+    z.add_argument("--datasets", nargs="+", default=list(ANN_SETS), choices=ANN_SETS, metavar="SET",
+                   help=f"the ANN networks' tabular sets (default: {' '.join(ANN_SETS)})")
+    z.add_argument("--lr-spread", type=float, default=1.5,
+                   help="learning rate = the optimiser's usual one x SPREAD**u, u in [-1, 1] (default 1.5)")
     z.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     z.add_argument("--threads", type=int, default=1, help="torch threads per network (default 1)")
     z.add_argument("--data-root", default=None, help="data root of the runs (the embedded sets need none)")
@@ -66,7 +70,8 @@ def _zoo(args: argparse.Namespace) -> int:
     if args.jobs < 1 or args.threads < 1:
         raise ValueError(f"--jobs and --threads must be >= 1, got {args.jobs} and {args.threads}")
     options = ZooOptions(networks=args.networks, classes=tuple(args.classes), steps=args.steps,
-                         snn_fraction=args.snn_fraction, seed=args.seed, checkpoints=args.checkpoints)
+                         snn_fraction=args.snn_fraction, seed=args.seed, checkpoints=args.checkpoints,
+                         datasets=tuple(args.datasets), lr_spread=args.lr_spread)
     path = run_zoo(args.out, options, jobs=args.jobs, threads=args.threads, progress=not args.no_progress,
                    data_root=args.data_root)
     print(f"wrote {path} and {path.with_suffix('.json')}")

@@ -283,15 +283,15 @@ def test_zoo_alignment_networks_draw_feedback_with_the_weights_spread():
 
 
 def test_zoo_learning_rates_and_datasets_follow_the_options():
-    """Each paper-class network's lr lies within BASE_LR / spread ... BASE_LR * spread of its optimiser, no network
-    clips its gradient, ``datasets`` restricts the ANN networks' sets, and a bad option is named."""
+    """Each paper-class network's lr lies within BASE_LR / spread ... BASE_LR * spread of its optimiser, every network
+    clips its gradient at 1, ``datasets`` restricts the ANN networks' sets, and a bad option is named."""
     from spikes.pipeline.rule_zoo import BASE_LR, ZooOptions, population
 
     specs = population(ZooOptions(networks=12, datasets=("digits",), lr_spread=2.0))
     lrs = {"sgd": [], "adam": []}
     for spec in specs:
         train, rule = spec["tables"]["train"], spec["tables"]["rule"]
-        assert "grad_clip" not in rule
+        assert rule["grad_clip"] == 1.0
         assert train["optimizer"] == ("adam" if spec["cls"] == "adam" else "sgd")
         lrs[train["optimizer"]].append(train["lr"])
         if spec["arch"] == "ann":

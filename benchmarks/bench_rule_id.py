@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
+from spikes.pipeline.rule_zoo import ANN_SETS, ZooOptions  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -35,8 +36,8 @@ def main(argv=None) -> int:
     p.add_argument("--classes", nargs="+", default=["sgdm", "adam", "fa", "ia"])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--snn-fraction", type=float, default=0.2)
-    p.add_argument("--datasets", nargs="+", default=None, help="the ANN networks' tabular sets (zoo default: all)")
-    p.add_argument("--lr-spread", type=float, default=1.5)
+    p.add_argument("--datasets", nargs="+", default=list(ANN_SETS), help="the ANN networks' tabular sets")
+    p.add_argument("--lr-spread", type=float, default=ZooOptions.lr_spread)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--trees", type=int, default=100)
     p.add_argument("--features", default="change", choices=("raw", "change", "both"))
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from spikes.pipeline.rule_zoo import ZOO_FILE, ZooOptions, run_zoo
+    from spikes.pipeline.rule_zoo import ZOO_FILE, run_zoo
     from spikes.reports.plots import png
     from spikes.reports.rule_identify import (accuracy_figure, format_result, identify, load_zoo, robustness_drop,
                                               robustness_figure)
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     if not args.skip_zoo:
         run_zoo(out, ZooOptions(networks=args.networks, classes=tuple(args.classes), steps=args.steps,
                                 snn_fraction=args.snn_fraction, lr_spread=args.lr_spread,
-                                **({"datasets": tuple(args.datasets)} if args.datasets else {})), jobs=args.jobs, threads=1)
+                                datasets=tuple(args.datasets)), jobs=args.jobs, threads=1)
     generation = time.perf_counter() - t0
     load_after = os.getloadavg()
     meta = json.loads((out / ZOO_FILE).with_suffix(".json").read_text())

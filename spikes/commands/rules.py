@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     z.add_argument("--seed", type=int, default=0, help="seed of the population (default 0)")
     z.add_argument("--datasets", nargs="+", default=list(ANN_SETS), choices=ANN_SETS, metavar="SET",
                    help=f"the ANN networks' tabular sets (default: {' '.join(ANN_SETS)})")
-    z.add_argument("--lr-spread", type=float, default=1.5,
-                   help="learning rate = the optimiser's usual one x SPREAD**u, u in [-1, 1] (default 1.5)")
+    z.add_argument("--lr-spread", type=float, default=ZooOptions.lr_spread,
+                   help=f"learning rate = the optimiser's usual one x SPREAD**u, u in [-1, 1] "
+                        f"(default {ZooOptions.lr_spread:g})")
     z.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     z.add_argument("--threads", type=int, default=1, help="torch threads per network (default 1)")
     z.add_argument("--data-root", default=None, help="data root of the runs (the embedded sets need none)")

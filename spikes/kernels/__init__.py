@@ -36,7 +36,7 @@ _BLAS_CONTROLLER = None
 def single_threaded_blas() -> Iterator[None]:
     """BLAS (numpy's and scipy's OpenBLAS) limited to one thread while a kernel that calls it from its own numba
     threads runs: OpenBLAS would start its threads inside each of ours and leave them spinning after each call, which
-    took the cores from numba's (recurrent backward at N = 200: 328 ms, 90 ms with one BLAS thread)."""
+    took the cores from numba's (recurrent backward at N = 200: 328 ms, 75 ms with one BLAS thread)."""
     global _BLAS_CONTROLLER
     from threadpoolctl import ThreadpoolController
 

@@ -9,7 +9,7 @@ from ``(seed, class, index)``:
 - the paper's classes (:data:`PAPER_CLASSES`): ``sgdm`` (rule bptt, SGD momentum 0.9), ``adam`` (bptt, Adam),
   ``fa`` (feedback alignment) and ``ia`` (information alignment: amp + decay + null on Gaussian noise inputs,
   lr_b 1, the calibration of ``benchmarks/bench_alignment.py``), fa and ia with SGD momentum like sgdm; every
-  one clips the gradient norm at 1 (without it an IA network's loss became NaN at SGD lr 0.03).
+  one clips the gradient norm at 1 (without it an IA network's loss became NaN at SGD lr ~0.03).
   Architectures: with probability ``snn_fraction`` an ``mlp_snn`` (LIF, width 32 or 64) on the embedded digits
   events (``train_limit`` 512, 8 time bins), else an ANN ``mlp`` (width 32/64/128, depth 1-3, ReLU or tanh) on one
   of ``datasets`` (digits, wine, moons by default). Learning rate: the optimiser's usual one (:data:`BASE_LR`:

@@ -49,7 +49,7 @@ def main(spec_path: str) -> int:
           callbacks=callbacks)
     if world.main and spec.get("record"):
         torch.save(record.steps, spec["record"])
-    shutdown()
+    shutdown(barrier=True)      # as the CLI does on success: no rank tears gloo down while another still talks
     return 0
 
 

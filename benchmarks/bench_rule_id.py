@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from spikes.pipeline.rule_zoo import ANN_SETS, ZooOptions  # noqa: E402
+from spikes.reports.rule_identify import FEATURE_MODES  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -35,12 +36,12 @@ def main(argv=None) -> int:
     p.add_argument("--networks", type=int, default=50, help="networks per class (default 50: 200 for 4 classes)")
     p.add_argument("--classes", nargs="+", default=["sgdm", "adam", "fa", "ia"])
     p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--snn-fraction", type=float, default=0.2)
+    p.add_argument("--snn-fraction", type=float, default=ZooOptions.snn_fraction)
     p.add_argument("--datasets", nargs="+", default=list(ANN_SETS), help="the ANN networks' tabular sets")
     p.add_argument("--lr-spread", type=float, default=ZooOptions.lr_spread)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--trees", type=int, default=100)
-    p.add_argument("--features", default="change", choices=("raw", "change", "both"))
+    p.add_argument("--features", default="increments", choices=FEATURE_MODES)
     p.add_argument("--figure-prefix", default="rule_id")
     p.add_argument("--robustness-splits", type=int, default=5, help="splits per degradation setting (default 5)")
     p.add_argument("--skip-zoo", action="store_true", help="only analyse the zoo file that exists")

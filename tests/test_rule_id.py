@@ -217,6 +217,9 @@ def test_change_features_are_relative_to_the_start():
     change = features(zoo, "weights", 0, "change")
     np.testing.assert_allclose(change, np.arcsinh((raw - raw[..., :1]) / (np.abs(raw[..., :1]) + 1e-8)))
     assert features(zoo, "weights", 0, "both").shape == (raw.shape[0], 2 * raw.shape[1], raw.shape[2])
+    steps = features(zoo, "weights", 0, "increments")
+    assert steps.shape == (raw.shape[0], raw.shape[1], raw.shape[2] - 1)
+    np.testing.assert_allclose(steps[..., 3], change[..., 4] - change[..., 3])
     assert raw.shape[1] == len(STATISTICS)                      # the zoo's weight_raw_* observables
 
 

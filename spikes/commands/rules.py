@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"among {', '.join(CLASSIFIERS)} (default all)")
     i.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, metavar="FAMILY",
                    help=f"observable families among {', '.join(FAMILIES)} (default all)")
-    i.add_argument("--features", default="change", choices=FEATURE_MODES,
-                   help="trajectories as recorded (raw), relative to their start (change, default) or both")
+    i.add_argument("--features", default="increments", choices=FEATURE_MODES,
+                   help="trajectories as recorded (raw), relative to their start (change), both, or the change's "
+                        "steps between checkpoints (increments, default)")
     i.add_argument("--splits", type=int, default=10, help="train/test splits (default 10)")
     i.add_argument("--trees", type=int, default=100, help="random forest trees (default 100)")
     i.add_argument("--seed", type=int, default=0, help="seed of the splits and classifiers (default 0)")

@@ -33,8 +33,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-FAMILY_PREFIXES = {"weights": ("weight_",), "activations": ("act_", "membrane_"), "activity_change": ("gradavg_",),
-                   "all": ("weight_", "act_", "membrane_", "gradavg_")}
+from spikes.training.observables import FAMILIES as FAMILY_PREFIXES   # the logger names the families
+
 FAMILIES = tuple(FAMILY_PREFIXES)
 CLASSIFIERS = ("rf", "svm", "conv1d")
 

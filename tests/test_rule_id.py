@@ -210,6 +210,29 @@ def test_shuffled_labels_stay_at_chance_true_labels_do_not():
         assert np.bincount(np.repeat(np.arange(4), 20)[test]).tolist() == [5, 5, 5, 5]
 
 
+def test_network_votes_sum_the_layers_scores():
+    from spikes.reports.rule_identify import network_votes
+    scores = np.log(np.array([[0.6, 0.4], [0.1, 0.9], [0.7, 0.3], [0.8, 0.2], [0.45, 0.55]]))
+    # network 0: layers 0.6*0.1 < 0.4*0.9 -> class 1 though its first layer says 0; network 1: 0.7*0.8*0.45 > ...
+    assert network_votes(scores, np.array([0, 0, 1, 1, 1])) == {0: 1, 1: 0}
+
+
+def test_a_network_s_layers_together_identify_it_better_than_one_layer():
+    from spikes.reports.rule_identify import Zoo, evaluate
+    rng = np.random.default_rng(3)
+    names = [f"weight_raw_{s}" for s in STATISTICS]
+    labels = np.repeat(np.arange(4), 20)
+    obs = rng.normal(size=(6 * len(labels), 1, len(names), 6))     # six layers per network, weak signal in each
+    for k, c in enumerate(labels):
+        obs[6 * k:6 * k + 6, 0, c] += np.linspace(0, 1.0, 6)
+    zoo = Zoo(obs, np.repeat(labels, 6), np.repeat(np.arange(len(labels)), 6), np.tile([0, 1, 1, 1, 1, 2], 80),
+              ["a", "b", "c", "d"], names, [(1.0, 0.0)], {})
+    true = evaluate(zoo, "weights", "rf", n_estimators=50)
+    assert true["network"]["mean"] > true["mean"] + 0.1, true
+    shuffled = evaluate(zoo, "weights", "rf", n_estimators=50, shuffle_labels=True)
+    assert abs(shuffled["network"]["mean"] - 0.25) < 0.15, shuffled["network"]
+
+
 def test_change_features_are_relative_to_the_start():
     from spikes.reports.rule_identify import features
     zoo = synthetic_zoo(8)

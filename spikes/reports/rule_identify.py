@@ -18,7 +18,8 @@ checkpoints)``, the class label, the network, the layer position) and its JSON b
   maps and the position; Adam lr 3e-3, 150 full-batch epochs). The paper cross-validated grids of these; here one
   setting each.
 - Scores: test accuracy over layers, mean and standard error of the mean over the ten splits; per-class accuracy
-  (recall) pooled over the splits.
+  (recall) pooled over the splits; and per network (:func:`network_votes`): the class whose scores summed over the
+  network's layers are highest, the question asked of a whole recorded network rather than of one layer.
 - Degradations: the zoo holds every (unit fraction, noise) setting its logger recorded
   (:func:`spikes.training.observables.settings`); accuracy vs fraction of units and vs noise is the random forest on
   the weights and on the activations, trained and tested on that setting's recording.
@@ -148,21 +149,37 @@ def _flat(traj: np.ndarray, position: np.ndarray) -> np.ndarray:
     return np.concatenate([traj.reshape(len(traj), -1), np.eye(3)[position]], 1)
 
 
-def fit_predict(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, pos_train: np.ndarray,
-                pos_test: np.ndarray, n_classes: int, seed: int = 0, n_estimators: int = 100) -> np.ndarray:
-    """Train classifier ``name`` on trajectories ``(n, observables, checkpoints)`` and predict the test rows."""
+def fit_scores(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, pos_train: np.ndarray,
+               pos_test: np.ndarray, n_classes: int, seed: int = 0, n_estimators: int = 100) -> np.ndarray:
+    """Train classifier ``name`` on trajectories ``(n, observables, checkpoints)``; ``(test rows, n_classes)`` class
+    scores of the test rows, larger = likelier: the log of the forest's vote share (+ 1e-3), the SVM's decision
+    values, the conv net's log-softmax (a class absent from training scores -inf)."""
     if name in ("rf", "svm"):
         a, b = _standardise(_flat(x_train, pos_train), _flat(x_test, pos_test))
         if name == "rf":
             from sklearn.ensemble import RandomForestClassifier
             clf = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
+            clf.fit(a, y_train)
+            seen = np.log(clf.predict_proba(b) + 1e-3)
         else:
             from sklearn.svm import LinearSVC
-            clf = LinearSVC(C=1.0, max_iter=2000, dual=True, random_state=seed)
-        return clf.fit(a, y_train).predict(b)
+            clf = LinearSVC(C=1.0, max_iter=2000, dual=True, random_state=seed).fit(a, y_train)
+            seen = clf.decision_function(b)
+            if seen.ndim == 1:                       # two classes: one signed margin
+                seen = np.stack([-seen, seen], 1)
+        out = np.full((len(x_test), n_classes), -np.inf)
+        out[:, clf.classes_] = seen
+        return out
     if name == "conv1d":
         return _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed)
     raise ValueError(f"rules identify: classifier {name!r} is unknown: choose among {', '.join(CLASSIFIERS)}")
+
+
+def network_votes(scores: np.ndarray, network: np.ndarray) -> dict[int, int]:
+    """Which rule trained each network, from its layers: ``argmax_c sum_layers score_c`` (with log-probabilities,
+    the naive-Bayes combination of the layers as independent witnesses). ``scores (rows, classes)``, ``network
+    (rows,)`` -> ``{network: class}``."""
+    return {int(k): int(scores[network == k].sum(0).argmax()) for k in np.unique(network)}
 
 
 def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epochs: int = 150) -> np.ndarray:
@@ -189,36 +206,46 @@ def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epoc
             nn.functional.cross_entropy(forward(xa, pa), ya).backward()
             opt.step()
         with torch.no_grad():
-            pred = forward(torch.tensor(b, dtype=torch.float32), torch.eye(3)[torch.as_tensor(pos_test)]).argmax(1)
+            logits = forward(torch.tensor(b, dtype=torch.float32), torch.eye(3)[torch.as_tensor(pos_test)])
+            scores = torch.log_softmax(logits, 1)
     finally:
         torch.random.set_rng_state(gen_state)
-    return pred.numpy()
+    return scores.double().numpy()
 
 
 def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits: int = 10, seed: int = 0,
              shuffle_labels: bool = False, n_estimators: int = 100, features_mode: str = "raw") -> dict[str, Any]:
     """Accuracy of ``classifier`` on ``family`` over :func:`network_splits`: ``{mean, sem, accuracies,
-    per_class}`` (accuracy in [0, 1]; ``shuffle_labels`` permutes the networks' labels first: chance)."""
+    per_class, network}`` (accuracy in [0, 1], per layer; ``network``: ``{mean, sem, accuracies}`` of
+    :func:`network_votes` over the test networks, every layer of a network recorded; ``shuffle_labels`` permutes the
+    networks' labels first: chance)."""
     traj = features(zoo, family, setting, features_mode)
     nets = np.unique(zoo.network)
     net_label = np.asarray([zoo.label[zoo.network == k][0] for k in nets])
     if shuffle_labels:
         net_label = np.random.default_rng(seed + 12345).permutation(net_label)
     row_label = net_label[np.searchsorted(nets, zoo.network)]
-    accs, hits, counts = [], np.zeros(len(zoo.classes)), np.zeros(len(zoo.classes))
+    accs, net_accs, hits, counts = [], [], np.zeros(len(zoo.classes)), np.zeros(len(zoo.classes))
     for k, (tr, te) in enumerate(network_splits(net_label, n_splits, 0.25, seed)):
         r_tr, r_te = np.isin(zoo.network, nets[tr]), np.isin(zoo.network, nets[te])
-        pred = fit_predict(classifier, traj[r_tr], row_label[r_tr], traj[r_te], zoo.position[r_tr],
-                           zoo.position[r_te], len(zoo.classes), seed + k, n_estimators)
-        truth = row_label[r_te]
+        scores = fit_scores(classifier, traj[r_tr], row_label[r_tr], traj[r_te], zoo.position[r_tr],
+                            zoo.position[r_te], len(zoo.classes), seed + k, n_estimators)
+        pred, truth = scores.argmax(1), row_label[r_te]
         accs.append(float((pred == truth).mean()))
+        votes = network_votes(scores, zoo.network[r_te])
+        net_accs.append(float(np.mean([votes[int(n)] == net_label[np.searchsorted(nets, n)] for n in votes])))
         for c in range(len(zoo.classes)):
             hits[c] += float(((pred == truth) & (truth == c)).sum())
             counts[c] += float((truth == c).sum())
-    accs_a = np.asarray(accs)
-    return {"mean": float(accs_a.mean()), "sem": float(accs_a.std(ddof=1) / math.sqrt(len(accs_a))) if len(accs_a) > 1
-            else 0.0, "accuracies": accs, "n_features": int(traj.shape[1] * traj.shape[2] + 3),
-            "per_class": {c: (hits[i] / counts[i] if counts[i] else None) for i, c in enumerate(zoo.classes)}}
+    return {**_mean_sem(accs), "n_features": int(traj.shape[1] * traj.shape[2] + 3),
+            "per_class": {c: (hits[i] / counts[i] if counts[i] else None) for i, c in enumerate(zoo.classes)},
+            "network": _mean_sem(net_accs)}
+
+
+def _mean_sem(accs: list[float]) -> dict[str, Any]:
+    a = np.asarray(accs)
+    return {"mean": float(a.mean()), "sem": float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else 0.0,
+            "accuracies": list(accs)}
 
 
 def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Sequence[str] = FAMILIES,
@@ -282,6 +309,13 @@ def format_result(result: dict[str, Any]) -> str:
                                                   for f in fams) + " |")
     if result.get("families_missing"):
         lines.append(f"(not every layer has {', '.join(result['families_missing'])}: left out)")
+    if all("network" in by_fam[f] for by_fam in result["scores"].values() for f in fams):
+        lines += ["", "per network (its layers' scores summed):", "",
+                  "| classifier | " + " | ".join(fams) + " |", "|---" * (len(fams) + 1) + "|"]
+        for clf, by_fam in result["scores"].items():
+            lines.append(f"| {clf} | " + " | ".join(
+                f"{100 * by_fam[f]['network']['mean']:.1f} +- {100 * by_fam[f]['network']['sem']:.1f}"
+                for f in fams) + " |")
     rf_all = result["scores"].get("rf", {}).get("all")
     if rf_all:
         lines += ["", "per-class accuracy (rf, all): " + ", ".join(

@@ -253,8 +253,8 @@ def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Seque
              progress: Callable[[str], None] | None = None, features_mode: str = "raw",
              robustness_splits: int | None = None) -> dict[str, Any]:
     """Every classifier on every family (clean recording), and the random forest on weights and activations under
-    every recorded degradation (over ``robustness_splits`` splits, default ``n_splits``): ``{classes, chance, scores {classifier: {family: evaluate()}}, robustness [{fraction,
-    noise, weights, activations}]}``."""
+    every recorded degradation (over ``robustness_splits`` splits, default ``n_splits``): ``{classes, chance,
+    scores {classifier: {family: evaluate()}}, robustness [{fraction, noise, weights, activations}]}``."""
     scores: dict[str, dict[str, Any]] = {}
     skipped = [f for f in families if not family_observables(zoo, f)]
     for clf in classifiers:

@@ -1,6 +1,6 @@
 """Identifying the learning rule from observables (issue 16), benchmarked: the 200-network zoo, then the classifiers.
 
-    .venv/bin/python benchmarks/bench_rule_id.py --out runs/rule_zoo --jobs 2        # 4 classes x 50 (about 15 min)
+    .venv/bin/python benchmarks/bench_rule_id.py --out runs/rule_zoo --jobs 2        # 4 classes x 50 (about 8 min)
     .venv/bin/python benchmarks/bench_rule_id.py --out runs/rule_zoo6 --networks 20 \\
         --classes sgdm adam fa ia eprop gt --figure-prefix rule_id6                     # with the spiking rules
 

@@ -330,3 +330,15 @@ def test_zoo_learning_rates_and_datasets_follow_the_options():
         ZooOptions(datasets=("cifar",))
     with pytest.raises(ValueError, match="lr_spread"):
         ZooOptions(lr_spread=0.5)
+
+
+def test_accuracy_figure_adds_the_per_network_panel_when_the_result_has_it():
+    from spikes.reports.rule_identify import accuracy_figure, evaluate
+    zoo = synthetic_zoo(16)
+    r = evaluate(zoo, "all", "rf", n_splits=2, n_estimators=10)
+    result = {"scores": {"rf": {"all": r}}, "chance": 0.25, "classes": zoo.classes, "n_networks": 16}
+    panels = accuracy_figure(result).axes
+    assert [a.get_title() for a in panels] == ["per layer", "per network (its layers' scores summed)"]
+    assert panels[1].patches[0].get_height() == pytest.approx(100 * r["network"]["mean"])
+    del r["network"]
+    assert len(accuracy_figure(result).axes) == 1

@@ -360,23 +360,30 @@ def robustness_figure(result: dict[str, Any], title: str = ""):
 
 
 def accuracy_figure(result: dict[str, Any], title: str = ""):
-    """Test accuracy per classifier and observable family (mean +- s.e.m. over the splits), chance dashed."""
+    """Test accuracy per classifier and observable family (mean +- s.e.m. over the splits), per layer (left) and,
+    where the result has it, per network (right, :func:`network_votes`); chance dashed."""
     from matplotlib.figure import Figure
 
     scores = result["scores"]
     fams = sorted({f for v in scores.values() for f in v}, key=FAMILIES.index)
-    fig = Figure(figsize=(1.6 + 1.5 * len(fams), 3.6))
-    ax = fig.subplots()
+    views = [("per layer", lambda r: r)]
+    if scores and all("network" in r for v in scores.values() for r in v.values()):
+        views.append(("per network (its layers' scores summed)", lambda r: r["network"]))
+    fig = Figure(figsize=(len(views) * (1.6 + 1.5 * len(fams)), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(views), sharey=True))
     width = 0.8 / max(len(scores), 1)
-    for k, (clf, by_fam) in enumerate(scores.items()):
-        xs = np.arange(len(fams)) + (k - (len(scores) - 1) / 2) * width
-        ax.bar(xs, [100 * by_fam[f]["mean"] for f in fams], width, yerr=[100 * by_fam[f]["sem"] for f in fams],
-               capsize=2, label=clf)
-    ax.axhline(100 * result["chance"], color="grey", ls="--", lw=1, label="chance")
-    ax.set_xticks(np.arange(len(fams)), [f.replace("_", " ") for f in fams])
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(loc="upper right", fontsize=8, ncol=4)
-    ax.set_title(title or f"Which rule? {', '.join(result['classes'])} ({result['n_networks']} networks)", fontsize=9)
+    for ax, (name, pick) in zip(axes, views):
+        for k, (clf, by_fam) in enumerate(scores.items()):
+            xs = np.arange(len(fams)) + (k - (len(scores) - 1) / 2) * width
+            ax.bar(xs, [100 * pick(by_fam[f])["mean"] for f in fams], width,
+                   yerr=[100 * pick(by_fam[f])["sem"] for f in fams], capsize=2, label=clf)
+        ax.axhline(100 * result["chance"], color="grey", ls="--", lw=1, label="chance")
+        ax.set_xticks(np.arange(len(fams)), [f.replace("_", " ") for f in fams])
+        ax.set_ylim(0, 100)
+        ax.set_title(name, fontsize=9)
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[-1].legend(loc="upper right", fontsize=8, ncol=4)
+    fig.suptitle(title or f"Which rule? {', '.join(result['classes'])} ({result['n_networks']} networks)",
+                 fontsize=10)
     fig.tight_layout()
     return fig

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 from spikes.pipeline.rule_zoo import ANN_SETS, ZooOptions  # noqa: E402
-from spikes.reports.rule_identify import FEATURE_MODES  # noqa: E402
+from spikes.reports.rule_identify import AUGMENT, FEATURE_MODES  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -42,6 +42,8 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--trees", type=int, default=100)
     p.add_argument("--features", default="increments", choices=FEATURE_MODES)
+    p.add_argument("--augment", nargs="*", type=float, default=list(AUGMENT), metavar="FRACTION",
+                   help="unit fractions of the training networks' recordings added as training examples")
     p.add_argument("--figure-prefix", default="rule_id")
     p.add_argument("--robustness-splits", type=int, default=5, help="splits per degradation setting (default 5)")
     p.add_argument("--skip-zoo", action="store_true", help="only analyse the zoo file that exists")
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
     meta = json.loads((out / ZOO_FILE).with_suffix(".json").read_text())
     t1 = time.perf_counter()
     zoo = load_zoo(out / ZOO_FILE)
-    result = identify(zoo, n_splits=args.splits, n_estimators=args.trees, features_mode=args.features, robustness_splits=args.robustness_splits,
+    result = identify(zoo, n_splits=args.splits, n_estimators=args.trees, features_mode=args.features,
+                      augment=args.augment, robustness_splits=args.robustness_splits,
                       progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     result["analysis_s"] = time.perf_counter() - t1
     drop = robustness_drop(result, 0.1)

@@ -342,3 +342,24 @@ def test_accuracy_figure_adds_the_per_network_panel_when_the_result_has_it():
     assert panels[1].patches[0].get_height() == pytest.approx(100 * r["network"]["mean"])
     del r["network"]
     assert len(accuracy_figure(result).axes) == 1
+
+
+def test_augmented_views_come_from_the_training_networks_only():
+    """Setting 1 is an exact copy of the clean recording: were the test networks' copies among the training rows,
+    the forest would look its test rows up (near 100 %); the observables are pure noise, so it must stay at chance,
+    while a setting that carries the label does help."""
+    from spikes.reports.rule_identify import Zoo, evaluate
+    rng = np.random.default_rng(5)
+    names = [f"weight_raw_{s}" for s in STATISTICS]
+    labels = np.repeat(np.arange(4), 20)
+    clean = rng.normal(size=(2 * len(labels), len(names), 6))
+    obs = np.stack([clean, clean, clean], 1)
+    obs[:, 2, 0] += np.repeat(labels, 2)[:, None] * np.linspace(0, 3, 6)      # the 0.25 view shows the class
+    zoo = Zoo(obs, np.repeat(labels, 2), np.repeat(np.arange(len(labels)), 2), np.tile([0, 2], len(labels)),
+              ["a", "b", "c", "d"], names, [(1.0, 0.0), (0.5, 0.0), (0.25, 0.0)], {})
+    copy = evaluate(zoo, "weights", "rf", n_estimators=30, augment=(0.5,), features_mode="raw")
+    assert abs(copy["mean"] - 0.25) < 0.12, copy["mean"]
+    shown = evaluate(zoo, "weights", "rf", n_estimators=30, augment=(0.25,), setting=2, features_mode="raw")
+    assert shown["mean"] > 0.9
+    with pytest.raises(ValueError, match=r"augment fraction 0.1 is not recorded in the zoo .*1, 0.5, 0.25"):
+        evaluate(zoo, "weights", "rf", augment=(0.1,))

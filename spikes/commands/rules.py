@@ -18,8 +18,9 @@ from pathlib import Path
 from spikes.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from spikes.pipeline.rule_zoo import ANN_SETS, CLASSES, PAPER_CLASSES, ZooOptions, run_zoo
 from spikes.reports.plots import png
-from spikes.reports.rule_identify import (CLASSIFIERS, FAMILIES, FEATURE_MODES, accuracy_figure, format_result,
-                                          identify, load_zoo, robustness_drop, robustness_figure, select_classes)
+from spikes.reports.rule_identify import (AUGMENT, CLASSIFIERS, FAMILIES, FEATURE_MODES, accuracy_figure,
+                                          format_result, identify, load_zoo, robustness_drop, robustness_figure,
+                                          select_classes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     i.add_argument("--features", default="increments", choices=FEATURE_MODES,
                    help="trajectories as recorded (raw), relative to their start (change), both, or the change's "
                         "steps between checkpoints (increments, default)")
+    i.add_argument("--augment", nargs="*", type=float, default=list(AUGMENT), metavar="FRACTION",
+                   help="unit fractions whose recordings of the training networks are extra training examples "
+                        f"(default {' '.join(f'{f:g}' for f in AUGMENT)}; none: --augment)")
     i.add_argument("--splits", type=int, default=10, help="train/test splits (default 10)")
     i.add_argument("--trees", type=int, default=100, help="random forest trees (default 100)")
     i.add_argument("--seed", type=int, default=0, help="seed of the splits and classifiers (default 0)")
@@ -88,7 +92,7 @@ def _identify(args: argparse.Namespace) -> int:
         raise ValueError(f"--splits must be >= 2, got {args.splits}")
     result = identify(zoo, args.classifiers, args.families, args.splits, args.seed, not args.no_robustness,
                       args.trees, progress=lambda m: print(f"  {m}", file=sys.stderr, flush=True),
-                      features_mode=args.features)
+                      features_mode=args.features, augment=args.augment)
     result["robustness_drop_at_10pct"] = robustness_drop(result, 0.1)
     text = format_result(result)
     print(text)

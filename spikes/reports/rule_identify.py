@@ -38,6 +38,7 @@ from spikes.training.observables import FAMILIES as FAMILY_PREFIXES   # the logg
 
 FAMILIES = tuple(FAMILY_PREFIXES)
 CLASSIFIERS = ("rf", "svm", "conv1d")
+AUGMENT = (0.5, 0.25)       # the CLI's and the bench's training views (evaluate's augment)
 
 
 @dataclass
@@ -213,13 +214,32 @@ def _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed, epoc
     return scores.double().numpy()
 
 
+def augment_settings(zoo: Zoo, fractions: Sequence[float]) -> list[int]:
+    """The zoo's setting indices of the noise-free recordings at unit ``fractions`` (ValueError naming a fraction the
+    logger did not record)."""
+    out = []
+    for f in fractions:
+        match = [s for s, (frac, noise) in enumerate(zoo.settings) if math.isclose(frac, f) and noise == 0.0]
+        if not match:
+            have = sorted({frac for frac, noise in zoo.settings if noise == 0.0}, reverse=True)
+            raise ValueError(f"rules identify: augment fraction {f:g} is not recorded in the zoo (its noise-free "
+                             f"unit fractions: {', '.join(f'{h:g}' for h in have)})")
+        out.append(match[0])
+    return out
+
+
 def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits: int = 10, seed: int = 0,
-             shuffle_labels: bool = False, n_estimators: int = 100, features_mode: str = "raw") -> dict[str, Any]:
+             shuffle_labels: bool = False, n_estimators: int = 100, features_mode: str = "raw",
+             augment: Sequence[float] = ()) -> dict[str, Any]:
     """Accuracy of ``classifier`` on ``family`` over :func:`network_splits`: ``{mean, sem, accuracies,
     per_class, network}`` (accuracy in [0, 1], per layer; ``network``: ``{mean, sem, accuracies}`` of
     :func:`network_votes` over the test networks, every layer of a network recorded; ``shuffle_labels`` permutes the
-    networks' labels first: chance)."""
+    networks' labels first: chance). ``augment``: unit fractions whose noise-free recordings *of the training
+    networks* join the training rows as further examples (other views of the same layers; the test rows stay the
+    ``setting`` recording of networks never trained on). On the 200-network zoo (5 splits) 0.5 and 0.25 took the
+    random forest on all observables from 65.1 to 69.3 %."""
     traj = features(zoo, family, setting, features_mode)
+    extra = [features(zoo, family, s, features_mode) for s in augment_settings(zoo, augment)]
     nets = np.unique(zoo.network)
     net_label = np.asarray([zoo.label[zoo.network == k][0] for k in nets])
     if shuffle_labels:
@@ -228,8 +248,11 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
     accs, net_accs, hits, counts = [], [], np.zeros(len(zoo.classes)), np.zeros(len(zoo.classes))
     for k, (tr, te) in enumerate(network_splits(net_label, n_splits, 0.25, seed)):
         r_tr, r_te = np.isin(zoo.network, nets[tr]), np.isin(zoo.network, nets[te])
-        scores = fit_scores(classifier, traj[r_tr], row_label[r_tr], traj[r_te], zoo.position[r_tr],
-                            zoo.position[r_te], len(zoo.classes), seed + k, n_estimators)
+        views = len(extra) + 1
+        x_train = np.concatenate([traj[r_tr]] + [x[r_tr] for x in extra])
+        scores = fit_scores(classifier, x_train, np.tile(row_label[r_tr], views), traj[r_te],
+                            np.tile(zoo.position[r_tr], views), zoo.position[r_te], len(zoo.classes), seed + k,
+                            n_estimators)
         pred, truth = scores.argmax(1), row_label[r_te]
         accs.append(float((pred == truth).mean()))
         votes = network_votes(scores, zoo.network[r_te])
@@ -251,10 +274,13 @@ def _mean_sem(accs: list[float]) -> dict[str, Any]:
 def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Sequence[str] = FAMILIES,
              n_splits: int = 10, seed: int = 0, robustness: bool = True, n_estimators: int = 100,
              progress: Callable[[str], None] | None = None, features_mode: str = "raw",
-             robustness_splits: int | None = None) -> dict[str, Any]:
+             robustness_splits: int | None = None, augment: Sequence[float] = ()) -> dict[str, Any]:
     """Every classifier on every family (clean recording), and the random forest on weights and activations under
     every recorded degradation (over ``robustness_splits`` splits, default ``n_splits``): ``{classes, chance,
-    scores {classifier: {family: evaluate()}}, robustness [{fraction, noise, weights, activations}]}``."""
+    scores {classifier: {family: evaluate()}}, robustness [{fraction, noise, weights, activations}]}``.
+    ``augment`` (:func:`evaluate`) applies to the clean scores; each robustness point trains and tests on its own
+    setting's recording alone."""
+    augment_settings(zoo, augment)           # a fraction the zoo lacks fails before any classifier runs
     scores: dict[str, dict[str, Any]] = {}
     skipped = [f for f in families if not family_observables(zoo, f)]
     for clf in classifiers:
@@ -264,7 +290,7 @@ def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Seque
             if progress:
                 progress(f"{clf} on {fam}")
             scores.setdefault(clf, {})[fam] = evaluate(zoo, fam, clf, 0, n_splits, seed, n_estimators=n_estimators,
-                                                       features_mode=features_mode)
+                                                       features_mode=features_mode, augment=augment)
     curves = []
     if robustness:
         for s, (fraction, noise) in enumerate(zoo.settings):
@@ -280,7 +306,7 @@ def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Seque
             curves.append(row)
     return {"classes": zoo.classes, "chance": 1.0 / len(zoo.classes), "n_layers": int(len(zoo.label)),
             "n_networks": int(len(np.unique(zoo.network))), "scores": scores, "robustness": curves,
-            "families_missing": skipped, "features": features_mode, "splits": n_splits,
+            "families_missing": skipped, "features": features_mode, "augment": list(augment), "splits": n_splits,
             "robustness_splits": robustness_splits or n_splits}
 
 

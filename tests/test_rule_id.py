@@ -363,3 +363,11 @@ def test_augmented_views_come_from_the_training_networks_only():
     assert shown["mean"] > 0.9
     with pytest.raises(ValueError, match=r"augment fraction 0.1 is not recorded in the zoo .*1, 0.5, 0.25"):
         evaluate(zoo, "weights", "rf", augment=(0.1,))
+
+
+def test_importance_finds_the_observables_that_carry_the_class():
+    from spikes.reports.rule_identify import observable_importance
+    zoo = synthetic_zoo()          # class c moves weight observable c and act observable 7 + c
+    ranked = observable_importance(zoo, "all", n_estimators=100)
+    assert {name for name, _ in ranked[:8]} == {zoo.observables[i] for i in (0, 1, 2, 3, 7, 8, 9, 10)}
+    assert sum(share for _, share in ranked) == pytest.approx(1.0, abs=0.05)      # the position's share is small

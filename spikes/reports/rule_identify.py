@@ -271,6 +271,24 @@ def _mean_sem(accs: list[float]) -> dict[str, Any]:
             "accuracies": list(accs)}
 
 
+def observable_importance(zoo: Zoo, family: str = "all", features_mode: str = "raw", augment: Sequence[float] = (),
+                          n_estimators: int = 100, seed: int = 0) -> list[tuple[str, float]]:
+    """Which observables the random forest leans on: one forest on every network (with ``augment``'s views), its
+    impurity-based importances (mean decrease in Gini impurity, summing to 1) summed over each observable's
+    checkpoints; ``[(observable, share)]``, largest first (the layer position's share left out)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    idx = family_observables(zoo, family)
+    views = [features(zoo, family, s, features_mode) for s in [0, *augment_settings(zoo, augment)]]
+    x = np.concatenate(views)
+    flat, _ = _standardise(_flat(x, np.tile(zoo.position, len(views))), _flat(x[:1], zoo.position[:1]))
+    forest = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
+    forest.fit(flat, np.tile(zoo.label, len(views)))
+    per_obs = forest.feature_importances_[:-3].reshape(len(idx), x.shape[-1]).sum(1)
+    order = np.argsort(-per_obs, kind="stable")
+    return [(zoo.observables[idx[i]], float(per_obs[i])) for i in order]
+
+
 def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Sequence[str] = FAMILIES,
              n_splits: int = 10, seed: int = 0, robustness: bool = True, n_estimators: int = 100,
              progress: Callable[[str], None] | None = None, features_mode: str = "raw",
@@ -304,7 +322,10 @@ def identify(zoo: Zoo, classifiers: Sequence[str] = CLASSIFIERS, families: Seque
                              features_mode=features_mode)
                 row[fam] = {"mean": r["mean"], "sem": r["sem"]}
             curves.append(row)
+    importance = (observable_importance(zoo, "all", features_mode, augment, n_estimators, seed)
+                  if "rf" in classifiers and "all" in families and "all" not in skipped else None)
     return {"classes": zoo.classes, "chance": 1.0 / len(zoo.classes), "n_layers": int(len(zoo.label)),
+            "importance": importance,
             "n_networks": int(len(np.unique(zoo.network))), "scores": scores, "robustness": curves,
             "families_missing": skipped, "features": features_mode, "augment": list(augment), "splits": n_splits,
             "robustness_splits": robustness_splits or n_splits}
@@ -346,6 +367,9 @@ def format_result(result: dict[str, Any]) -> str:
     if rf_all:
         lines += ["", "per-class accuracy (rf, all): " + ", ".join(
             f"{c} {100 * v:.1f} %" for c, v in rf_all["per_class"].items() if v is not None)]
+    if result.get("importance"):
+        lines += ["", "observables the forest leans on (all, impurity importance): " + ", ".join(
+            f"{name} {100 * share:.1f} %" for name, share in result["importance"][:10])]
     if result["robustness"]:
         lines += ["", "| units observed | noise | rf weights | rf activations |", "|---|---|---|---|"]
         for r in result["robustness"]:

@@ -201,6 +201,10 @@ def test_shuffled_labels_stay_at_chance_true_labels_do_not():
     true = evaluate(zoo, "all", "rf", n_estimators=50)
     shuffled = evaluate(zoo, "all", "rf", shuffle_labels=True, n_estimators=50)
     assert true["mean"] > 0.9
+    confusion = np.asarray(true["confusion"])          # every test layer once per split, each class 5 networks x 2
+    assert confusion.sum(1).tolist() == [10 * 10] * 4
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(true["mean"])        # equal-size test sets
+    assert [true["per_class"][c] for c in zoo.classes] == pytest.approx(np.diag(confusion) / 100)
     assert abs(shuffled["mean"] - 0.25) < 0.12, shuffled
     svm = evaluate(zoo, "weights", "svm", n_splits=3)
     assert svm["mean"] > 0.9

@@ -232,7 +232,8 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
              shuffle_labels: bool = False, n_estimators: int = 100, features_mode: str = "raw",
              augment: Sequence[float] = ()) -> dict[str, Any]:
     """Accuracy of ``classifier`` on ``family`` over :func:`network_splits`: ``{mean, sem, accuracies,
-    per_class, network}`` (accuracy in [0, 1], per layer; ``network``: ``{mean, sem, accuracies}`` of
+    per_class, confusion, network}`` (accuracy in [0, 1], per layer; ``confusion[true][predicted]``: test layers
+    pooled over the splits; ``network``: ``{mean, sem, accuracies}`` of
     :func:`network_votes` over the test networks, every layer of a network recorded; ``shuffle_labels`` permutes the
     networks' labels first: chance). ``augment``: unit fractions whose noise-free recordings *of the training
     networks* join the training rows as further examples (other views of the same layers; the test rows stay the
@@ -245,7 +246,8 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
     if shuffle_labels:
         net_label = np.random.default_rng(seed + 12345).permutation(net_label)
     row_label = net_label[np.searchsorted(nets, zoo.network)]
-    accs, net_accs, hits, counts = [], [], np.zeros(len(zoo.classes)), np.zeros(len(zoo.classes))
+    n_classes = len(zoo.classes)
+    accs, net_accs, confusion = [], [], np.zeros((n_classes, n_classes), dtype=np.int64)
     for k, (tr, te) in enumerate(network_splits(net_label, n_splits, 0.25, seed)):
         r_tr, r_te = np.isin(zoo.network, nets[tr]), np.isin(zoo.network, nets[te])
         views = len(extra) + 1
@@ -257,12 +259,12 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
         accs.append(float((pred == truth).mean()))
         votes = network_votes(scores, zoo.network[r_te])
         net_accs.append(float(np.mean([votes[int(n)] == net_label[np.searchsorted(nets, n)] for n in votes])))
-        for c in range(len(zoo.classes)):
-            hits[c] += float(((pred == truth) & (truth == c)).sum())
-            counts[c] += float((truth == c).sum())
+        np.add.at(confusion, (truth, pred), 1)
+    counts = confusion.sum(1)
     return {**_mean_sem(accs), "n_features": int(traj.shape[1] * traj.shape[2] + 3),
-            "per_class": {c: (hits[i] / counts[i] if counts[i] else None) for i, c in enumerate(zoo.classes)},
-            "network": _mean_sem(net_accs)}
+            "per_class": {c: (float(confusion[i, i] / counts[i]) if counts[i] else None)
+                          for i, c in enumerate(zoo.classes)},
+            "confusion": confusion.tolist(), "network": _mean_sem(net_accs)}
 
 
 def _mean_sem(accs: list[float]) -> dict[str, Any]:
@@ -367,6 +369,13 @@ def format_result(result: dict[str, Any]) -> str:
     if rf_all:
         lines += ["", "per-class accuracy (rf, all): " + ", ".join(
             f"{c} {100 * v:.1f} %" for c, v in rf_all["per_class"].items() if v is not None)]
+        if "confusion" in rf_all:
+            classes = result["classes"]
+            lines += ["", "confusion (rf, all; rows: the rule that trained the layer, columns: the forest's guess; "
+                      "test layers pooled over the splits):", "",
+                      "| true → guess | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+            lines += [f"| {c} | " + " | ".join(str(v) for v in row) + " |"
+                      for c, row in zip(classes, rf_all["confusion"])]
     if result.get("importance"):
         lines += ["", "observables the forest leans on (all, impurity importance): " + ", ".join(
             f"{name} {100 * share:.1f} %" for name, share in result["importance"][:10])]

@@ -350,8 +350,9 @@ def test_accuracy_figure_adds_the_per_network_panel_when_the_result_has_it():
 
 def test_augmented_views_come_from_the_training_networks_only():
     """Setting 1 is an exact copy of the clean recording: were the test networks' copies among the training rows,
-    the forest would look its test rows up (near 100 %); the observables are pure noise, so it must stay at chance,
-    while a setting that carries the label does help."""
+    the forest would look its test rows up (near 100 %); the observables are pure noise, so it must stay at chance.
+    Tested on setting 2, which carries the label, the augmented evaluation does read it; an unrecorded fraction is
+    refused by name."""
     from spikes.reports.rule_identify import Zoo, evaluate
     rng = np.random.default_rng(5)
     names = [f"weight_raw_{s}" for s in STATISTICS]

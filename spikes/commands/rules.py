@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"learning-rule classes among {', '.join(CLASSES)} (default: the paper's four)")
     z.add_argument("--steps", type=int, default=200, help="training steps per network (default 200)")
     z.add_argument("--checkpoints", type=int, default=21, help="observable checkpoints per network (default 21)")
-    z.add_argument("--snn-fraction", type=float, default=0.25,
-                   help="share of the paper classes' networks that are spiking MLPs (default 0.25)")
+    z.add_argument("--snn-fraction", type=float, default=ZooOptions.snn_fraction,
+                   help="share of the paper classes' networks that are spiking MLPs "
+                        f"(default {ZooOptions.snn_fraction:g})")
     z.add_argument("--seed", type=int, default=0, help="seed of the population (default 0)")
     z.add_argument("--datasets", nargs="+", default=list(ANN_SETS), choices=ANN_SETS, metavar="SET",
                    help=f"the ANN networks' tabular sets (default: {' '.join(ANN_SETS)})")

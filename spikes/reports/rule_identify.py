@@ -158,9 +158,7 @@ def fit_scores(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     if name in ("rf", "svm"):
         a, b = _standardise(_flat(x_train, pos_train), _flat(x_test, pos_test))
         if name == "rf":
-            from sklearn.ensemble import RandomForestClassifier
-            clf = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
-            clf.fit(a, y_train)
+            clf = _forest(n_estimators, seed).fit(a, y_train)
             seen = np.log(clf.predict_proba(b) + 1e-3)
         else:
             from sklearn.svm import LinearSVC
@@ -174,6 +172,19 @@ def fit_scores(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     if name == "conv1d":
         return _conv1d(x_train, y_train, x_test, pos_train, pos_test, n_classes, seed)
     raise ValueError(f"rules identify: classifier {name!r} is unknown: choose among {', '.join(CLASSIFIERS)}")
+
+
+def _forest(n_estimators: int, seed: int):
+    from sklearn.ensemble import RandomForestClassifier
+    return RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
+
+
+def _stack_views(views: list[np.ndarray], rows: np.ndarray, label: np.ndarray,
+                 position: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training set of ``rows`` over several recordings of them (``views``: trajectories of every row, one array
+    per setting): trajectories, labels and positions, view after view."""
+    return (np.concatenate([v[rows] for v in views]), np.tile(label[rows], len(views)),
+            np.tile(position[rows], len(views)))
 
 
 def network_votes(scores: np.ndarray, network: np.ndarray) -> dict[int, int]:
@@ -240,7 +251,7 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
     ``setting`` recording of networks never trained on). On the 200-network zoo (5 splits) 0.5 and 0.25 took the
     random forest on all observables from 65.1 to 69.3 %."""
     traj = features(zoo, family, setting, features_mode)
-    extra = [features(zoo, family, s, features_mode) for s in augment_settings(zoo, augment)]
+    views = [traj] + [features(zoo, family, s, features_mode) for s in augment_settings(zoo, augment)]
     nets = np.unique(zoo.network)
     net_label = np.asarray([zoo.label[zoo.network == k][0] for k in nets])
     if shuffle_labels:
@@ -250,11 +261,9 @@ def evaluate(zoo: Zoo, family: str, classifier: str, setting: int = 0, n_splits:
     accs, net_accs, confusion = [], [], np.zeros((n_classes, n_classes), dtype=np.int64)
     for k, (tr, te) in enumerate(network_splits(net_label, n_splits, 0.25, seed)):
         r_tr, r_te = np.isin(zoo.network, nets[tr]), np.isin(zoo.network, nets[te])
-        views = len(extra) + 1
-        x_train = np.concatenate([traj[r_tr]] + [x[r_tr] for x in extra])
-        scores = fit_scores(classifier, x_train, np.tile(row_label[r_tr], views), traj[r_te],
-                            np.tile(zoo.position[r_tr], views), zoo.position[r_te], len(zoo.classes), seed + k,
-                            n_estimators)
+        x_train, y_train, pos_train = _stack_views(views, r_tr, row_label, zoo.position)
+        scores = fit_scores(classifier, x_train, y_train, traj[r_te], pos_train, zoo.position[r_te], n_classes,
+                            seed + k, n_estimators)
         pred, truth = scores.argmax(1), row_label[r_te]
         accs.append(float((pred == truth).mean()))
         votes = network_votes(scores, zoo.network[r_te])
@@ -278,15 +287,12 @@ def observable_importance(zoo: Zoo, family: str = "all", features_mode: str = "r
     """Which observables the random forest leans on: one forest on every network (with ``augment``'s views), its
     impurity-based importances (mean decrease in Gini impurity, summing to 1) summed over each observable's
     checkpoints; ``[(observable, share)]``, largest first (the layer position's share left out)."""
-    from sklearn.ensemble import RandomForestClassifier
-
     idx = family_observables(zoo, family)
     views = [features(zoo, family, s, features_mode) for s in [0, *augment_settings(zoo, augment)]]
-    x = np.concatenate(views)
-    flat, _ = _standardise(_flat(x, np.tile(zoo.position, len(views))), _flat(x[:1], zoo.position[:1]))
-    forest = RandomForestClassifier(n_estimators=n_estimators, max_features="sqrt", random_state=seed, n_jobs=1)
-    forest.fit(flat, np.tile(zoo.label, len(views)))
-    per_obs = forest.feature_importances_[:-3].reshape(len(idx), x.shape[-1]).sum(1)
+    x, y, pos = _stack_views(views, np.ones(len(zoo.label), dtype=bool), zoo.label, zoo.position)
+    flat, _ = _standardise(_flat(x, pos), _flat(x[:1], pos[:1]))      # as fit_scores scales its training rows
+    forest = _forest(n_estimators, seed).fit(flat, y)
+    per_obs = forest.feature_importances_[:-3].reshape(len(idx), x.shape[-1]).sum(1)    # [-3:]: the position
     order = np.argsort(-per_obs, kind="stable")
     return [(zoo.observables[idx[i]], float(per_obs[i])) for i in order]
 
